@@ -1,0 +1,21 @@
+# Every target sets itself up from a bare machine: Python 3.10+ and make are all it needs.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test figures clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --progress-bar off -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m blocks
+
+test: $(STAMP)
+	$(PY) -m pytest --nbmake
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,36 @@
+"""blocks: ResNeXt's three equivalent block forms, and the proof that they are one function.
+
+    >>> import blocks, torch
+    >>> spec = blocks.BlockSpec(256, 256, cardinality=32, width=4)   # "32x4d"
+    >>> c = blocks.build(spec, "c")            # one grouped 3x3 (paper Figure 3c)
+    >>> a = blocks.transplant(c, "a")          # 32 summed paths (Figure 3a), same weights
+    >>> x = torch.randn(2, 256, 8, 8)
+    >>> (a(x) - c(x)).abs().max() < 1e-5
+    tensor(True)
+"""
+
+from blocks.build import build
+from blocks.forms import (
+    FORMS,
+    ConcatenatedPathsBlock,
+    GroupedConvBlock,
+    Path,
+    ResNeXtBlock,
+    SummedPathsBlock,
+    form_of,
+)
+from blocks.spec import BlockSpec
+from blocks.transplant import transplant
+
+__all__ = [
+    "FORMS",
+    "BlockSpec",
+    "ConcatenatedPathsBlock",
+    "GroupedConvBlock",
+    "Path",
+    "ResNeXtBlock",
+    "SummedPathsBlock",
+    "build",
+    "form_of",
+    "transplant",
+]

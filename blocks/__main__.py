@@ -1,0 +1,5 @@
+import sys
+
+from blocks.cli import main
+
+sys.exit(main())

@@ -1,0 +1,136 @@
+"""One description of a block's weights, shared by all three forms.
+
+The canonical layout is form (c)'s state_dict (torchvision's names). Every
+tensor of forms (a) and (b) is a slice of a canonical tensor, by two rules:
+
+    canonical tensor       shape            path i of forms (a)/(b) holds
+    conv1.weight           (C·d, in, 1, 1)  rows    i·d … (i+1)·d   -> paths.i.conv1.weight
+    bn1.*, bn2.*           (C·d,)           entries i·d … (i+1)·d   -> paths.i.bn1.* …
+    conv2.weight           (C·d, d, 3, 3)   rows    i·d … (i+1)·d   -> paths.i.conv2.weight
+    conv3.weight           (out, C·d, 1, 1) COLUMNS i·d … (i+1)·d   -> paths.i.conv3.weight (form a)
+
+    Rule 1: a tensor under ``paths.i.`` is slice i (of width d) of the canonical
+            tensor of the same name, along dim 0, except ``conv3`` (dim 1).
+    Rule 2: every other tensor (bn3, downsample, form (b)'s conv3) is the same
+            in every form.
+
+The BN counters ``num_batches_tracked`` are scalars: every path holds a copy.
+Moving weights between forms is then: gather the pieces into the canonical
+tensors, and cut them again for the other form, nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from blocks.forms import FORMS, ResNeXtBlock
+from blocks.spec import BlockSpec
+
+_PATH_KEY = re.compile(r"paths\.(\d+)\.(.+)")
+
+
+def _locate(key: str) -> tuple[str, int | None, int]:
+    """Where a form's state_dict key lives: (canonical key, path index or None, slice dim)."""
+    match = _PATH_KEY.fullmatch(key)
+    if match is None:
+        return key, None, 0  # rule 2
+    name = match[2]
+    return name, int(match[1]), 1 if name.startswith("conv3.") else 0  # rule 1
+
+
+def to_canonical(state: Mapping[str, Tensor], where: str = "block") -> dict[str, Tensor]:
+    """Gather a state_dict (or any dict keyed like one, e.g. of gradients) of any form.
+
+    Args:
+        state: tensors keyed by a block's state_dict names, of a complete block.
+        where: the block's name, for error messages.
+
+    Returns:
+        Tensors keyed by form (c)'s names. Tensors of rule 2 are the source's own
+        (not copied); gathered ones are new.
+
+    Raises:
+        ValueError: the path copies of a BN counter disagree.
+    """
+    pieces: dict[str, dict[int | None, tuple[int, Tensor]]] = {}
+    for key, tensor in state.items():
+        name, path, dim = _locate(key)
+        pieces.setdefault(name, {})[path] = (dim, tensor)
+    canonical = {}
+    for name, by_path in pieces.items():
+        if None in by_path:
+            canonical[name] = by_path[None][1]
+            continue
+        ordered = [by_path[path] for path in sorted(by_path)]
+        dim, first = ordered[0]
+        if first.ndim == 0:  # num_batches_tracked: one copy per path
+            if any(not torch.equal(t, first) for _, t in ordered):
+                raise ValueError(f"{where}: the paths' copies of {name} disagree")
+            canonical[name] = first
+        else:
+            canonical[name] = torch.cat([t for _, t in ordered], dim=dim)
+    return canonical
+
+
+def from_canonical(canonical: Mapping[str, Tensor], keys: list[str], width: int) -> dict[str, Tensor]:
+    """Cut canonical tensors into the state_dict ``keys`` of some form.
+
+    Every returned tensor is a fresh contiguous copy: nothing shares storage with
+    ``canonical`` or with another returned tensor.
+    """
+    state = {}
+    for key in keys:
+        name, path, dim = _locate(key)
+        tensor = canonical[name]
+        if path is not None and tensor.ndim > 0:
+            tensor = tensor.narrow(dim, path * width, width)
+        state[key] = tensor.clone(memory_format=torch.contiguous_format)
+    return state
+
+
+def empty_block(spec: BlockSpec, form: str) -> ResNeXtBlock:
+    """A block of ``form`` on the meta device: its layout without memory or random draws."""
+    with torch.device("meta"):
+        return FORMS[form](spec)
+
+
+def fill(block: ResNeXtBlock, canonical: Mapping[str, Tensor]) -> ResNeXtBlock:
+    """Give an (empty) block the canonical weights, cut for its form; returns it."""
+    state = from_canonical(canonical, list(block.state_dict()), block.spec.width)
+    block.load_state_dict(state, assign=True)
+    return block
+
+
+def initial_weights(spec: BlockSpec, zero_init_last_bn: bool = False) -> dict[str, Tensor]:
+    """Draw the canonical weights of a new block: the same for every form.
+
+    The scheme is torchvision's ResNet initialisation, applied to form (c)'s
+    layout: convolutions Kaiming-normal with mode "fan_out" (std = sqrt(2 /
+    (out_channels · k · k))), BN weight 1 and bias 0, running mean 0 and var 1;
+    with ``zero_init_last_bn`` the last BN's weight is 0, so the block starts
+    as the identity of its shortcut (Goyal et al., 2017).
+
+    Why not let each form initialise itself: PyTorch's defaults (and the
+    fan-based schemes) depend on each layer's own fan. Form (a)'s per-path
+    output 1x1 has fan-in d, while the grouped form's conv3 has fan-in C·d, so
+    per-form defaults would draw weights √C times larger in (a) and give three
+    different functions. Drawing once and cutting (see the module docstring)
+    gives the same function in every form, under the same ``torch.manual_seed``.
+    """
+    canonical = {}
+    for key, like in empty_block(spec, "c").state_dict().items():
+        tensor = torch.empty(like.shape, dtype=like.dtype)
+        if key.endswith("running_var") or (key.endswith("weight") and tensor.ndim == 1):
+            nn.init.ones_(tensor)
+        elif tensor.ndim == 4:
+            nn.init.kaiming_normal_(tensor, mode="fan_out", nonlinearity="relu")
+        else:  # BN bias, running_mean, num_batches_tracked
+            nn.init.zeros_(tensor)
+        canonical[key] = tensor
+    if zero_init_last_bn:
+        nn.init.zeros_(canonical["bn3.weight"])
+    return canonical

@@ -1,0 +1,128 @@
+"""Measure how closely the three forms agree: the numbers behind ``python -m blocks``.
+
+A comparison only proves something if it could fail, so the reference block gets
+non-trivial BatchNorm parameters and running statistics (not the 1/0 defaults,
+under which a BN in eval mode is nearly the identity and hides layout mistakes),
+and every form is a separate module built by :func:`blocks.transplant`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from blocks.build import build
+from blocks.forms import FORMS
+from blocks.spec import BlockSpec
+from blocks.transplant import transplant
+
+# Largest max relative error accepted between two forms, per dtype. The forms add
+# the same products in different orders (a sum of C path outputs vs one conv over
+# C·d channels), so they differ by rounding: a few ulps of the output's scale,
+# growing slowly with the number of terms. float64's ulp is 2.2e-16, float32's 1.2e-7.
+TOLERANCES: dict[torch.dtype, float] = {torch.float64: 1e-12, torch.float32: 1e-5}
+MODES = ("eval", "train")
+
+
+def relative_error(output: Tensor, reference: Tensor) -> float:
+    """max |output - reference| / max |reference|: the error relative to the output's scale."""
+    scale = reference.abs().max()
+    if scale == 0:
+        raise ValueError("relative_error: the reference is all zeros, so the comparison proves nothing")
+    return ((output - reference).abs().max() / scale).item()
+
+
+def randomise_batchnorm(module: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Give every BatchNorm in ``module`` random affine parameters and running statistics.
+
+    weight ~ U(0.5, 1.5), bias ~ N(0, 0.2), running_mean ~ N(0, 0.2),
+    running_var ~ U(0.5, 1.5), num_batches_tracked = 7. Changes ``module`` in
+    place and returns it.
+    """
+    with torch.no_grad():
+        for bn in module.modules():
+            if isinstance(bn, nn.modules.batchnorm._BatchNorm):
+                for tensor, low in ((bn.weight, 0.5), (bn.running_var, 0.5)):
+                    tensor.copy_(low + torch.rand(tensor.shape, generator=generator))
+                for tensor in (bn.bias, bn.running_mean):
+                    tensor.copy_(0.2 * torch.randn(tensor.shape, generator=generator))
+                bn.num_batches_tracked.fill_(7)
+    return module
+
+
+def random_block(spec: BlockSpec, form: str = "c", seed: int = 0) -> nn.Module:
+    """A block with Kaiming-drawn convolutions and randomised BatchNorms (see above)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        block = build(spec, form)
+    return randomise_batchnorm(block, generator)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How closely form ``first`` reproduces form ``second`` on one input."""
+
+    first: str
+    second: str
+    dtype: torch.dtype
+    mode: str
+    max_abs: float
+    max_rel: float
+
+    @property
+    def tolerance(self) -> float:
+        return TOLERANCES[self.dtype]
+
+    @property
+    def ok(self) -> bool:
+        return self.max_rel <= self.tolerance
+
+
+def compare_forms(
+    spec: BlockSpec, *, batch: int = 4, size: int = 8, seed: int = 0
+) -> list[Agreement]:
+    """Run every form on the same input and compare each pair of outputs.
+
+    One randomised form (c) block is transplanted into forms a, b and c; each
+    then runs in eval mode and in train mode (batch statistics), in float32 and
+    float64.
+
+    Args:
+        spec: the block to compare.
+        batch: images in the input (train-mode BN needs more than one value per channel).
+        size: height and width of the input.
+        seed: seeds the weights and the input.
+
+    Returns:
+        One :class:`Agreement` per pair of forms, dtype and mode.
+    """
+    reference = random_block(spec, "c", seed)
+    x = torch.randn(batch, spec.in_channels, size, size, generator=torch.Generator().manual_seed(seed))
+    rows = []
+    for dtype, mode in itertools.product(TOLERANCES, MODES):
+        outputs = {}
+        for form in FORMS:
+            block = transplant(reference, form).to(dtype).train(mode == "train")
+            outputs[form] = block(x.to(dtype))
+        for first, second in itertools.combinations(FORMS, 2):
+            difference = (outputs[first] - outputs[second]).abs().max().item()
+            error = relative_error(outputs[first], outputs[second])
+            rows.append(Agreement(first, second, dtype, mode, difference, error))
+    return rows
+
+
+def format_table(rows: list[Agreement]) -> str:
+    """The agreements as a fixed-width text table, one row per pair, dtype and mode."""
+    header = f"{'forms':<7}{'dtype':<9}{'mode':<7}{'max abs err':>13}{'max rel err':>13}{'tolerance':>11}  ok"
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        dtype = str(row.dtype).removeprefix("torch.")
+        lines.append(
+            f"{row.first} vs {row.second:<2}{dtype:<9}{row.mode:<7}{row.max_abs:>13.2e}"
+            f"{row.max_rel:>13.2e}{row.tolerance:>11.0e}  {'yes' if row.ok else 'NO'}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,83 @@
+"""``transplant``: the same function in another form, for a block or a whole network."""
+
+from __future__ import annotations
+
+import copy
+
+from torch import Tensor, nn
+
+from blocks.canonical import empty_block, fill, to_canonical
+from blocks.forms import FORMS, ResNeXtBlock, check_form, named_blocks
+
+
+def transplant(module: nn.Module, form: str) -> nn.Module:
+    """Return a NEW module computing the same function, with every block in ``form``.
+
+    Each block's parameters and buffers (BN running statistics and counters)
+    are gathered into the canonical layout and cut for the new form (see
+    :mod:`blocks.canonical`); everything that is not a block is deep-copied.
+    The result keeps the source's dtype, device and train/eval mode; a block
+    whose parameters are all frozen stays frozen. The source is never changed
+    and shares no storage with the result. Round trips (a→c→a, …) give back
+    bitwise identical tensors.
+
+    Args:
+        module: a block from :func:`blocks.build`, or any module containing such blocks.
+        form: ``"a"``, ``"b"`` or ``"c"``.
+
+    Returns:
+        The converted copy (a block if ``module`` is a block).
+
+    Raises:
+        ValueError: unknown ``form``; or a block whose tensors do not have the
+            shapes its spec and form require (the message names the submodule).
+        TypeError: ``module`` neither is nor contains a block of a known form,
+            or contains a subclass of ResNeXtBlock that is not one of the three forms.
+
+    Example:
+        >>> c = build(BlockSpec(256, 256, 32, 4), "c")
+        >>> a = transplant(c, "a"); form_of(a)
+        'a'
+    """
+    check_form(form)
+    found = named_blocks(module)
+    if not found:
+        raise TypeError(
+            f"transplant: {type(module).__name__} is not and does not contain a ResNeXt block"
+            " of form a, b or c (build one with blocks.build)"
+        )
+    converted = {
+        id(block): _transplant_block(block, form, f"submodule {name!r}" if name else "block")
+        for name, block in found
+    }
+    if isinstance(module, ResNeXtBlock):
+        return converted[id(module)]
+    # deepcopy's memo maps an object's id to its copy: blocks are "copied" to their transplants.
+    return copy.deepcopy(module, memo=dict(converted))
+
+
+def _transplant_block(block: ResNeXtBlock, form: str, where: str) -> ResNeXtBlock:
+    if FORMS.get(getattr(block, "form", None)) is not type(block):
+        raise TypeError(f"transplant: {where} is a {type(block).__name__}, not a block of form a, b or c")
+    state = block.state_dict()
+    _check_layout(state, block, where)
+    target = fill(empty_block(block.spec, form), to_canonical(state, where))
+    target.train(block.training)
+    target.requires_grad_(any(p.requires_grad for p in block.parameters()))
+    return target
+
+
+def _check_layout(state: dict[str, Tensor], block: ResNeXtBlock, where: str) -> None:
+    """Raise ValueError unless ``state`` has exactly the keys and shapes of ``block``'s spec and form."""
+    expected = empty_block(block.spec, block.form).state_dict()
+    described = f"a form ({block.form}) block of spec {block.spec}"
+    for key in state.keys() - expected.keys():
+        raise ValueError(f"transplant: {where} has {key!r}, which {described} does not have")
+    for key, like in expected.items():
+        if key not in state:
+            raise ValueError(f"transplant: {where} lacks {key!r}, which {described} needs")
+        if state[key].shape != like.shape:
+            raise ValueError(
+                f"transplant: {where} has {key!r} of shape {tuple(state[key].shape)},"
+                f" but {described} needs {tuple(like.shape)}"
+            )

@@ -1,0 +1,34 @@
+"""Shared test helpers: the specs every proof runs over, and small utilities."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from blocks import BlockSpec
+
+# Specs every equivalence proof runs over: cardinality 1 (plain ResNet bottleneck),
+# widths that are not powers of two, stride 1 and 2, identity and projection shortcuts.
+SPECS = [
+    BlockSpec(256, 256, cardinality=32, width=4),  # ResNeXt-50 conv2 block, identity
+    BlockSpec(64, 256, cardinality=32, width=4),  # first block of conv2: projection, stride 1
+    BlockSpec(256, 512, cardinality=32, width=8, stride=2),  # first block of conv3
+    BlockSpec(16, 16, cardinality=1, width=7),  # cardinality 1: ResNet's bottleneck
+    BlockSpec(12, 20, cardinality=3, width=5, stride=2),
+    BlockSpec(24, 24, cardinality=6, width=3, stride=2),  # stride 2 with equal channels
+]
+
+
+def spec_id(spec: BlockSpec) -> str:
+    return f"{spec.in_channels}-{spec.out_channels}_{spec.cardinality}x{spec.width}d_s{spec.stride}"
+
+
+@pytest.fixture(params=SPECS, ids=spec_id)
+def spec(request: pytest.FixtureRequest) -> BlockSpec:
+    return request.param
+
+
+def random_input(spec: BlockSpec, dtype: torch.dtype = torch.float64, seed: int = 1) -> torch.Tensor:
+    """A batch of 4 random 8x8 images: enough values per channel for train-mode BN."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(4, spec.in_channels, 8, 8, generator=generator).to(dtype)

@@ -1,0 +1,115 @@
+"""The layout of each form: what Figure 3 draws, and the mistakes it rules out."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import blocks
+from blocks import BlockSpec, build, form_of
+
+FORMS = ["a", "b", "c"]
+
+
+def conv_weights(block: nn.Module) -> int:
+    return sum(m.weight.numel() for m in block.modules() if isinstance(m, nn.Conv2d))
+
+
+def closed_form_conv_weights(spec: BlockSpec) -> int:
+    """in·C·d (1x1 in) + C·d·d·3·3 (grouped 3x3) + C·d·out (1x1 out) [+ in·out projection]."""
+    c_d = spec.grouped_channels
+    projection = spec.in_channels * spec.out_channels if spec.has_projection else 0
+    return spec.in_channels * c_d + c_d * spec.width * 9 + c_d * spec.out_channels + projection
+
+
+def test_resnext50_conv2_block_has_70144_conv_weights() -> None:
+    # Paper Table 2 / section 3.3: 256-in, C=32, d=4 costs 256·128 + 128·4·9 + 128·256 ≈ 70k.
+    for form in FORMS:
+        assert conv_weights(build(BlockSpec(256, 256, 32, 4), form)) == 70_144
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_parameter_count_is_the_closed_form_in_every_form(spec: BlockSpec, form: str) -> None:
+    block = build(spec, form)
+    bn_parameters = 2 * (2 * spec.grouped_channels + spec.out_channels * (2 if spec.has_projection else 1))
+    assert conv_weights(block) == closed_form_conv_weights(spec)
+    assert sum(p.numel() for p in block.parameters()) == closed_form_conv_weights(spec) + bn_parameters
+
+
+@pytest.mark.parametrize("form", ["a", "b"])
+def test_paths_are_distinct_modules_with_distinct_weights(form: str) -> None:
+    # The shared-weights mistake: one path module called C times.
+    block = build(BlockSpec(64, 64, 8, 4), form)
+    paths = list(block.paths)
+    assert len(paths) == 8 and len({id(p) for p in paths}) == 8
+    pointers = {p.conv2.weight.untyped_storage().data_ptr() for p in paths}
+    assert len(pointers) == 8
+    for other in paths[1:]:
+        assert not torch.equal(paths[0].conv2.weight, other.conv2.weight)
+
+
+def test_only_form_c_3x3_is_grouped() -> None:
+    spec = BlockSpec(64, 128, cardinality=8, width=4, stride=2)
+    c = build(spec, "c")
+    assert (c.conv1.groups, c.conv2.groups, c.conv3.groups) == (1, 8, 1)
+    assert c.conv2.stride == (2, 2) and c.conv1.stride == (1, 1)  # stride on the 3x3
+    for form in ("a", "b"):
+        assert {m.groups for m in build(spec, form).modules() if isinstance(m, nn.Conv2d)} == {1}
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_conv_layers_have_no_bias(form: str) -> None:
+    convs = [m for m in build(BlockSpec(32, 64, 4, 4, stride=2), form).modules() if isinstance(m, nn.Conv2d)]
+    assert convs and all(m.bias is None for m in convs)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_output_is_relu_of_sum_so_it_is_non_negative(form: str) -> None:
+    # ReLU after the shortcut add: every output is >= 0 and some are exactly 0.
+    block = build(BlockSpec(32, 32, 4, 4), form)
+    out = block(torch.randn(2, 32, 8, 8))
+    assert out.min() == 0 and (out > 0).any()
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_projection_only_when_needed(spec: BlockSpec, form: str) -> None:
+    block = build(spec, form)
+    assert (block.downsample is not None) is spec.has_projection
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_form_of_names_the_form(form: str) -> None:
+    block = build(BlockSpec(16, 16, 2, 4), form)
+    assert form_of(block) == form
+    assert form_of(nn.Sequential(block, nn.ReLU())) == form
+
+
+def test_form_of_rejects_modules_without_blocks_and_mixed_forms() -> None:
+    with pytest.raises(TypeError, match="Linear is not and does not contain a ResNeXt block"):
+        form_of(nn.Linear(2, 2))
+    spec = BlockSpec(16, 16, 2, 4)
+    with pytest.raises(ValueError, match=r"mixes blocks of forms \['a', 'c'\]"):
+        form_of(nn.Sequential(build(spec, "a"), build(spec, "c")))
+
+
+@pytest.mark.parametrize("form", ["d", "A", "", 3, None], ids=repr)
+def test_build_rejects_unknown_form_listing_valid_ones(form: object) -> None:
+    with pytest.raises(ValueError, match=r"form must be one of \['a', 'b', 'c'\], got"):
+        build(BlockSpec(16, 16, 2, 4), form)  # type: ignore[arg-type]
+
+
+def test_build_rejects_a_spec_that_is_not_a_blockspec() -> None:
+    with pytest.raises(TypeError, match="spec must be a blocks.BlockSpec, got tuple"):
+        build((16, 16, 2, 4), "c")  # type: ignore[arg-type]
+
+
+def test_zero_init_last_bn_makes_the_block_its_shortcut() -> None:
+    block = build(BlockSpec(16, 16, 2, 4), "a", zero_init_last_bn=True).eval()
+    x = torch.randn(2, 16, 4, 4)
+    assert torch.equal(block(x), torch.relu(x))
+
+
+def test_public_api_names() -> None:
+    for name in ("BlockSpec", "build", "transplant", "form_of"):
+        assert callable(getattr(blocks, name))

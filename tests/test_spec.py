@@ -1,0 +1,56 @@
+"""BlockSpec: the numbers of a block, validated at construction."""
+
+import dataclasses
+import re
+
+import pytest
+
+from blocks import BlockSpec
+
+
+def test_width_is_one_path_and_grouped_channels_is_all_paths() -> None:
+    spec = BlockSpec(256, 256, cardinality=32, width=4)  # the paper's "32x4d"
+    assert (spec.width, spec.grouped_channels) == (4, 128)
+
+
+@pytest.mark.parametrize(
+    ("spec", "projection"),
+    [
+        (BlockSpec(256, 256, 32, 4), False),
+        (BlockSpec(256, 256, 32, 4, stride=2), True),
+        (BlockSpec(64, 256, 32, 4), True),
+        (BlockSpec(64, 256, 32, 4, stride=2), True),
+    ],
+    ids=["same-shape", "stride-2", "channels-change", "both"],
+)
+def test_projection_exactly_when_identity_does_not_fit(spec: BlockSpec, projection: bool) -> None:
+    assert spec.has_projection is projection
+
+
+def test_spec_is_frozen() -> None:
+    spec = BlockSpec(64, 64, 4, 8)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.width = 16  # type: ignore[misc]
+
+
+VALID = dict(in_channels=64, out_channels=64, cardinality=4, width=8, stride=1)
+INVALID = [
+    ("in_channels", 0),
+    ("in_channels", -64),
+    ("out_channels", 2.5),
+    ("out_channels", "256"),
+    ("cardinality", 0),
+    ("cardinality", True),
+    ("width", None),
+    ("width", -4),
+    ("stride", 3),
+    ("stride", 0),
+    ("stride", 1.0),
+    ("stride", True),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), INVALID, ids=[f"{f}={v!r}" for f, v in INVALID])
+def test_invalid_value_names_field_and_value(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=rf"^{field} must be .*, got {re.escape(repr(value))}$"):
+        BlockSpec(**{**VALID, field: value})

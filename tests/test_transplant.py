@@ -1,0 +1,164 @@
+"""transplant: a new module of another form, exact, independent, and loud about bad input."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+from blocks import BlockSpec, ResNeXtBlock, build, form_of, transplant
+from blocks.proof import random_block, relative_error
+
+from conftest import random_input
+
+FORMS = ["a", "b", "c"]
+ROUND_TRIPS = [trip for trip in itertools.product(FORMS, repeat=3) if trip[0] == trip[2]]
+FP64_RTOL = 1e-12  # as in test_equivalence.py: rounding of a different summation order
+
+
+def storages(module: nn.Module) -> set[int]:
+    return {t.untyped_storage().data_ptr() for t in module.state_dict().values()}
+
+
+def snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def assert_bitwise_equal(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor]) -> None:
+    assert first.keys() == second.keys()
+    for key in first:
+        assert first[key].dtype == second[key].dtype and torch.equal(first[key], second[key]), key
+
+
+@pytest.mark.parametrize("trip", ROUND_TRIPS, ids="->".join)
+def test_round_trip_is_bitwise(spec: BlockSpec, trip: tuple[str, str, str]) -> None:
+    source = random_block(spec, trip[0])
+    back = transplant(transplant(source, trip[1]), trip[2])
+    assert type(back) is type(source)
+    assert_bitwise_equal(back.state_dict(), source.state_dict())
+
+
+@pytest.mark.parametrize(("source_form", "target_form"), list(itertools.product(FORMS, repeat=2)), ids="->".join)
+def test_source_unchanged_and_nothing_shared(source_form: str, target_form: str) -> None:
+    source = random_block(BlockSpec(16, 32, 4, 3, stride=2), source_form)
+    before = snapshot(source)
+    target = transplant(source, target_form)
+    assert target is not source and form_of(target) == target_form
+    assert_bitwise_equal(source.state_dict(), before)
+    assert not storages(source) & storages(target)
+    with torch.no_grad():
+        for tensor in target.state_dict().values():
+            tensor.add_(1)
+    assert_bitwise_equal(source.state_dict(), before)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16], ids=str)
+def test_dtype_is_kept(dtype: torch.dtype) -> None:
+    source = random_block(BlockSpec(8, 8, 2, 4), "a").to(dtype)
+    target = transplant(source, "c")
+    assert {p.dtype for p in target.parameters()} == {dtype}
+
+
+def test_device_is_kept() -> None:
+    # The meta device stands in for an accelerator: tensors with no data, but a device.
+    source = build(BlockSpec(8, 8, 2, 4), "c").to("meta")
+    target = transplant(source, "a")
+    assert {t.device.type for t in target.state_dict().values()} == {"meta"}
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_mode_is_kept(training: bool) -> None:
+    target = transplant(build(BlockSpec(8, 8, 2, 4), "c").train(training), "a")
+    assert all(m.training is training for m in target.modules())
+
+
+def test_frozen_block_stays_frozen() -> None:
+    source = build(BlockSpec(8, 8, 2, 4), "c").requires_grad_(False)
+    assert not any(p.requires_grad for p in transplant(source, "b").parameters())
+    assert all(p.requires_grad for p in transplant(source.requires_grad_(True), "b").parameters())
+
+
+def small_network(form: str) -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1, bias=False),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        random_block(BlockSpec(16, 32, 4, 4, stride=2), form, seed=1),
+        nn.Sequential(random_block(BlockSpec(32, 32, 4, 4), form, seed=2)),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, 10),
+    ).double()
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_network_blocks_are_converted_and_the_rest_copied(form: str) -> None:
+    source = small_network("c").eval()
+    target = transplant(source, form)
+    assert form_of(target) == form and form_of(source) == "c"
+    assert [type(m) for m in target if not isinstance(m, (ResNeXtBlock, nn.Sequential))] == [
+        type(m) for m in source if not isinstance(m, (ResNeXtBlock, nn.Sequential))
+    ]
+    assert target[0] is not source[0] and torch.equal(target[0].weight, source[0].weight)
+    assert not storages(source) & storages(target)
+    x = torch.randn(2, 3, 16, 16, dtype=torch.float64)
+    assert relative_error(target(x), source(x)) <= FP64_RTOL
+
+
+def test_unknown_form_is_rejected() -> None:
+    with pytest.raises(ValueError, match=r"form must be one of \['a', 'b', 'c'\], got 'grouped'"):
+        transplant(build(BlockSpec(8, 8, 2, 4), "c"), "grouped")
+
+
+def test_module_without_blocks_is_rejected() -> None:
+    with pytest.raises(TypeError, match="transplant: Linear is not and does not contain a ResNeXt block"):
+        transplant(nn.Linear(4, 4), "a")
+
+
+def test_unknown_block_class_is_named() -> None:
+    class MyBlock(ResNeXtBlock):
+        form = "c"
+
+    network = nn.Sequential(nn.ReLU(), MyBlock(BlockSpec(8, 8, 2, 4)))
+    with pytest.raises(TypeError, match="submodule '1' is a MyBlock, not a block of form a, b or c"):
+        transplant(network, "a")
+
+
+def test_inconsistent_shapes_name_the_submodule_and_tensor() -> None:
+    network = nn.Sequential(nn.ReLU(), nn.Sequential(build(BlockSpec(8, 8, 2, 4), "a")))
+    network[1][0].paths[1].conv2.weight = nn.Parameter(torch.randn(4, 3, 3, 3))
+    with pytest.raises(
+        ValueError,
+        match=r"submodule '1.0' has 'paths.1.conv2.weight' of shape \(4, 3, 3, 3\), but a form \(a\) block"
+        r" of spec 8->8, 2x4d, stride 1 needs \(4, 4, 3, 3\)",
+    ):
+        transplant(network, "c")
+
+
+def test_missing_tensor_is_named() -> None:
+    block = build(BlockSpec(8, 8, 2, 4), "b")
+    del block.paths[1]  # a path went missing: 2x4d needs 2 paths
+    with pytest.raises(ValueError, match=r"block lacks 'paths.1.conv1.weight'"):
+        transplant(block, "c")
+
+
+def test_disagreeing_bn_counters_are_rejected() -> None:
+    block = build(BlockSpec(8, 8, 2, 4), "a")
+    block.paths[1].bn2.num_batches_tracked.fill_(3)
+    with pytest.raises(ValueError, match="the paths' copies of bn2.num_batches_tracked disagree"):
+        transplant(block, "c")
+
+
+def test_transplanted_network_trains_like_the_source() -> None:
+    # One SGD step on each form moves them to the same new function.
+    source = small_network("c").train()
+    target = transplant(source, "a")
+    x, labels = torch.randn(4, 3, 16, 16, dtype=torch.float64), torch.tensor([1, 2, 3, 4])
+    for net in (source, target):
+        optimiser = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+        nn.functional.cross_entropy(net(x), labels).backward()
+        optimiser.step()
+    assert relative_error(target.eval()(x), source.eval()(x)) <= FP64_RTOL
