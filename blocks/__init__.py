@@ -19,8 +19,10 @@ from blocks.forms import (
     SummedPathsBlock,
     form_of,
 )
+from blocks.networks import ResNeXt, replace_head, resnext, resnext29
 from blocks.spec import BlockSpec
 from blocks.transplant import transplant
+from blocks.weights import load_weights
 
 __all__ = [
     "FORMS",
@@ -28,9 +30,14 @@ __all__ = [
     "ConcatenatedPathsBlock",
     "GroupedConvBlock",
     "Path",
+    "ResNeXt",
     "ResNeXtBlock",
     "SummedPathsBlock",
     "build",
     "form_of",
+    "load_weights",
+    "replace_head",
+    "resnext",
+    "resnext29",
     "transplant",
 ]

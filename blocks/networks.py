@@ -1,0 +1,185 @@
+"""Whole ResNeXt networks built from blocks of any form (paper Table 1 and section 5.3).
+
+A network is a stem, stages of blocks, global average pooling and a linear
+classifier. Stage i (from 0) outputs 256·2^i channels and its paths have width
+d·2^i (the paper doubles the bottleneck width whenever it halves the spatial
+size, Table 1); the first block of every stage but the first has stride 2.
+
+Form (c) networks use torchvision's names (``conv1 bn1 layer1.0.conv2 … fc``),
+so torchvision checkpoints load into them with ``strict=True``.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from blocks.build import build
+from blocks.forms import check_form
+from blocks.spec import BlockSpec
+
+STAGE_BLOCKS: dict[int, tuple[int, ...]] = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+STEMS = ("imagenet", "cifar")
+STEM_CHANNELS = 64
+
+
+def _check_positive(name: str, value: object) -> int:
+    if type(value) is not int or value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+class ResNeXt(nn.Module):
+    """A ResNeXt: stem → stages of blocks → global average pool → fc.
+
+    Build one with :func:`resnext` or :func:`resnext29`.
+
+    Args:
+        stage_blocks: number of blocks in each stage, e.g. (3, 4, 6, 3).
+        cardinality: C, paths per block (the same in every stage).
+        width: d of the first stage; it doubles in every following stage.
+        form: "a", "b" or "c", the form of every block.
+        num_classes: outputs of the classifier.
+        stem: "imagenet" (7x7 conv stride 2 + 3x3 max-pool, for 224x224 inputs)
+            or "cifar" (3x3 conv stride 1, no pooling, for 32x32 inputs).
+    """
+
+    def __init__(
+        self,
+        stage_blocks: tuple[int, ...],
+        cardinality: int,
+        width: int,
+        form: str = "c",
+        num_classes: int = 1000,
+        stem: str = "imagenet",
+    ) -> None:
+        super().__init__()
+        _check_positive("cardinality", cardinality)
+        _check_positive("width", width)
+        _check_positive("num_classes", num_classes)
+        check_form(form)
+        if stem not in STEMS:
+            raise ValueError(f"stem must be one of {list(STEMS)}, got {stem!r}")
+        self.stem = stem
+        if stem == "imagenet":
+            self.conv1 = nn.Conv2d(3, STEM_CHANNELS, kernel_size=7, stride=2, padding=3, bias=False)
+            self.maxpool: nn.Module = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        else:
+            self.conv1 = nn.Conv2d(3, STEM_CHANNELS, kernel_size=3, stride=1, padding=1, bias=False)
+            self.maxpool = nn.Identity()
+        nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
+        self.bn1 = nn.BatchNorm2d(STEM_CHANNELS)
+        self.relu = nn.ReLU(inplace=True)
+        in_channels = STEM_CHANNELS
+        for i, count in enumerate(stage_blocks):
+            out_channels = 256 * 2**i
+            stage = []
+            for j in range(count):
+                stride = 2 if i > 0 and j == 0 else 1
+                spec = BlockSpec(in_channels, out_channels, cardinality, width * 2**i, stride)
+                stage.append(build(spec, form))
+                in_channels = out_channels
+            self.add_module(f"layer{i + 1}", nn.Sequential(*stage))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc: nn.Module = nn.Linear(in_channels, num_classes)
+
+    @property
+    def stages(self) -> list[nn.Sequential]:
+        """The stages layer1, layer2, … in order."""
+        return [module for name, module in self.named_children() if name.startswith("layer")]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, 3, H, W)
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (B, 64, H/4, W/4); cifar: (B, 64, H, W)
+        for stage in self.stages:
+            x = stage(x)  # each stage after the first halves H and W and doubles the channels
+        x = torch.flatten(self.avgpool(x), 1)  # (B, 256·2^(stages-1))
+        return self.fc(x)  # (B, num_classes)
+
+
+def resnext(
+    depth: int,
+    cardinality: int,
+    width: int,
+    form: str = "c",
+    num_classes: int = 1000,
+    stem: str = "imagenet",
+) -> ResNeXt:
+    """ResNeXt-50/101/152 (paper Table 1); cardinality 1 with width 64 is ResNet.
+
+    Args:
+        depth: 50, 101 or 152 (3-4-6-3, 3-4-23-3 or 3-8-36-3 blocks per stage).
+        cardinality: C, paths per block.
+        width: d in the first stage (4 for "32x4d"); doubles per stage.
+        form: "a", "b" or "c" (torchvision's layout and names).
+        num_classes: classifier outputs.
+        stem: "imagenet" or "cifar".
+
+    Raises:
+        ValueError: an argument outside the values above; the message names it.
+
+    Example:
+        >>> net = resnext(50, 32, 4)   # torchvision.models.resnext50_32x4d's shape
+        >>> sum(p.numel() for p in net.parameters())
+        25028904
+    """
+    if depth not in STAGE_BLOCKS:
+        raise ValueError(f"depth must be one of {sorted(STAGE_BLOCKS)}, got {depth!r}")
+    return ResNeXt(STAGE_BLOCKS[depth], cardinality, width, form, num_classes, stem)
+
+
+def resnext29(cardinality: int, width: int, form: str = "c", num_classes: int = 10) -> ResNeXt:
+    """The paper's CIFAR ResNeXt-29 (section 5.3): 3x3 stem, 3 stages of 3 blocks, 256-512-1024.
+
+    8x64d has 34.4M parameters and 16x64d 68.1M, as the paper's Table 7 lists.
+
+    Example:
+        >>> with torch.device("meta"):   # count without allocating
+        ...     print(sum(p.numel() for p in resnext29(8, 64).parameters()))
+        34426698
+    """
+    return ResNeXt((3, 3, 3), cardinality, width, form, num_classes, stem="cifar")
+
+
+def replace_head(net: nn.Module, num_classes: int, hidden: int | None = None, dropout: float = 0.0) -> nn.Module:
+    """A copy of ``net`` with a new classifier ``fc`` for ``num_classes`` outputs.
+
+    Args:
+        net: a network with a final ``fc`` linear layer (ours or torchvision's).
+        num_classes: outputs of the new head.
+        hidden: if given, the head is Linear → ReLU → Linear with this many hidden units.
+        dropout: dropout probability before each linear layer of the head (0 for none).
+
+    Returns:
+        A new network; ``net`` itself is not changed.
+
+    Raises:
+        ValueError: bad ``num_classes``, ``hidden`` or ``dropout``, or no ``fc`` Linear in ``net``.
+    """
+    _check_positive("num_classes", num_classes)
+    if hidden is not None:
+        _check_positive("hidden", hidden)
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be a float in [0, 1), got {dropout!r}")
+    features = _head_features(net)
+    sizes = [features, num_classes] if hidden is None else [features, hidden, num_classes]
+    layers: list[nn.Module] = []
+    for k in range(len(sizes) - 1):
+        if k > 0:
+            layers.append(nn.ReLU(inplace=True))
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        layers.append(nn.Linear(sizes[k], sizes[k + 1]))
+    head = layers[0] if len(layers) == 1 else nn.Sequential(*layers)
+    # deepcopy's memo maps an object's id to its copy: the old head is "copied" to the new one.
+    return copy.deepcopy(net, memo={id(net.fc): head})
+
+
+def _head_features(net: nn.Module) -> int:
+    fc = getattr(net, "fc", None)
+    first = next((m for m in fc.modules() if isinstance(m, nn.Linear)), None) if fc is not None else None
+    if first is None:
+        raise ValueError(f"replace_head: {type(net).__name__} has no classifier 'fc' with a Linear layer")
+    return first.in_features
