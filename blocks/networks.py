@@ -1,7 +1,8 @@
 """Whole ResNeXt networks built from blocks of any form (paper Table 1 and section 5.3).
 
 A network is a stem, stages of blocks, global average pooling and a linear
-classifier. Stage i (from 0) outputs 256·2^i channels and its paths have width
+classifier. Stage i (from 0) outputs 256·2^i channels (``base_channels``·2^i
+for smaller networks) and its paths have width
 d·2^i (the paper doubles the bottleneck width whenever it halves the spatial
 size, Table 1); the first block of every stage but the first has stride 2.
 
@@ -44,6 +45,9 @@ class ResNeXt(nn.Module):
         num_classes: outputs of the classifier.
         stem: "imagenet" (7x7 conv stride 2 + 3x3 max-pool, for 224x224 inputs)
             or "cifar" (3x3 conv stride 1, no pooling, for 32x32 inputs).
+        base_channels: output channels of the first stage; stage i outputs
+            base_channels·2^i. The paper's 256 by default; smaller values give the
+            small networks that train on a laptop CPU (see :mod:`blocks.training`).
     """
 
     def __init__(
@@ -54,11 +58,13 @@ class ResNeXt(nn.Module):
         form: str = "c",
         num_classes: int = 1000,
         stem: str = "imagenet",
+        base_channels: int = 256,
     ) -> None:
         super().__init__()
         _check_positive("cardinality", cardinality)
         _check_positive("width", width)
         _check_positive("num_classes", num_classes)
+        _check_positive("base_channels", base_channels)
         check_form(form)
         if stem not in STEMS:
             raise ValueError(f"stem must be one of {list(STEMS)}, got {stem!r}")
@@ -74,7 +80,7 @@ class ResNeXt(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         in_channels = STEM_CHANNELS
         for i, count in enumerate(stage_blocks):
-            out_channels = 256 * 2**i
+            out_channels = base_channels * 2**i
             stage = []
             for j in range(count):
                 stride = 2 if i > 0 and j == 0 else 1
@@ -95,7 +101,7 @@ class ResNeXt(nn.Module):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (B, 64, H/4, W/4); cifar: (B, 64, H, W)
         for stage in self.stages:
             x = stage(x)  # each stage after the first halves H and W and doubles the channels
-        x = torch.flatten(self.avgpool(x), 1)  # (B, 256·2^(stages-1))
+        x = torch.flatten(self.avgpool(x), 1)  # (B, base_channels·2^(stages-1))
         return self.fc(x)  # (B, num_classes)
 
 

@@ -50,19 +50,33 @@ def load_weights(net: nn.Module, path: str | os.PathLike[str]) -> nn.Module:
 
 
 def convert_state_dict(checkpoint: Mapping[str, Tensor], net: nn.Module) -> dict[str, Tensor]:
-    """``checkpoint``'s tensors, keyed and cut as ``net.state_dict()`` is (see :func:`load_weights`)."""
+    """``checkpoint``'s tensors, keyed and cut as ``net.state_dict()`` is (see :func:`load_weights`).
+
+    Keys are checked in ``net.state_dict()`` order, so an error names the first bad one.
+    """
     target = net.state_dict()
+    blocks = dict(named_blocks(net))
     converted: dict[str, Tensor] = {}
-    prefixes = [name for name, _ in named_blocks(net)]
-    for prefix, block in named_blocks(net):
+    used: set[str] = set()
+    for key, like in target.items():
+        if key in converted:
+            continue
+        prefix = next((p for p in blocks if _owns(p, key)), None)
+        if prefix is None:  # not in a block: the same name in every form
+            _check(checkpoint, {key: like}, "")
+            converted[key] = checkpoint[key]
+            used.add(key)
+            continue
         needed = _under(target, prefix)
-        have = to_canonical(_under(checkpoint, prefix), where=prefix or "block")
-        _check(have, to_canonical(needed), prefix)
-        for key, tensor in from_canonical(have, list(needed), block.spec.width).items():
-            converted[_join(prefix, key)] = tensor
-    rest = {k: v for k, v in checkpoint.items() if not any(_owns(p, k) for p in prefixes)}
-    _check(rest, {k: v for k, v in target.items() if k not in converted}, "")
-    converted.update(rest)
+        given = _under(checkpoint, prefix)
+        have = to_canonical(given, where=prefix or "block")
+        _check(have, to_canonical(needed), prefix, exhaustive=True)
+        for name, tensor in from_canonical(have, list(needed), blocks[prefix].spec.width).items():
+            converted[_join(prefix, name)] = tensor
+        used.update(_join(prefix, name) for name in given)
+    for key in checkpoint:
+        if key not in used:
+            raise ValueError(f"load_weights: the checkpoint has {key!r}, which the network does not")
     return converted
 
 
@@ -80,8 +94,11 @@ def _under(state: Mapping[str, Tensor], prefix: str) -> dict[str, Tensor]:
     return {key[start:]: tensor for key, tensor in state.items() if _owns(prefix, key)}
 
 
-def _check(have: Mapping[str, Tensor], needed: Mapping[str, Tensor], prefix: str) -> None:
-    """Raise ValueError at the first key that is missing, unexpected or of the wrong shape."""
+def _check(have: Mapping[str, Tensor], needed: Mapping[str, Tensor], prefix: str, exhaustive: bool = False) -> None:
+    """Raise ValueError at the first key of ``needed`` that ``have`` lacks or has in another shape.
+
+    With ``exhaustive``, also at the first key of ``have`` that ``needed`` does not know.
+    """
     for key, like in needed.items():
         name = _join(prefix, key)
         if key not in have:
@@ -91,6 +108,6 @@ def _check(have: Mapping[str, Tensor], needed: Mapping[str, Tensor], prefix: str
                 f"load_weights: {name!r} has shape {tuple(have[key].shape)} in the checkpoint,"
                 f" but the network needs {tuple(like.shape)}"
             )
-    for key in have:
+    for key in have if exhaustive else ():
         if key not in needed:
             raise ValueError(f"load_weights: the checkpoint has {_join(prefix, key)!r}, which the network does not")
