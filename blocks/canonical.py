@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 
 import torch
 from torch import Tensor, nn
@@ -96,6 +97,17 @@ def empty_block(spec: BlockSpec, form: str) -> ResNeXtBlock:
     """A block of ``form`` on the meta device: its layout without memory or random draws."""
     with torch.device("meta"):
         return FORMS[form](spec)
+
+
+@lru_cache(maxsize=None)
+def layout(spec: BlockSpec, form: str) -> tuple[tuple[str, torch.Size], ...]:
+    """The state_dict keys of a ``form`` block of ``spec`` with their shapes, in order.
+
+    Built once per (spec, form) and remembered: a network repeats a few specs
+    many times, and building a form (a) block, even on the meta device, costs
+    far more than checking its shapes.
+    """
+    return tuple((key, tensor.shape) for key, tensor in empty_block(spec, form).state_dict().items())
 
 
 def fill(block: ResNeXtBlock, canonical: Mapping[str, Tensor]) -> ResNeXtBlock:

@@ -80,9 +80,11 @@ class ResNeXtBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         # x: (B, in, H, W); s = stride
-        identity = x if self.downsample is None else self.downsample(x)  # (B, out, H/s, W/s)
         out = self.bn3(self.aggregate(x))  # (B, out, H/s, W/s)
-        return self.relu(out + identity)  # ReLU AFTER the add, as in ResNet
+        # The shortcut is added in place, as torchvision does: a new (B, out, H/s, W/s) tensor
+        # per block would cost an allocation and its page faults, and make (c) slower than torchvision.
+        out += x if self.downsample is None else self.downsample(x)  # (B, out, H/s, W/s)
+        return self.relu(out)  # ReLU AFTER the add, as in ResNet
 
     def extra_repr(self) -> str:
         return f"form={self.form!r}, spec={self.spec}"
@@ -201,14 +203,18 @@ def form_of(module: nn.Module) -> str:
     """The form, ``"a"``, ``"b"`` or ``"c"``, of a block, or of every block in a network.
 
     Raises:
-        TypeError: ``module`` holds no block of this package.
+        TypeError: ``module`` holds no block of this package, or a block of another
+            class (a subclass of ResNeXtBlock that is not one of the three forms).
         ValueError: ``module`` holds blocks of more than one form.
 
     Example:
         >>> form_of(blocks.build(blocks.BlockSpec(64, 64, 4, 8), "b"))
         'b'
     """
-    forms = {block.form for _, block in named_blocks(module)}
+    found = named_blocks(module)
+    for name, block in found:
+        check_block(block, f"form_of: submodule {name!r}" if name else "form_of: the module")
+    forms = {block.form for _, block in found}
     if not forms:
         raise TypeError(
             f"form_of: {type(module).__name__} is not and does not contain a ResNeXt block"
@@ -217,6 +223,12 @@ def form_of(module: nn.Module) -> str:
     if len(forms) > 1:
         raise ValueError(f"form_of: {type(module).__name__} mixes blocks of forms {sorted(forms)}")
     return forms.pop()
+
+
+def check_block(block: nn.Module, where: str) -> None:
+    """Raise TypeError, naming ``where``, unless ``block`` is exactly one of the three form classes."""
+    if FORMS.get(getattr(block, "form", None)) is not type(block):
+        raise TypeError(f"{where} is a {type(block).__name__}, not a block of form a, b or c")
 
 
 def named_blocks(module: nn.Module) -> list[tuple[str, ResNeXtBlock]]:

@@ -6,8 +6,8 @@ import copy
 
 from torch import Tensor, nn
 
-from blocks.canonical import empty_block, fill, to_canonical
-from blocks.forms import FORMS, ResNeXtBlock, check_form, named_blocks
+from blocks.canonical import empty_block, fill, layout, to_canonical
+from blocks.forms import ResNeXtBlock, check_block, check_form, named_blocks
 
 
 def transplant(module: nn.Module, form: str) -> nn.Module:
@@ -57,8 +57,7 @@ def transplant(module: nn.Module, form: str) -> nn.Module:
 
 
 def _transplant_block(block: ResNeXtBlock, form: str, where: str) -> ResNeXtBlock:
-    if FORMS.get(getattr(block, "form", None)) is not type(block):
-        raise TypeError(f"transplant: {where} is a {type(block).__name__}, not a block of form a, b or c")
+    check_block(block, f"transplant: {where}")
     state = block.state_dict()
     _check_layout(state, block, where)
     target = fill(empty_block(block.spec, form), to_canonical(state, where))
@@ -69,15 +68,15 @@ def _transplant_block(block: ResNeXtBlock, form: str, where: str) -> ResNeXtBloc
 
 def _check_layout(state: dict[str, Tensor], block: ResNeXtBlock, where: str) -> None:
     """Raise ValueError unless ``state`` has exactly the keys and shapes of ``block``'s spec and form."""
-    expected = empty_block(block.spec, block.form).state_dict()
+    expected = dict(layout(block.spec, block.form))
     described = f"a form ({block.form}) block of spec {block.spec}"
     for key in state.keys() - expected.keys():
         raise ValueError(f"transplant: {where} has {key!r}, which {described} does not have")
-    for key, like in expected.items():
+    for key, shape in expected.items():
         if key not in state:
             raise ValueError(f"transplant: {where} lacks {key!r}, which {described} needs")
-        if state[key].shape != like.shape:
+        if state[key].shape != shape:
             raise ValueError(
                 f"transplant: {where} has {key!r} of shape {tuple(state[key].shape)},"
-                f" but {described} needs {tuple(like.shape)}"
+                f" but {described} needs {tuple(shape)}"
             )

@@ -12,7 +12,7 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from blocks import BlockSpec, build, transplant
@@ -188,6 +188,9 @@ def test_random_specs_agree_in_float64(
     blocks = forms_of(spec, torch.float64, "train" if training else "eval")
     x = random_input(spec)
     outputs = {form: block(x) for form, block in blocks.items()}
+    # A tiny block can map every value below zero, and its ReLU output is all zeros:
+    # nothing to compare there, so hypothesis is asked for another example.
+    assume(bool(outputs["c"].any()))
     for first, second in itertools.combinations("abc", 2):
         assert relative_error(outputs[first], outputs[second]) <= FP64_RTOL
 

@@ -93,6 +93,14 @@ def test_form_of_rejects_modules_without_blocks_and_mixed_forms() -> None:
         form_of(nn.Sequential(build(spec, "a"), build(spec, "c")))
 
 
+def test_form_of_rejects_a_block_class_that_is_not_one_of_the_forms() -> None:
+    class MyBlock(blocks.SummedPathsBlock):  # same "form" attribute, different class
+        pass
+
+    with pytest.raises(TypeError, match="form_of: submodule '0' is a MyBlock, not a block of form a, b or c"):
+        form_of(nn.Sequential(MyBlock(BlockSpec(8, 8, 2, 4))))
+
+
 @pytest.mark.parametrize("form", ["d", "A", "", 3, None], ids=repr)
 def test_build_rejects_unknown_form_listing_valid_ones(form: object) -> None:
     with pytest.raises(ValueError, match=r"form must be one of \['a', 'b', 'c'\], got"):
