@@ -1,0 +1,447 @@
+"""What the three forms cost at run time: the measurements behind ``python -m blocks bench``.
+
+Forms (a), (b) and (c) compute the same function with the same FLOPs (paper
+section 3.3), but not in the same time. The paper trains form (c) "because it
+is faster"; this module measures how much faster, and checks that our form (c)
+networks are as fast as torchvision's, layer for layer the same model.
+
+Four experiments, each timing its candidates INTERLEAVED (A B C A B C …, after
+warm-up runs), so that a slow spell of a shared machine hits every candidate
+alike; each reports the median, min and max over the repeats, and the median,
+min and max of the per-round ratio to a reference candidate:
+
+    blocks      one 256→256 block per Table 2 template (C = 1, 2, 4, 8, 32 at
+                ~the same FLOPs), forms a, a-fused (:mod:`blocks.fused`), b, c;
+                forward (eval, no grad) and forward+backward (train); reference c.
+    networks    whole ResNeXt forward (eval, no grad) in forms a, b, c and
+                torchvision's ResNet of the same layout carrying the same weights;
+                reference torchvision.
+    layout      form (c) network forward, channels_last vs contiguous memory;
+                reference contiguous.
+    transplant  ``transplant(net, "a")`` then back to "c", vs the plain copy a
+                checkpoint load costs: ``deepcopy(net)`` + ``load_state_dict``;
+                reference the plain copy.
+
+Times depend on the machine, its load and the thread count, so every CSV row
+carries them (:data:`CSV_COLUMNS`).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import platform
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter, LogLocator
+from torch import Tensor, nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from tqdm import tqdm
+
+from blocks.build import build
+from blocks.complexity import TABLE2_CHANNELS, TABLE2_TEMPLATES
+from blocks.forms import FORMS
+from blocks.fused import fused_forward
+from blocks.networks import STAGE_BLOCKS, resnext
+from blocks.plotting import FORM_COLOURS, PALETTE, new_figure, save_figure
+from blocks.spec import BlockSpec
+from blocks.transplant import transplant
+
+PASSES = ("forward", "forward+backward")
+FUSED = "a-fused"  # form (a)'s modules run through form (c)'s kernels (blocks.fused)
+TORCHVISION = "torchvision"
+CSV_COLUMNS = (
+    "experiment", "case", "pass", "variant", "reference",
+    "median_ms", "min_ms", "max_ms", "ratio_median", "ratio_min", "ratio_max",
+    "repeats", "warmup", "batch", "size", "dtype", "device", "threads", "torch", "machine",
+)  # fmt: skip
+FIGURE_NAME = "speed_vs_cardinality"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to time, and how often.
+
+    Args:
+        device: "cpu" or "cuda".
+        batch: images per input batch.
+        size: height and width of the block's input (56 is ResNeXt-50's conv2 stage);
+            networks get images of 4·size (224 for 56), so their conv2 stage is size x size.
+        repeats: timed runs per candidate.
+        warmup: untimed runs per candidate first (allocator, caches, lazy init).
+        threads: CPU threads (``torch.set_num_threads``), fixed for the whole run.
+        templates: (C, d) of the 256→256 blocks to time (default: the paper's Table 2,
+            C = 1, 2, 4, 8, 32 at ~equal FLOPs).
+        network: (depth, C, d) of the network timed whole ((50, 32, 4): ResNeXt-50 32x4d).
+        transplant_network: (depth, C, d) of the network moved to form (a) and back.
+    """
+
+    device: str = "cpu"
+    batch: int = 8
+    size: int = 56
+    repeats: int = 10
+    warmup: int = 2
+    threads: int = field(default_factory=torch.get_num_threads)
+    templates: tuple[tuple[int, int], ...] = TABLE2_TEMPLATES
+    network: tuple[int, int, int] = (50, 32, 4)
+    transplant_network: tuple[int, int, int] = (101, 32, 8)
+
+    def __post_init__(self) -> None:
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device is 'cuda', but torch.cuda.is_available() is False on this machine")
+        for name in ("batch", "size", "repeats", "threads"):
+            value = getattr(self, name)
+            if type(value) is not int or value <= 0:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if type(self.warmup) is not int or self.warmup < 0:
+            raise ValueError(f"warmup must be a non-negative int, got {self.warmup!r}")
+        for name in ("network", "transplant_network"):
+            depth = getattr(self, name)[0]
+            if depth not in STAGE_BLOCKS:
+                raise ValueError(f"{name} depth must be one of {sorted(STAGE_BLOCKS)}, got {depth!r}")
+        if not self.templates:
+            raise ValueError("templates must name at least one (C, d)")
+
+
+def quick(config: BenchConfig) -> BenchConfig:
+    """A reduced run (a minute or two on 2 CPU cores): fewer repeats, smaller inputs, ResNeXt-50 transplant."""
+    return replace(config, batch=2, size=28, repeats=3, warmup=1, transplant_network=(50, 32, 4))
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One candidate's times in one interleaved comparison, in milliseconds.
+
+    ``ratio_*`` are over the per-round ratios (this candidate / the reference
+    in the same round), so a slow spell of the machine cancels out.
+    """
+
+    experiment: str
+    case: str
+    pass_: str
+    variant: str
+    reference: str
+    median_ms: float
+    min_ms: float
+    max_ms: float
+    ratio_median: float
+    ratio_min: float
+    ratio_max: float
+    repeats: int
+
+
+# ---------------------------------------------------------------- timing
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":  # kernels run asynchronously: wait before reading the clock
+        torch.cuda.synchronize(device)
+
+
+def time_interleaved(
+    candidates: dict[str, Callable[[], object]], repeats: int, warmup: int, device: torch.device
+) -> dict[str, list[float]]:
+    """Seconds per call of each candidate, timed in rounds A B C, A B C, … after warm-up rounds.
+
+    Args:
+        candidates: name -> a function with no arguments doing one unit of work.
+        repeats: timed rounds.
+        warmup: untimed rounds first.
+        device: where the work runs (on CUDA the clock is read after a synchronize).
+
+    Returns:
+        name -> ``repeats`` durations in seconds, in round order.
+    """
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for round_ in range(warmup + repeats):
+        for name, run in candidates.items():
+            _synchronize(device)
+            start = time.perf_counter()
+            run()
+            _synchronize(device)
+            if round_ >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
+def summarise(
+    times: dict[str, list[float]], reference: str, experiment: str, case: str, pass_: str
+) -> list[Measurement]:
+    """One :class:`Measurement` per candidate of ``times``, with ratios to ``reference`` per round."""
+    rows = []
+    for name, seconds in times.items():
+        ratios = [t / r for t, r in zip(seconds, times[reference])]
+        rows.append(
+            Measurement(
+                experiment, case, pass_, name, reference,
+                median_ms=1e3 * statistics.median(seconds), min_ms=1e3 * min(seconds),
+                max_ms=1e3 * max(seconds), ratio_median=statistics.median(ratios),
+                ratio_min=min(ratios), ratio_max=max(ratios), repeats=len(seconds),
+            )
+        )  # fmt: skip
+    return rows
+
+
+@contextmanager
+def fixed_threads(threads: int) -> Iterator[None]:
+    """Run the body with ``torch.set_num_threads(threads)``, restoring the old count after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# ---------------------------------------------------------------- the experiments
+
+
+def _step(run: Callable[[Tensor], Tensor], x: Tensor, pass_: str) -> Callable[[], object]:
+    """One unit of work for ``run`` (a block or network): a forward without autograd, or forward and backward."""
+    if pass_ == "forward":
+
+        def forward() -> object:
+            with torch.no_grad():
+                return run(x)
+
+        return forward
+
+    def forward_backward() -> object:
+        run(x).sum().backward()  # gradients accumulate; their values do not matter here
+        return None
+
+    return forward_backward
+
+
+def bench_blocks(config: BenchConfig, progress: tqdm | None = None) -> list[Measurement]:
+    """Time one block per template in forms a, a-fused, b, c (see the module docstring)."""
+    device = torch.device(config.device)
+    rows = []
+    for cardinality, width in config.templates:
+        spec = BlockSpec(TABLE2_CHANNELS, TABLE2_CHANNELS, cardinality, width)
+        torch.manual_seed(0)
+        reference = build(spec, "c").to(device)
+        x = torch.randn(config.batch, TABLE2_CHANNELS, config.size, config.size, device=device)
+        for pass_ in PASSES:
+            train = pass_ != "forward"
+            by_form = {form: transplant(reference, form).train(train) for form in FORMS}
+            runs: dict[str, Callable[[Tensor], Tensor]] = {
+                "a": by_form["a"],
+                FUSED: lambda x, block=by_form["a"]: fused_forward(block, x),
+                "b": by_form["b"],
+                "c": by_form["c"],
+            }
+            steps = {name: _step(run, x, pass_) for name, run in runs.items()}
+            times = time_interleaved(steps, config.repeats, config.warmup, device)
+            rows += summarise(times, "c", "blocks", f"{cardinality}x{width}d", pass_)
+            if progress is not None:
+                progress.update()
+    return rows
+
+
+def torchvision_twin(net: nn.Module, depth: int, cardinality: int, width: int) -> nn.Module:
+    """torchvision's ResNet of the same layout, carrying ``net``'s (form c) weights.
+
+    For (50, 32, 4) it is exactly ``torchvision.models.resnext50_32x4d()``, which
+    builds ``ResNet(Bottleneck, [3, 4, 6, 3], groups=32, width_per_group=4)``.
+    """
+    from torchvision.models.resnet import Bottleneck, ResNet  # the reference, from the [test] extra
+
+    twin = ResNet(Bottleneck, list(STAGE_BLOCKS[depth]), groups=cardinality, width_per_group=width)
+    twin.load_state_dict(net.state_dict(), strict=True)  # our form (c) uses torchvision's names
+    return twin.to(next(net.parameters()).device)
+
+
+def bench_networks(config: BenchConfig, progress: tqdm | None = None) -> list[Measurement]:
+    """Time whole-network forwards: forms a, b, c vs torchvision, then channels_last vs contiguous."""
+    device = torch.device(config.device)
+    depth, cardinality, width = config.network
+    case = f"ResNeXt-{depth} {cardinality}x{width}d"
+    torch.manual_seed(0)
+    net_c = resnext(depth, cardinality, width, form="c").to(device).eval()
+    nets = {form: transplant(net_c, form) for form in FORMS}
+    nets[TORCHVISION] = torchvision_twin(net_c, depth, cardinality, width).eval()
+    images = torch.randn(config.batch, 3, 4 * config.size, 4 * config.size, device=device)
+    steps = {name: _step(net, images, "forward") for name, net in nets.items()}
+    times = time_interleaved(steps, config.repeats, config.warmup, device)
+    rows = summarise(times, TORCHVISION, "networks", case, "forward")
+    if progress is not None:
+        progress.update()
+    channels_last = copy.deepcopy(net_c).to(memory_format=torch.channels_last)
+    layouts = {
+        "c contiguous": _step(net_c, images, "forward"),
+        "c channels_last": _step(channels_last, images.to(memory_format=torch.channels_last), "forward"),
+    }
+    times = time_interleaved(layouts, config.repeats, config.warmup, device)
+    rows += summarise(times, "c contiguous", "layout", case, "forward")
+    if progress is not None:
+        progress.update()
+    return rows
+
+
+def bench_transplant(config: BenchConfig, progress: tqdm | None = None) -> list[Measurement]:
+    """Time ``transplant`` c→a→c of a whole network against deepcopy + load_state_dict of it."""
+    device = torch.device(config.device)
+    depth, cardinality, width = config.transplant_network
+    torch.manual_seed(0)
+    net = resnext(depth, cardinality, width, form="c").to(device)
+    checkpoint = copy.deepcopy(net.state_dict())  # as a checkpoint file would hold it
+
+    def plain_copy() -> object:
+        return copy.deepcopy(net).load_state_dict(checkpoint)
+
+    def round_trip() -> object:
+        return transplant(transplant(net, "a"), "c")
+
+    candidates = {"deepcopy + load_state_dict": plain_copy, "transplant c→a→c": round_trip}
+    times = time_interleaved(candidates, config.repeats, config.warmup, device)
+    if progress is not None:
+        progress.update()
+    case = f"ResNeXt-{depth} {cardinality}x{width}d"
+    return summarise(times, "deepcopy + load_state_dict", "transplant", case, "convert")
+
+
+# ---------------------------------------------------------------- the whole run
+
+
+def environment(config: BenchConfig) -> dict[str, str]:
+    """The columns every CSV row shares: machine, torch version, threads, device, input."""
+    device = config.device
+    if device == "cuda":
+        device = f"cuda ({torch.cuda.get_device_name()})"
+    machine = f"{platform.machine()} {platform.processor() or platform.system()}".strip()
+    return {
+        "warmup": str(config.warmup), "batch": str(config.batch), "size": str(config.size),
+        "dtype": "float32", "device": device, "threads": str(config.threads),
+        "torch": torch.__version__, "machine": machine,
+    }  # fmt: skip
+
+
+def run_benchmark(config: BenchConfig, show_progress: bool = True) -> list[Measurement]:
+    """Run every experiment of the module docstring with ``config``; returns all measurements.
+
+    Raises:
+        ValueError: from :class:`BenchConfig` on a bad setting.
+    """
+    steps = len(config.templates) * len(PASSES) + 3  # blocks, networks, layout, transplant
+    with fixed_threads(config.threads), tqdm(total=steps, desc="bench", disable=not show_progress) as bar:
+        rows = bench_blocks(config, bar)
+        rows += bench_networks(config, bar)
+        rows += bench_transplant(config, bar)
+    return rows
+
+
+def write_csv(rows: list[Measurement], shared: dict[str, str], path: str | Path) -> Path:
+    """Write one CSV row per measurement, with the ``shared`` columns (see :func:`environment`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            values = {key.rstrip("_"): value for key, value in asdict(row).items()}
+            for key in ("median_ms", "min_ms", "max_ms"):
+                values[key] = f"{values[key]:.3f}"
+            for key in ("ratio_median", "ratio_min", "ratio_max"):
+                values[key] = f"{values[key]:.4f}"
+            writer.writerow({**values, **shared})
+    return path
+
+
+def speed_figure(rows: list[Measurement]) -> Figure:
+    """Time of forms a, a-fused and b over form (c)'s, per cardinality: one panel per pass."""
+    fig, axes = new_figure(1, len(PASSES), figsize=(9, 4), sharey=True, layout="constrained")
+    styles = {"a": (FORM_COLOURS["a"], "o", "-"), FUSED: (PALETTE[3], "s", "--"), "b": (FORM_COLOURS["b"], "^", "-")}
+    for ax, pass_ in zip(axes, PASSES):
+        mine = [r for r in rows if r.experiment == "blocks" and r.pass_ == pass_]
+        cardinalities = sorted({int(r.case.split("x")[0]) for r in mine})
+        for variant, (colour, marker, line) in styles.items():
+            points = sorted((int(r.case.split("x")[0]), r.ratio_median) for r in mine if r.variant == variant)
+            label = "a through (c)'s kernels" if variant == FUSED else f"form ({variant})"
+            ax.plot(*zip(*points), marker=marker, linestyle=line, color=colour, label=label)
+        ax.axhline(1.0, color=FORM_COLOURS["c"], linewidth=2, label="form (c) = 1")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xticks(cardinalities, [str(c) for c in cardinalities])
+        ax.minorticks_off()
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.set_xlabel("cardinality C (Table 2 templates, equal FLOPs)")
+        ax.set_title(pass_)
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].set_ylabel("time / time of form (c) (ratio, log)")
+    axes[0].legend(loc="upper left")
+    return fig
+
+
+def format_table(rows: list[Measurement]) -> str:
+    """The measurements as a Markdown table (the README's speed section)."""
+    lines = [
+        "| experiment | case | pass | variant | median ms | min–max ms | ratio to | median ratio (min–max) |",
+        "|---|---|---|---|---:|---:|---|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.experiment} | {r.case} | {r.pass_} | {r.variant} | {r.median_ms:.1f} |"
+            f" {r.min_ms:.1f}–{r.max_ms:.1f} | {r.reference} |"
+            f" {r.ratio_median:.3f} ({r.ratio_min:.3f}–{r.ratio_max:.3f}) |"
+        )
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- why (a) is slow
+
+
+@dataclass(frozen=True)
+class Census:
+    """What one call of a module asks of the hardware, counted at the ATen operator level.
+
+    ``calls`` counts the operators run (each is at least one kernel launch);
+    ``bytes_written`` adds up the size of every tensor they return, a lower bound
+    on the memory traffic of the intermediate results.
+    """
+
+    calls: Counter[str]
+    bytes_written: int
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+
+class _Counting(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: Counter[str] = Counter()
+        self.bytes_written = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        out = func(*args, **(kwargs or {}))
+        self.calls[func.overloadpacket.__name__] += 1
+        results = out if isinstance(out, (tuple, list)) else (out,)
+        self.bytes_written += sum(t.numel() * t.element_size() for t in results if isinstance(t, Tensor))
+        return out
+
+
+def census(run: Callable[[Tensor], Tensor], x: Tensor) -> Census:
+    """Count the operators and the bytes they write during ``run(x)`` (no gradients).
+
+    Example:
+        >>> a = build(BlockSpec(256, 256, 32, 4), "a").eval()
+        >>> census(a, torch.randn(1, 256, 8, 8)).total_calls   # ~7 per path, plus the sums
+    """
+    counting = _Counting()
+    with torch.no_grad(), counting:
+        run(x)
+    return Census(counting.calls, counting.bytes_written)
+

@@ -1,0 +1,161 @@
+"""The speed benchmark keeps working, and form (a) through form (c)'s kernels is still form (a).
+
+Nothing here asserts a time: timings belong to ``python -m blocks bench`` and
+the README, on a machine that is not running the test suite at the same time.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from blocks import BlockSpec, transplant
+from blocks.bench import (
+    CSV_COLUMNS,
+    FIGURE_NAME,
+    FUSED,
+    PASSES,
+    TORCHVISION,
+    BenchConfig,
+    census,
+    environment,
+    fixed_threads,
+    run_benchmark,
+    speed_figure,
+    write_csv,
+)
+from blocks.cli import main
+from blocks.fused import fused_forward
+from blocks.plotting import save_figure
+from blocks.proof import random_block, relative_error
+
+# A benchmark small enough for seconds on 2 cores: two templates, tiny inputs, C = 2 networks.
+TINY = BenchConfig(
+    batch=2, size=8, repeats=2, warmup=1, threads=1,
+    templates=((1, 8), (4, 2)), network=(50, 2, 4), transplant_network=(50, 2, 4),
+)  # fmt: skip
+
+# The fused forward adds the paths' products in another order than the sum of C
+# path outputs does, so it differs by rounding only: a few float64 ulps (2.2e-16).
+FP64_RTOL = 1e-12
+
+FUSED_SPECS = [
+    BlockSpec(32, 32, cardinality=8, width=4),  # identity shortcut
+    BlockSpec(16, 24, cardinality=3, width=5, stride=2),  # projection shortcut, stride 2
+    BlockSpec(8, 8, cardinality=1, width=6),  # one path: ResNet's bottleneck
+]
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny tensors run fastest on one thread; a second one only waits when other work shares the CPU."""
+    with fixed_threads(1):
+        yield
+
+
+def spec_id(spec: BlockSpec) -> str:
+    return f"{spec.in_channels}-{spec.out_channels}_{spec.cardinality}x{spec.width}d_s{spec.stride}"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list, Path, list[Path]]:
+    rows = run_benchmark(TINY, show_progress=False)
+    out = tmp_path_factory.mktemp("bench")
+    path = write_csv(rows, environment(TINY), out / "results.csv")
+    figures = save_figure(speed_figure(rows), out, FIGURE_NAME, formats=("png",))
+    return rows, path, figures
+
+
+def test_csv_has_one_row_per_measurement_with_every_column(tiny_run: tuple[list, Path, list[Path]]) -> None:
+    rows, path, _ = tiny_run
+    with path.open() as file:
+        table = list(csv.DictReader(file))
+    assert tuple(table[0]) == CSV_COLUMNS
+    assert len(table) == len(rows)
+    blocks = [r for r in table if r["experiment"] == "blocks"]
+    # 2 templates x 2 passes x 4 variants (a, a-fused, b, c)
+    assert len(blocks) == len(TINY.templates) * len(PASSES) * 4
+    assert {r["variant"] for r in blocks} == {"a", FUSED, "b", "c"}
+    networks = [r for r in table if r["experiment"] == "networks"]
+    assert {r["variant"] for r in networks} == {"a", "b", "c", TORCHVISION}
+    assert {r["variant"] for r in table if r["experiment"] == "layout"} == {"c contiguous", "c channels_last"}
+    assert len([r for r in table if r["experiment"] == "transplant"]) == 2
+    for row in table:
+        assert row["threads"] == "1" and row["device"] == "cpu" and row["torch"] == torch.__version__
+        assert row["repeats"] == str(TINY.repeats)
+        assert 0 < float(row["min_ms"]) <= float(row["median_ms"]) <= float(row["max_ms"])
+        if row["variant"] == row["reference"]:
+            assert float(row["ratio_median"]) == 1.0
+
+
+def test_figure_is_written(tiny_run: tuple[list, Path, list[Path]]) -> None:
+    _, _, figures = tiny_run
+    assert [f.name for f in figures] == [f"{FIGURE_NAME}.png"]
+    assert figures[0].stat().st_size > 0
+
+
+def test_benchmark_restores_the_thread_count() -> None:
+    before = torch.get_num_threads()
+    run_benchmark(BenchConfig(batch=1, size=4, repeats=1, warmup=0, threads=1, templates=((1, 4),),
+                              network=(50, 1, 4), transplant_network=(50, 1, 4)), show_progress=False)  # fmt: skip
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("device", "tpu", "device must be 'cpu' or 'cuda', got 'tpu'"),
+        ("repeats", 0, "repeats must be a positive int, got 0"),
+        ("warmup", -1, "warmup must be a non-negative int, got -1"),
+        ("network", (34, 32, 4), "network depth must be one of [50, 101, 152], got 34"),
+    ],
+    ids=["device", "repeats", "warmup", "depth"],
+)
+def test_bad_config_is_refused(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        BenchConfig(**{field: value})
+
+
+def test_cli_help_says_what_is_written_where(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    out = capsys.readouterr().out
+    assert "results.csv" in out and "speed_vs_cardinality" in out and "--quick" in out
+
+
+def test_census_counts_one_set_of_kernels_per_path() -> None:
+    spec = BlockSpec(16, 16, cardinality=4, width=2)
+    x = torch.randn(1, 16, 4, 4)
+    a, c = (transplant(random_block(spec), form).eval() for form in "ac")
+    # form (a): 3 convolutions per path; form (c): 3 in all (paper Figure 3)
+    assert census(a, x).calls["convolution"] == 3 * spec.cardinality
+    assert census(c, x).calls["convolution"] == 3
+
+
+@pytest.mark.parametrize("spec", FUSED_SPECS, ids=spec_id)
+@pytest.mark.parametrize("form", ["a", "b"])
+def test_fused_forward_equals_the_plain_forward(spec: BlockSpec, form: str) -> None:
+    """Outputs, gradients of every path's parameters, and BN running statistics all agree."""
+    plain = transplant(random_block(spec), form).double()
+    fused = copy.deepcopy(plain)
+    x = torch.randn(4, spec.in_channels, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    for train in (False, True):  # eval: running statistics used; train: batch statistics, stats updated
+        plain.train(train)
+        fused.train(train)
+        out_plain, out_fused = plain(x), fused_forward(fused, x)
+        assert relative_error(out_fused, out_plain) <= FP64_RTOL
+        out_plain.square().sum().backward()
+        out_fused.square().sum().backward()
+    for (name, p), q in zip(plain.named_parameters(), fused.parameters()):
+        assert relative_error(q.grad, p.grad) <= FP64_RTOL, name
+    for (name, b), f in zip(plain.named_buffers(), fused.buffers()):
+        if b.is_floating_point():
+            assert relative_error(f, b) <= FP64_RTOL, name
+        else:  # num_batches_tracked: one train step counted once in every BN
+            assert torch.equal(f, b), name
+    assert int(fused.bn3.num_batches_tracked) == 8  # random_block sets 7
