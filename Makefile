@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(PY) -m blocks
 
+# One worker per core (-n auto), each single-threaded: many small tensors run faster so.
 test: $(STAMP)
-	$(PY) -m pytest --nbmake
+	OMP_NUM_THREADS=1 $(PY) -m pytest --nbmake -n auto
+
+figures: $(STAMP)
+	$(PY) -m blocks figures --out figures
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -9,7 +9,10 @@
     tensor(True)
 """
 
+from blocks.audit import AuditReport, audit
 from blocks.build import build
+from blocks.complexity import Complexity, LayerCost, Template, complexity, table2_templates
+from blocks.data import data_loaders
 from blocks.forms import (
     FORMS,
     ConcatenatedPathsBlock,
@@ -21,23 +24,37 @@ from blocks.forms import (
 )
 from blocks.networks import ResNeXt, replace_head, resnext, resnext29
 from blocks.spec import BlockSpec
+from blocks.training import SGDRecipe, small_resnext, train, train_in_lockstep
 from blocks.transplant import transplant
 from blocks.weights import load_weights
 
 __all__ = [
     "FORMS",
+    "AuditReport",
     "BlockSpec",
+    "Complexity",
     "ConcatenatedPathsBlock",
     "GroupedConvBlock",
+    "LayerCost",
     "Path",
     "ResNeXt",
     "ResNeXtBlock",
     "SummedPathsBlock",
+    "Template",
+    "audit",
     "build",
+    "complexity",
     "form_of",
     "load_weights",
     "replace_head",
     "resnext",
     "resnext29",
+    "table2_templates",
     "transplant",
+    # training (blocks/data.py, blocks/training.py)
+    "SGDRecipe",
+    "data_loaders",
+    "small_resnext",
+    "train",
+    "train_in_lockstep",
 ]

@@ -45,8 +45,174 @@ def _add_prove(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run, parser=parser)
 
 
+def _add_bench(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "bench",
+        help="time forms a, b, c: blocks, ResNeXt-50 vs torchvision, transplant (writes OUT/results.csv)",
+        description="Time one 256->256 block per Table 2 template (C = 1, 2, 4, 8, 32) in forms a,"
+        " a-fused (a through (c)'s grouped kernels), b and c, forward and forward+backward;"
+        " ResNeXt-50 32x4d forward in every form against torchvision's with the same weights;"
+        " form (c) channels_last vs contiguous; and transplant c->a->c of ResNeXt-101 32x8d against"
+        " deepcopy + load_state_dict. Candidates are timed interleaved after warm-up runs."
+        " Writes OUT/results.csv (one row per measurement), FIGURES/speed_vs_cardinality.{svg,pdf,png}"
+        " and prints the table.",
+    )
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default cpu)")
+    parser.add_argument("--batch", type=int, default=8, help="images per batch (default 8)")
+    parser.add_argument(
+        "--size", type=int, default=56, help="block input height and width; networks get 4x (default 56)"
+    )
+    parser.add_argument("--repeats", type=int, default=10, help="timed runs per candidate (default 10)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs per candidate first (default 2)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's current count)")
+    parser.add_argument("--out", default="benchmarks", help="folder for results.csv (default benchmarks)")
+    parser.add_argument("--figures", default="figures", help="folder for the figure (default figures)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="reduced run, overriding the options above: batch 2, size 28, 3 repeats, 1 warm-up, ResNeXt-50 transplant",
+    )
+
+    def run(args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        import torch
+
+        from blocks.bench import FIGURE_NAME, BenchConfig, environment, format_table, quick, run_benchmark
+        from blocks.bench import speed_figure, write_csv
+        from blocks.plotting import save_figure
+
+        threads = torch.get_num_threads() if args.threads is None else args.threads
+        config = BenchConfig(args.device, args.batch, args.size, args.repeats, args.warmup, threads)
+        config = quick(config) if args.quick else config
+        print(f"threads: {config.threads} (torch.set_num_threads), device: {config.device}, torch {torch.__version__}")
+        rows = run_benchmark(config)
+        print(format_table(rows))
+        csv_path = write_csv(rows, environment(config), Path(args.out) / "results.csv")
+        figures = save_figure(speed_figure(rows), args.figures, FIGURE_NAME)
+        print(f"wrote {csv_path} and {', '.join(str(f) for f in figures)}")
+        return 0
+
+    parser.set_defaults(run=run, parser=parser)
+
+
+def _add_figures(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "figures",
+        help="draw the lecture figures into OUT/<name>.{svg,pdf,png} (default OUT: figures)",
+        description="Draw the lecture figures from the real modules and weights and write each as"
+        " OUT/<name>.<format>, byte-for-byte reproducibly: forms_abc (paper Figure 3), group_conv,"
+        " block_diagonal, equivalence_error, complexity. 'make figures' regenerates the committed ones.",
+    )
+    parser.add_argument("--out", default="figures", help="folder to write into (default figures)")
+    parser.add_argument("--formats", default="svg,pdf,png", help="comma-separated, among svg, pdf, png (default all)")
+    parser.add_argument("--only", action="append", metavar="NAME", help="draw only this figure (repeatable)")
+    block = parser.add_argument_group(
+        "the block drawn by forms_abc and block_diagonal",
+        "each option given changes that field of the block both figures draw; the others keep"
+        " each figure's own default (forms_abc: 256->256, 32x4d; block_diagonal: 32->32, 8x4d; stride 1)",
+    )
+    block.add_argument("--in-channels", type=int, help="block input channels")
+    block.add_argument("--out-channels", type=int, help="block output channels")
+    block.add_argument("--cardinality", "-C", type=int, help="C, number of paths")
+    block.add_argument("--width", "-d", type=int, help="d, channels of one path")
+    block.add_argument("--stride", type=int, help="1 or 2")
+
+    def run(args: argparse.Namespace) -> int:
+        from blocks.figures import write_figures
+
+        fields = ("in_channels", "out_channels", "cardinality", "width", "stride")
+        changes = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
+        for path in write_figures(args.out, args.formats.split(","), args.only, changes):
+            print(path)
+        return 0
+
+    parser.set_defaults(run=run, parser=parser)
+
+
+def _add_tables(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "tables",
+        help="print the params and FLOPs tables (paper Tables 1 and 2, forms a/b/c, ResNeXt-101/29)",
+        description="Count parameters and multiply-adds (the paper's FLOPs) three ways (closed form,"
+        " torchinfo, PyTorch's FlopCounterMode) and print to standard output: paper Table 1 (ResNet-50 vs"
+        " ResNeXt-50 stage by stage), Table 2 (conv2 templates C = 1 ... 32), forms a/b/c of one block and"
+        " of ResNeXt-50, and ResNeXt-101/ResNeXt-29. Nothing is written to disk. Exit status 0 only if the"
+        " three methods agree on every layer.",
+    )
+    parser.add_argument(
+        "--format", choices=("markdown", "csv"), default="markdown", help="output format (default markdown)"
+    )
+
+    def run(args: argparse.Namespace) -> int:
+        from blocks.tables import all_tables, format_tables
+
+        tables = all_tables()
+        print(format_tables(tables, args.format))
+        disagreements = [line for table in tables for line in table.disagreements]
+        for line in disagreements:
+            print(f"DISAGREEMENT: {line}", file=sys.stderr)
+        return 1 if disagreements else 0
+
+    parser.set_defaults(run=run, parser=parser)
+
+
+def _add_train(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "train",
+        help="train a small ResNeXt in form a, b or c on digits (offline) or CIFAR-10",
+        description="Train blocks.small_resnext (3 stages of one 4x4d block, 64-128-256 channels) with"
+        " SGD, momentum and weight decay, and print the loss and accuracy of every epoch. 'digits' is"
+        " scikit-learn's bundled 8x8 handwritten digits (no download); 'cifar10' is read from"
+        " DATA_ROOT/cifar-10-batches-py and downloaded there only with --download. With --csv the"
+        " per-epoch metrics are written to that file.",
+    )
+    parser.add_argument("--form", choices=("a", "b", "c"), default="c", help="form of every block (default c)")
+    parser.add_argument("--data", choices=("digits", "cifar10"), default="digits", help="data set (default digits)")
+    parser.add_argument("--epochs", type=int, default=3, help="passes over the training set (default 3)")
+    parser.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
+    parser.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")
+    parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    parser.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay (default 5e-4)")
+    parser.add_argument("--cosine", action="store_true", help="decay the learning rate to 0 along a half cosine")
+    parser.add_argument("--seed", type=int, default=0, help="seeds weights, split, batch order (default 0)")
+    parser.add_argument("--data-root", default="data", help="folder holding cifar-10-batches-py (default data)")
+    parser.add_argument("--download", action="store_true", help="download CIFAR-10 (163 MB) into --data-root if missing")
+    parser.add_argument("--csv", help="write the per-epoch metrics to this CSV file")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    def run(args: argparse.Namespace) -> int:
+        import torch
+
+        from blocks.data import data_loaders
+        from blocks.training import SGDRecipe, small_resnext, train
+
+        recipe = SGDRecipe(args.lr, args.momentum, args.weight_decay)
+        try:
+            train_loader, val_loader = data_loaders(
+                args.data, batch_size=args.batch_size, seed=args.seed, root=args.data_root, download=args.download
+            )
+        except FileNotFoundError as error:  # CIFAR-10 not there: say how to get it, no traceback
+            args.parser.error(str(error))
+        torch.manual_seed(args.seed)
+        net = small_resnext(args.form)
+        print(f"form ({args.form}), {args.data}: {len(train_loader.dataset)} training and"
+              f" {len(val_loader.dataset)} validation images, {args.epochs} epochs")
+        history = train(net, train_loader, val_loader, args.epochs, recipe=recipe, cosine=args.cosine,
+                        seed=args.seed, progress=not args.no_progress, csv_path=args.csv)
+        for row in history.epochs:
+            print(f"epoch {row['epoch']:>3}  lr {row['lr']:.4f}  train loss {row['train_loss']:.4f}"
+                  f"  train acc {row['train_accuracy']:6.2%}  val loss {row['val_loss']:.4f}"
+                  f"  val acc {row['val_accuracy']:6.2%}  ({row['seconds']:.1f} s)")
+        if args.csv:
+            print(f"wrote {args.csv}")
+        return 0
+
+    parser.set_defaults(run=run, parser=parser)
+
+
 # One entry per command, in the order --help lists them.
-COMMANDS = (_add_prove,)
+COMMANDS = (_add_prove, _add_bench, _add_figures, _add_tables, _add_train)
 
 
 def build_parser() -> argparse.ArgumentParser:
