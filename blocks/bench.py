@@ -19,8 +19,9 @@ min and max of the per-round ratio to a reference candidate:
     layout      form (c) network forward, channels_last vs contiguous memory;
                 reference contiguous.
     transplant  ``transplant(net, "a")`` then back to "c", vs the plain copy a
-                checkpoint load costs: ``deepcopy(net)`` + ``load_state_dict``;
-                reference the plain copy.
+                checkpoint load costs: ``deepcopy(net)`` + ``load_state_dict``
+                (reference), and vs the same for a form (a) and a form (c)
+                network, what plain PyTorch pays to produce the same two networks.
 
 Times depend on the machine, its load and the thread count, so every CSV row
 carries them (:data:`CSV_COLUMNS`).
@@ -295,15 +296,26 @@ def bench_transplant(config: BenchConfig, progress: tqdm | None = None) -> list[
     depth, cardinality, width = config.transplant_network
     torch.manual_seed(0)
     net = resnext(depth, cardinality, width, form="c").to(device)
+    net_a = transplant(net, "a")
     checkpoint = copy.deepcopy(net.state_dict())  # as a checkpoint file would hold it
+    checkpoint_a = copy.deepcopy(net_a.state_dict())
 
     def plain_copy() -> object:
+        return copy.deepcopy(net).load_state_dict(checkpoint)
+
+    def plain_copy_both_forms() -> object:
+        # What the same two networks cost by plain PyTorch, given a form (a) model to copy.
+        copy.deepcopy(net_a).load_state_dict(checkpoint_a)
         return copy.deepcopy(net).load_state_dict(checkpoint)
 
     def round_trip() -> object:
         return transplant(transplant(net, "a"), "c")
 
-    candidates = {"deepcopy + load_state_dict": plain_copy, "transplant c→a→c": round_trip}
+    candidates = {
+        "deepcopy + load_state_dict": plain_copy,
+        "deepcopy + load_state_dict, forms a and c": plain_copy_both_forms,
+        "transplant c→a→c": round_trip,
+    }
     times = time_interleaved(candidates, config.repeats, config.warmup, device)
     if progress is not None:
         progress.update()

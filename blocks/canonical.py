@@ -93,27 +93,58 @@ def from_canonical(canonical: Mapping[str, Tensor], keys: list[str], width: int)
     return state
 
 
-def empty_block(spec: BlockSpec, form: str) -> ResNeXtBlock:
-    """A block of ``form`` on the meta device: its layout without memory or random draws."""
+@lru_cache(maxsize=None)
+def _template(spec: BlockSpec, form: str) -> ResNeXtBlock:
+    """One block of each (spec, form) on the meta device, remembered; never handed out."""
     with torch.device("meta"):
         return FORMS[form](spec)
 
 
+def empty_block(spec: BlockSpec, form: str) -> ResNeXtBlock:
+    """A new block of ``form`` whose parameters and buffers are meta tensors, for :func:`fill`.
+
+    It copies the layout of a remembered template: building a block runs every
+    layer's default initialisation (even on the meta device), which for form
+    (a)'s many small layers costs over ten times more than copying, and a
+    network repeats a few specs many times.
+    """
+    return _copy_layout(_template(spec, form))
+
+
+def _copy_layout(module: nn.Module) -> nn.Module:
+    """A new module tree laid out as ``module``, sharing only immutable settings with it.
+
+    Every module is a new object with its own containers (submodules, parameters,
+    buffers, hooks): what ``copy.deepcopy`` would give, without copying the
+    tensors, which :func:`fill` replaces anyway.
+    """
+    new = object.__new__(type(module))
+    state = {k: v.copy() if isinstance(v, (dict, set, list)) else v for k, v in vars(module).items()}
+    state["_modules"] = {name: _copy_layout(child) for name, child in module._modules.items()}
+    vars(new).update(state)
+    return new
+
+
 @lru_cache(maxsize=None)
 def layout(spec: BlockSpec, form: str) -> tuple[tuple[str, torch.Size], ...]:
-    """The state_dict keys of a ``form`` block of ``spec`` with their shapes, in order.
-
-    Built once per (spec, form) and remembered: a network repeats a few specs
-    many times, and building a form (a) block, even on the meta device, costs
-    far more than checking its shapes.
-    """
-    return tuple((key, tensor.shape) for key, tensor in empty_block(spec, form).state_dict().items())
+    """The state_dict keys of a ``form`` block of ``spec`` with their shapes, in order."""
+    return tuple((key, tensor.shape) for key, tensor in _template(spec, form).state_dict().items())
 
 
 def fill(block: ResNeXtBlock, canonical: Mapping[str, Tensor]) -> ResNeXtBlock:
-    """Give an (empty) block the canonical weights, cut for its form; returns it."""
-    state = from_canonical(canonical, list(block.state_dict()), block.spec.width)
-    block.load_state_dict(state, assign=True)
+    """Give an (empty) block the canonical weights, cut for its form; returns it.
+
+    Each parameter or buffer is replaced by its tensor, as ``load_state_dict(...,
+    assign=True)`` would, without that function's per-module hook machinery.
+    """
+    keys = [key for key, _ in layout(block.spec, block.form)]
+    state = from_canonical(canonical, keys, block.spec.width)
+    for owner, module in block.named_modules():
+        prefix = f"{owner}." if owner else ""
+        for name, _ in list(module.named_parameters(recurse=False)):
+            setattr(module, name, nn.Parameter(state[prefix + name]))
+        for name, _ in list(module.named_buffers(recurse=False)):
+            setattr(module, name, state[prefix + name])
     return block
 
 

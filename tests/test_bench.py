@@ -84,7 +84,7 @@ def test_csv_has_one_row_per_measurement_with_every_column(tiny_run: tuple[list,
     networks = [r for r in table if r["experiment"] == "networks"]
     assert {r["variant"] for r in networks} == {"a", "b", "c", TORCHVISION}
     assert {r["variant"] for r in table if r["experiment"] == "layout"} == {"c contiguous", "c channels_last"}
-    assert len([r for r in table if r["experiment"] == "transplant"]) == 2
+    assert len([r for r in table if r["experiment"] == "transplant"]) == 3  # two plain-copy baselines, transplant
     for row in table:
         assert row["threads"] == "1" and row["device"] == "cpu" and row["torch"] == torch.__version__
         assert row["repeats"] == str(TINY.repeats)
