@@ -36,4 +36,4 @@ def build(spec: BlockSpec, form: str, *, zero_init_last_bn: bool = False) -> Res
     if not isinstance(spec, BlockSpec):
         raise TypeError(f"spec must be a blocks.BlockSpec, got {type(spec).__name__}")
     check_form(form)
-    return fill(empty_block(spec, form), initial_weights(spec, zero_init_last_bn))
+    return fill(empty_block(spec, form), initial_weights(spec, zero_init_last_bn), owned=True)

@@ -77,11 +77,14 @@ def to_canonical(state: Mapping[str, Tensor], where: str = "block") -> dict[str,
     return canonical
 
 
-def from_canonical(canonical: Mapping[str, Tensor], keys: list[str], width: int) -> dict[str, Tensor]:
+def from_canonical(
+    canonical: Mapping[str, Tensor], keys: list[str], width: int, owned: bool = False
+) -> dict[str, Tensor]:
     """Cut canonical tensors into the state_dict ``keys`` of some form.
 
-    Every returned tensor is a fresh contiguous copy: nothing shares storage with
-    ``canonical`` or with another returned tensor.
+    Every returned tensor is contiguous and shares storage neither with another
+    returned tensor nor, unless ``owned``, with ``canonical``: with ``owned`` (the
+    caller hands the canonical tensors over), a tensor used whole is not copied.
     """
     state = {}
     for key in keys:
@@ -89,6 +92,9 @@ def from_canonical(canonical: Mapping[str, Tensor], keys: list[str], width: int)
         tensor = canonical[name]
         if path is not None and tensor.ndim > 0:
             tensor = tensor.narrow(dim, path * width, width)
+        elif owned:
+            state[key] = tensor
+            continue
         state[key] = tensor.clone(memory_format=torch.contiguous_format)
     return state
 
@@ -131,14 +137,16 @@ def layout(spec: BlockSpec, form: str) -> tuple[tuple[str, torch.Size], ...]:
     return tuple((key, tensor.shape) for key, tensor in _template(spec, form).state_dict().items())
 
 
-def fill(block: ResNeXtBlock, canonical: Mapping[str, Tensor]) -> ResNeXtBlock:
+def fill(block: ResNeXtBlock, canonical: Mapping[str, Tensor], owned: bool = False) -> ResNeXtBlock:
     """Give an (empty) block the canonical weights, cut for its form; returns it.
+
+    With ``owned`` the block may keep ``canonical``'s own tensors (see :func:`from_canonical`).
 
     Each parameter or buffer is replaced by its tensor, as ``load_state_dict(...,
     assign=True)`` would, without that function's per-module hook machinery.
     """
     keys = [key for key, _ in layout(block.spec, block.form)]
-    state = from_canonical(canonical, keys, block.spec.width)
+    state = from_canonical(canonical, keys, block.spec.width, owned)
     for owner, module in block.named_modules():
         prefix = f"{owner}." if owner else ""
         for name, _ in list(module.named_parameters(recurse=False)):
