@@ -90,12 +90,12 @@ def from_canonical(
     for key in keys:
         name, path, dim = _locate(key)
         tensor = canonical[name]
-        if path is not None and tensor.ndim > 0:
-            tensor = tensor.narrow(dim, path * width, width)
-        elif owned:
+        if path is None and owned:  # used whole, by this key alone
             state[key] = tensor
             continue
-        state[key] = tensor.clone(memory_format=torch.contiguous_format)
+        if path is not None and tensor.ndim > 0:
+            tensor = tensor.narrow(dim, path * width, width)
+        state[key] = tensor.clone(memory_format=torch.contiguous_format)  # scalars: one copy per path
     return state
 
 
