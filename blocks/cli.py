@@ -11,6 +11,19 @@ import argparse
 import sys
 
 
+def _add_block_arguments(parser: argparse._ActionsContainer, defaults: dict[str, int] | None = None) -> None:
+    """--in-channels, --out-channels, --cardinality/-C, --width/-d: the numbers of one block."""
+    for flags, field, text in (
+        (("--in-channels",), "in_channels", "block input channels"),
+        (("--out-channels",), "out_channels", "block output channels"),
+        (("--cardinality", "-C"), "cardinality", "C, number of paths"),
+        (("--width", "-d"), "width", "d, channels of one path"),
+    ):
+        default = None if defaults is None else defaults[field]
+        parser.add_argument(*flags, type=int, default=default,
+                            help=text if default is None else f"{text} (default {default})")
+
+
 def _add_prove(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "prove",
@@ -19,10 +32,7 @@ def _add_prove(commands: argparse._SubParsersAction) -> None:
         " and relative error between each pair in float32 and float64, eval and train mode, for"
         " stride 1 and 2. Exit status 0 only if every pair is within tolerance.",
     )
-    parser.add_argument("--in-channels", type=int, default=256, help="block input channels (default 256)")
-    parser.add_argument("--out-channels", type=int, default=256, help="block output channels (default 256)")
-    parser.add_argument("--cardinality", "-C", type=int, default=32, help="C, number of paths (default 32)")
-    parser.add_argument("--width", "-d", type=int, default=4, help="d, channels of one path (default 4)")
+    _add_block_arguments(parser, dict(in_channels=256, out_channels=256, cardinality=32, width=4))
     parser.add_argument("--batch", type=int, default=4, help="images per input batch (default 4)")
     parser.add_argument("--size", type=int, default=8, help="input height and width (default 8)")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights and input (default 0)")
@@ -112,10 +122,7 @@ def _add_figures(commands: argparse._SubParsersAction) -> None:
         "each option given changes that field of the block both figures draw; the others keep"
         " each figure's own default (forms_abc: 256->256, 32x4d; block_diagonal: 32->32, 8x4d; stride 1)",
     )
-    block.add_argument("--in-channels", type=int, help="block input channels")
-    block.add_argument("--out-channels", type=int, help="block output channels")
-    block.add_argument("--cardinality", "-C", type=int, help="C, number of paths")
-    block.add_argument("--width", "-d", type=int, help="d, channels of one path")
+    _add_block_arguments(block)
     block.add_argument("--stride", type=int, help="1 or 2")
 
     def run(args: argparse.Namespace) -> int:

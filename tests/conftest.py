@@ -28,6 +28,15 @@ def spec(request: pytest.FixtureRequest) -> BlockSpec:
     return request.param
 
 
+@pytest.fixture
+def one_thread():
+    """Small inputs: one thread avoids OpenMP start-up and contention costs that dwarf the work."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def random_input(spec: BlockSpec, dtype: torch.dtype = torch.float64, seed: int = 1) -> torch.Tensor:
     """A batch of 4 random 8x8 images: enough values per channel for train-mode BN."""
     generator = torch.Generator().manual_seed(seed)

@@ -13,13 +13,7 @@ IMAGE = (1, 3, 32, 32)  # ImageNet networks: stages at 8, 4, 2 and 1 pixels, fas
 CIFAR = (1, 3, 32, 32)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small inputs: one thread avoids OpenMP start-up and contention costs that dwarf the work."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

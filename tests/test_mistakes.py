@@ -24,13 +24,7 @@ STRIDED = blocks.BlockSpec(256, 512, cardinality=32, width=8, stride=2)  # first
 RESNEXT50_PARAMETERS = 25_028_904  # torchvision.models.resnext50_32x4d (paper Table 1: 25.0M)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small inputs: one thread avoids OpenMP start-up and contention costs that dwarf the work."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def parameters(module: torch.nn.Module) -> int:
