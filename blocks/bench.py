@@ -52,7 +52,7 @@ from blocks.complexity import TABLE2_CHANNELS, TABLE2_TEMPLATES
 from blocks.forms import FORMS
 from blocks.fused import fused_forward
 from blocks.networks import STAGE_BLOCKS, resnext
-from blocks.plotting import FORM_COLOURS, PALETTE, new_figure, save_figure
+from blocks.plotting import FORM_COLOURS, PALETTE, new_figure, save_figure, styled
 from blocks.spec import BlockSpec
 from blocks.transplant import transplant
 
@@ -370,6 +370,7 @@ def write_csv(rows: list[Measurement], shared: dict[str, str], path: str | Path)
     return path
 
 
+@styled
 def speed_figure(rows: list[Measurement]) -> Figure:
     """Time of forms a, a-fused and b over form (c)'s, per cardinality: one panel per pass."""
     fig, axes = new_figure(1, len(PASSES), figsize=(9, 4), sharey=True, layout="constrained")

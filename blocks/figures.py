@@ -42,7 +42,7 @@ from blocks.complexity import table2_templates
 from blocks.forms import ResNeXtBlock
 from blocks.grouped import dense_weight
 from blocks.networks import ResNeXt
-from blocks.plotting import FORM_COLOURS, FORMATS, MIN_FONT_PT, PALETTE, new_figure, save_figure
+from blocks.plotting import FORM_COLOURS, FORMATS, MIN_FONT_PT, PALETTE, new_figure, save_figure, styled
 from blocks.proof import TOLERANCES, randomise_batchnorm, random_block, relative_error
 from blocks.spec import BlockSpec
 from blocks.transplant import transplant
@@ -333,6 +333,7 @@ class _Column:
             _text(ax, right, y(3), label, bbox={"facecolor": "white", "edgecolor": edge, "pad": 2})
 
 
+@styled
 def forms_abc(spec: BlockSpec = FORMS_ABC_SPEC) -> Figure:
     """The paper's Figure 3: one block drawn in forms (a), (b) and (c) side by side.
 
@@ -389,6 +390,7 @@ def _check_cardinalities(channels: object, cardinalities: object) -> tuple[int, 
     return cardinalities
 
 
+@styled
 def group_conv(channels: int = GROUP_CONV_CHANNELS, cardinalities: Sequence[int] = GROUP_CONV_CARDINALITIES) -> Figure:
     """Which input channels every output channel of a 3x3 conv sees, for several group counts.
 
@@ -457,6 +459,7 @@ def _tap_sum(weight: torch.Tensor) -> np.ndarray:
     return weight.detach().sum(dim=(2, 3)).double().numpy()
 
 
+@styled
 def block_diagonal(spec: BlockSpec = BLOCK_DIAGONAL_SPEC, seed: int = 0) -> Figure:
     """Form (c)'s grouped 3x3 as a dense matrix, next to the same weights in forms (a) and (b).
 
@@ -576,6 +579,7 @@ def _measure_errors(specs: tuple[BlockSpec, ...], seed: int) -> list[tuple[str, 
     return rows
 
 
+@styled
 def equivalence_error(specs: Sequence[BlockSpec] = EQUIVALENCE_SPECS, seed: int = 0) -> Figure:
     """The largest relative error between forms (a), (b), (c), per block and for a network.
 
@@ -638,6 +642,7 @@ def equivalence_error(specs: Sequence[BlockSpec] = EQUIVALENCE_SPECS, seed: int 
 # Figure 5: the paper's Table 2, the same cost at every cardinality.
 
 
+@styled
 def complexity() -> Figure:
     """Parameters and multiply-adds of the paper's Table 2 templates against cardinality.
 

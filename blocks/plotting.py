@@ -9,15 +9,14 @@ with matplotlib, so no system font can change the glyphs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import functools
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ParamSpec
 
 import matplotlib
-
-matplotlib.use("Agg")  # no screen needed; must precede pyplot's import anywhere in the process
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.figure import Figure
 
 FORMATS = ("svg", "pdf", "png")
 DPI = 200
@@ -56,11 +55,32 @@ def house_style() -> Iterator[None]:
         yield
 
 
-def new_figure(*args: object, **kwargs: object) -> tuple[Figure, object]:
-    """``plt.subplots`` in the house style, detached from pyplot's figure manager (no leaks)."""
+_P = ParamSpec("_P")
+
+
+def styled(draw: Callable[_P, Figure]) -> Callable[_P, Figure]:
+    """Decorate a function that draws a figure so that all of it runs in :func:`house_style`.
+
+    Text and lines take their font and colours from rcParams when they are made,
+    so the style must hold for the whole drawing, not only for the figure's creation.
+    """
+
+    @functools.wraps(draw)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> Figure:
+        with house_style():
+            return draw(*args, **kwargs)
+
+    return wrapper
+
+
+def new_figure(
+    nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] | None = None, layout: str | None = None,
+    **subplots: object,
+) -> tuple[Figure, object]:
+    """Like ``plt.subplots``, but a plain Figure: no pyplot state, no backend switch, nothing to close."""
     with house_style():
-        fig, axes = plt.subplots(*args, **kwargs)
-    plt.close(fig)
+        fig = Figure(figsize=figsize, layout=layout)
+        axes = fig.subplots(nrows, ncols, **subplots)
     return fig, axes
 
 

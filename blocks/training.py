@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from blocks.forms import FORMS, check_form
 from blocks.networks import ResNeXt
-from blocks.plotting import FORM_COLOURS, new_figure
+from blocks.plotting import FORM_COLOURS, new_figure, styled
 from blocks.transplant import transplant
 
 METRICS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
@@ -315,6 +315,7 @@ def _max_relative_error(state: Mapping[str, Tensor], reference: Mapping[str, Ten
     return worst
 
 
+@styled
 def learning_curves_figure(histories: Mapping[str, History], smoothing: int = 5) -> Figure:
     """The forms' training losses step by step, overlaid, and how far they drift apart.
 
