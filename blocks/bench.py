@@ -342,11 +342,14 @@ def environment(config: BenchConfig) -> dict[str, str]:
 def run_benchmark(config: BenchConfig, show_progress: bool = True) -> list[Measurement]:
     """Run every experiment of the module docstring with ``config``; returns all measurements.
 
+    The experiments seed their weights; the caller's random state is restored afterwards.
+
     Raises:
         ValueError: from :class:`BenchConfig` on a bad setting.
     """
     steps = len(config.templates) * len(PASSES) + 3  # blocks, networks, layout, transplant
-    with fixed_threads(config.threads), tqdm(total=steps, desc="bench", disable=not show_progress) as bar:
+    progress = tqdm(total=steps, desc="bench", disable=not show_progress)
+    with fixed_threads(config.threads), torch.random.fork_rng(devices=[]), progress as bar:
         rows = bench_blocks(config, bar)
         rows += bench_networks(config, bar)
         rows += bench_transplant(config, bar)

@@ -43,6 +43,11 @@ def _locate(key: str) -> tuple[str, int | None, int]:
     return name, int(match[1]), 1 if name.startswith("conv3.") else 0  # rule 1
 
 
+def canonical_name(key: str) -> str:
+    """The canonical tensor that a form's state_dict ``key`` is (a slice of)."""
+    return _locate(key)[0]
+
+
 def to_canonical(state: Mapping[str, Tensor], where: str = "block") -> dict[str, Tensor]:
     """Gather a state_dict (or any dict keyed like one, e.g. of gradients) of any form.
 
@@ -55,7 +60,8 @@ def to_canonical(state: Mapping[str, Tensor], where: str = "block") -> dict[str,
         (not copied); gathered ones are new.
 
     Raises:
-        ValueError: the path copies of a BN counter disagree.
+        ValueError: the path copies of a BN counter disagree, the path indices are
+            not 0 … C-1, or a tensor is given both whole and per path.
     """
     pieces: dict[str, dict[int | None, tuple[int, Tensor]]] = {}
     for key, tensor in state.items():
@@ -64,8 +70,12 @@ def to_canonical(state: Mapping[str, Tensor], where: str = "block") -> dict[str,
     canonical = {}
     for name, by_path in pieces.items():
         if None in by_path:
+            if len(by_path) > 1:
+                raise ValueError(f"{where}: {name!r} is given both whole and per path")
             canonical[name] = by_path[None][1]
             continue
+        if sorted(by_path) != list(range(len(by_path))):
+            raise ValueError(f"{where}: the paths holding {name!r} are {sorted(by_path)}, not 0 … {len(by_path) - 1}")
         ordered = [by_path[path] for path in sorted(by_path)]
         dim, first = ordered[0]
         if first.ndim == 0:  # num_batches_tracked: one copy per path
@@ -118,11 +128,12 @@ def empty_block(spec: BlockSpec, form: str) -> ResNeXtBlock:
 
 
 def _copy_layout(module: nn.Module) -> nn.Module:
-    """A new module tree laid out as ``module``, sharing only immutable settings with it.
+    """A new module tree laid out as ``module``: new module objects with their own containers.
 
-    Every module is a new object with its own containers (submodules, parameters,
-    buffers, hooks): what ``copy.deepcopy`` would give, without copying the
-    tensors, which :func:`fill` replaces anyway.
+    Submodules, parameter and buffer dicts and hook dicts are new; the meta
+    tensors in them are still the template's, until :func:`fill` replaces every
+    one of them (do not change them in place before). ``copy.deepcopy`` would
+    copy those tensors too, at ten times the cost.
     """
     new = object.__new__(type(module))
     state = {k: v.copy() if isinstance(v, (dict, set, list)) else v for k, v in vars(module).items()}

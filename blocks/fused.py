@@ -24,20 +24,11 @@ in another order).
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import torch
 from torch import Tensor
 
 from blocks.canonical import empty_block, from_canonical, to_canonical
-from blocks.forms import ResNeXtBlock
-from blocks.spec import BlockSpec
-
-
-@lru_cache(maxsize=None)
-def _grouped_template(spec: BlockSpec) -> ResNeXtBlock:
-    """Form (c)'s code for ``spec``, on the meta device: it holds no weights of its own."""
-    return empty_block(spec, "c")
+from blocks.forms import ResNeXtBlock, check_block
 
 
 def fused_forward(block: ResNeXtBlock, x: Tensor) -> Tensor:
@@ -59,11 +50,12 @@ def fused_forward(block: ResNeXtBlock, x: Tensor) -> Tensor:
         >>> torch.allclose(fused_forward(a, x), a(x), atol=1e-5)
         True
     """
+    check_block(block, "fused_forward: block")
     if block.form == "c":
         return block(x)
     state = block.state_dict(keep_vars=True)  # Parameters, not detached copies: gradients flow
     canonical = to_canonical(state)  # (C·d, …) tensors, cat of the paths' ones
-    template = _grouped_template(block.spec).train(block.training)
+    template = empty_block(block.spec, "c").train(block.training)  # form (c)'s code, meta tensors
     out = torch.func.functional_call(template, canonical, (x,), strict=True)  # (B, out, H/s, W/s)
     if block.training:  # form (c)'s BNs updated the gathered copies of the paths' buffers: hand them back
         # bn3 and the shortcut's BN were not gathered (rule 2): their own buffers were updated in place.

@@ -65,6 +65,10 @@ class ResNeXt(nn.Module):
         _check_positive("width", width)
         _check_positive("num_classes", num_classes)
         _check_positive("base_channels", base_channels)
+        if not isinstance(stage_blocks, tuple) or not stage_blocks:
+            raise ValueError(f"stage_blocks must be a non-empty tuple of block counts, got {stage_blocks!r}")
+        for i, count in enumerate(stage_blocks):
+            _check_positive(f"stage_blocks[{i}]", count)
         check_form(form)
         if stem not in STEMS:
             raise ValueError(f"stem must be one of {list(STEMS)}, got {stem!r}")

@@ -6,7 +6,7 @@ import copy
 
 from torch import Tensor, nn
 
-from blocks.canonical import empty_block, fill, layout, to_canonical
+from blocks.canonical import canonical_name, empty_block, fill, layout, to_canonical
 from blocks.forms import ResNeXtBlock, check_block, check_form, named_blocks
 
 
@@ -16,8 +16,9 @@ def transplant(module: nn.Module, form: str) -> nn.Module:
     Each block's parameters and buffers (BN running statistics and counters)
     are gathered into the canonical layout and cut for the new form (see
     :mod:`blocks.canonical`); everything that is not a block is deep-copied.
-    The result keeps the source's dtype, device and train/eval mode; a block
-    whose parameters are all frozen stays frozen. The source is never changed
+    The result keeps the source's dtype, device and train/eval mode, and frozen
+    parameters stay frozen (a tensor gathered from several paths is frozen if
+    any of its pieces was). The source is never changed
     and shares no storage with the result. Round trips (a→c→a, …) give back
     bitwise identical tensors.
 
@@ -62,7 +63,9 @@ def _transplant_block(block: ResNeXtBlock, form: str, where: str) -> ResNeXtBloc
     _check_layout(state, block, where)
     target = fill(empty_block(block.spec, form), to_canonical(state, where))
     target.train(block.training)
-    target.requires_grad_(any(p.requires_grad for p in block.parameters()))
+    frozen = {canonical_name(key) for key, p in block.named_parameters() if not p.requires_grad}
+    for key, parameter in target.named_parameters():
+        parameter.requires_grad_(canonical_name(key) not in frozen)
     return target
 
 

@@ -119,6 +119,16 @@ def test_invalid_arguments_are_named(change: dict, message: str) -> None:
         resnext(**arguments)
 
 
+@pytest.mark.parametrize(
+    ("stage_blocks", "message"),
+    [((), r"stage_blocks must be a non-empty tuple"), ((3, -1), r"stage_blocks\[1\] must be a positive int, got -1")],
+    ids=["empty", "negative"],
+)
+def test_invalid_stage_blocks_are_named(stage_blocks: tuple, message: str) -> None:
+    with pytest.raises(ValueError, match=message), torch.device("meta"):
+        blocks.ResNeXt(stage_blocks, 2, 4)
+
+
 def small_net(form: str = "c") -> blocks.ResNeXt:
     torch.manual_seed(0)
     net = resnext(50, 2, 4, form=form, num_classes=10, stem="cifar")

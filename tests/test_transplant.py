@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from blocks import BlockSpec, ResNeXtBlock, build, form_of, transplant
+from blocks.canonical import to_canonical
 from blocks.proof import random_block, relative_error
 
 from conftest import random_input
@@ -78,6 +79,28 @@ def test_frozen_block_stays_frozen() -> None:
     source = build(BlockSpec(8, 8, 2, 4), "c").requires_grad_(False)
     assert not any(p.requires_grad for p in transplant(source, "b").parameters())
     assert all(p.requires_grad for p in transplant(source.requires_grad_(True), "b").parameters())
+
+
+def test_partly_frozen_block_keeps_each_tensor_frozen_or_not() -> None:
+    source = build(BlockSpec(8, 8, 2, 4), "c")
+    source.bn3.requires_grad_(False)
+    target = transplant(source, "a")
+    frozen = sorted(name for name, p in target.named_parameters() if not p.requires_grad)
+    assert frozen == ["bn3.bias", "bn3.weight"]
+
+
+@pytest.mark.parametrize(
+    ("rename", "message"),
+    [
+        (lambda k: k.replace("paths.1.", "paths.5."), r"the paths holding 'conv1.weight' are \[0, 5\], not 0 … 1"),
+        (lambda k: k.replace("paths.1.conv1", "conv1"), r"'conv1.weight' is given both whole and per path"),
+    ],
+    ids=["gap-in-path-indices", "whole-and-per-path"],
+)
+def test_malformed_state_is_rejected(rename, message: str) -> None:
+    state = {rename(k): v for k, v in build(BlockSpec(8, 8, 2, 4), "a").state_dict().items()}
+    with pytest.raises(ValueError, match=message):
+        to_canonical(state)
 
 
 def small_network(form: str) -> nn.Sequential:
