@@ -177,7 +177,7 @@ def train(
                 logits, loss = _step(net, optimiser, images, labels)
                 schedule.step()
                 history.step_losses.append(loss)
-                correct += (logits.argmax(1) == labels).sum().item()
+                correct += (logits.argmax(1).cpu() == labels).sum().item()
                 seen += len(labels)
                 bar.set_postfix(loss=f"{loss:.3f}")
             metrics = {"epoch": epoch, "lr": lr, "train_loss": _mean_of_epoch(history.step_losses, len(train_loader)),
@@ -197,11 +197,11 @@ def evaluate(net: nn.Module, loader: DataLoader) -> tuple[float, float]:
     ``net`` is left in eval mode.
     """
     net.eval()
-    dtype = next(net.parameters()).dtype
     loss_sum, correct, seen = 0.0, 0, 0
     with torch.no_grad():
         for images, labels in loader:
-            logits = net(images.to(dtype))  # (B, classes)
+            images, labels = _like_net(net, images, labels)
+            logits = net(images)  # (B, classes)
             loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
             correct += (logits.argmax(1) == labels).sum().item()
             seen += len(labels)
@@ -210,12 +210,19 @@ def evaluate(net: nn.Module, loader: DataLoader) -> tuple[float, float]:
 
 def _step(net: nn.Module, optimiser: torch.optim.Optimizer, images: Tensor, labels: Tensor) -> tuple[Tensor, float]:
     """One SGD step on one batch; returns the logits (B, classes) and the loss before the step."""
-    logits = net(images.to(next(net.parameters()).dtype))  # (B, classes)
+    images, labels = _like_net(net, images, labels)
+    logits = net(images)  # (B, classes)
     loss = F.cross_entropy(logits, labels)
     optimiser.zero_grad()
     loss.backward()
     optimiser.step()
     return logits.detach(), loss.item()
+
+
+def _like_net(net: nn.Module, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    """The batch on ``net``'s device, the images in its dtype (float64 for the lock-step proofs)."""
+    like = next(net.parameters())
+    return images.to(like.device, like.dtype), labels.to(like.device)
 
 
 def _mean_of_epoch(step_losses: list[float], steps: int) -> float:
