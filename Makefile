@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --progress-bar off -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install --quiet --quiet --progress-bar off -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)
