@@ -53,7 +53,7 @@ from blocks.forms import FORMS
 from blocks.fused import fused_forward
 from blocks.networks import STAGE_BLOCKS, resnext
 from blocks.plotting import FORM_COLOURS, PALETTE, new_figure, save_figure, styled
-from blocks.spec import BlockSpec
+from blocks.spec import BlockSpec, check_positive_int
 from blocks.transplant import transplant
 
 PASSES = ("forward", "forward+backward")
@@ -101,9 +101,7 @@ class BenchConfig:
         if self.device == "cuda" and not torch.cuda.is_available():
             raise ValueError("device is 'cuda', but torch.cuda.is_available() is False on this machine")
         for name in ("batch", "size", "repeats", "threads"):
-            value = getattr(self, name)
-            if type(value) is not int or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_positive_int(name, getattr(self, name))
         if type(self.warmup) is not int or self.warmup < 0:
             raise ValueError(f"warmup must be a non-negative int, got {self.warmup!r}")
         for name in ("network", "transplant_network"):

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from blocks.spec import check_positive_int
+
 DATASETS = ("digits", "cifar10")
 NUM_CLASSES = 10  # both data sets: digits 0-9, CIFAR-10's ten classes
 DIGITS_SIZE = 8  # the digits' native height and width
@@ -150,7 +152,6 @@ def data_loaders(
     """
     if data not in DATASETS:
         raise ValueError(f"data must be one of {list(DATASETS)}, got {data!r}")
-    if type(batch_size) is not int or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_positive_int("batch_size", batch_size)
     train, val = digits_datasets(seed=seed) if data == "digits" else cifar10_datasets(root, download)
     return DataLoader(train, batch_size, shuffle=True), DataLoader(val, batch_size)

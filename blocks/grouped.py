@@ -20,10 +20,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from blocks.spec import check_positive_int
+
 
 def _check_divides(cardinality: object, channels: int, name: str) -> int:
-    if type(cardinality) is not int or cardinality <= 0:
-        raise ValueError(f"cardinality must be a positive int, got {cardinality!r}")
+    check_positive_int("cardinality", cardinality)
     if channels % cardinality:
         raise ValueError(f"cardinality must divide {name} ({channels}), got {cardinality}")
     return cardinality
@@ -52,8 +53,7 @@ def block_diagonal_mask(out_channels: int, in_channels: int, cardinality: int) -
                 [0, 0, 1, 1]], dtype=torch.int32)
     """
     for name, value in (("out_channels", out_channels), ("in_channels", in_channels)):
-        if type(value) is not int or value <= 0:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_int(name, value)
     _check_divides(cardinality, out_channels, "out_channels")
     _check_divides(cardinality, in_channels, "in_channels")
     out_group = torch.arange(out_channels) // (out_channels // cardinality)  # (out,)

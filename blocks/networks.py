@@ -19,17 +19,11 @@ from torch import nn
 
 from blocks.build import build
 from blocks.forms import check_form
-from blocks.spec import BlockSpec
+from blocks.spec import BlockSpec, check_positive_int
 
 STAGE_BLOCKS: dict[int, tuple[int, ...]] = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 STEMS = ("imagenet", "cifar")
 STEM_CHANNELS = 64
-
-
-def _check_positive(name: str, value: object) -> int:
-    if type(value) is not int or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 class ResNeXt(nn.Module):
@@ -61,14 +55,14 @@ class ResNeXt(nn.Module):
         base_channels: int = 256,
     ) -> None:
         super().__init__()
-        _check_positive("cardinality", cardinality)
-        _check_positive("width", width)
-        _check_positive("num_classes", num_classes)
-        _check_positive("base_channels", base_channels)
+        check_positive_int("cardinality", cardinality)
+        check_positive_int("width", width)
+        check_positive_int("num_classes", num_classes)
+        check_positive_int("base_channels", base_channels)
         if not isinstance(stage_blocks, tuple) or not stage_blocks:
             raise ValueError(f"stage_blocks must be a non-empty tuple of block counts, got {stage_blocks!r}")
         for i, count in enumerate(stage_blocks):
-            _check_positive(f"stage_blocks[{i}]", count)
+            check_positive_int(f"stage_blocks[{i}]", count)
         check_form(form)
         if stem not in STEMS:
             raise ValueError(f"stem must be one of {list(STEMS)}, got {stem!r}")
@@ -168,9 +162,9 @@ def replace_head(net: nn.Module, num_classes: int, hidden: int | None = None, dr
     Raises:
         ValueError: bad ``num_classes``, ``hidden`` or ``dropout``, or no ``fc`` Linear in ``net``.
     """
-    _check_positive("num_classes", num_classes)
+    check_positive_int("num_classes", num_classes)
     if hidden is not None:
-        _check_positive("hidden", hidden)
+        check_positive_int("hidden", hidden)
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be a float in [0, 1), got {dropout!r}")
     features = _head_features(net)

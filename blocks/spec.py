@@ -13,10 +13,12 @@ from dataclasses import dataclass
 STRIDES = (1, 2)
 
 
-def _check_size(name: str, value: object) -> None:
+def check_positive_int(name: str, value: object) -> int:
+    """Return ``value`` if it is a positive int, else raise ValueError naming ``name`` and the value."""
     # type(...) is int, not isinstance: bool is a subclass of int, but True is no size.
     if type(value) is not int or value <= 0:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class BlockSpec:
 
     def __post_init__(self) -> None:
         for name in ("in_channels", "out_channels", "cardinality", "width"):
-            _check_size(name, getattr(self, name))
+            check_positive_int(name, getattr(self, name))
         if type(self.stride) is not int or self.stride not in STRIDES:
             raise ValueError(f"stride must be one of {STRIDES}, got {self.stride!r}")
 

@@ -41,6 +41,7 @@ from tqdm import tqdm
 from blocks.forms import FORMS, check_form
 from blocks.networks import ResNeXt
 from blocks.plotting import FORM_COLOURS, new_figure, styled
+from blocks.spec import check_positive_int
 from blocks.transplant import transplant
 
 METRICS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
@@ -156,8 +157,7 @@ def train(
         >>> history.epochs[-1]["val_accuracy"] > 0.9
         True
     """
-    if type(epochs) is not int or epochs <= 0:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    check_positive_int("epochs", epochs)
     optimiser = recipe.optimiser(net)
     total_steps = epochs * len(train_loader)
 
