@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from blocks.canonical import empty_block, fill, initial_weights
+from blocks.canonical import assemble, initial_weights
 from blocks.forms import ResNeXtBlock, check_form
 from blocks.spec import BlockSpec
 
@@ -36,4 +36,5 @@ def build(spec: BlockSpec, form: str, *, zero_init_last_bn: bool = False) -> Res
     if not isinstance(spec, BlockSpec):
         raise TypeError(f"spec must be a blocks.BlockSpec, got {type(spec).__name__}")
     check_form(form)
-    return fill(empty_block(spec, form), initial_weights(spec, zero_init_last_bn), owned=True)
+    weights = initial_weights(spec, zero_init_last_bn)
+    return assemble(spec, form, weights, owned=weights.keys())

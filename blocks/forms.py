@@ -232,5 +232,15 @@ def check_block(block: nn.Module, where: str) -> None:
 
 
 def named_blocks(module: nn.Module) -> list[tuple[str, ResNeXtBlock]]:
-    """Every block of this package inside ``module`` (itself included, named "")."""
-    return [(name, m) for name, m in module.named_modules() if isinstance(m, ResNeXtBlock)]
+    """Every block of this package inside ``module`` (itself included, named ""), in module order.
+
+    The search does not descend into a block: a form (a) block of C = 32 has
+    over 200 layers, and a block never holds another block.
+    """
+    if isinstance(module, ResNeXtBlock):
+        return [("", module)]
+    return [
+        (f"{name}.{inner}" if inner else name, block)
+        for name, child in module.named_children()
+        for inner, block in named_blocks(child)
+    ]

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from blocks.build import build
-from blocks.canonical import empty_block, fill, to_canonical
+from blocks.canonical import assemble, to_canonical
 from blocks.forms import GroupedConvBlock, Path, ResNeXtBlock
 from blocks.networks import STAGE_BLOCKS, ResNeXt, resnext
 from blocks.spec import BlockSpec
@@ -274,4 +274,4 @@ def fold_path_batchnorms(block: WrongPerPathBatchNormBlock) -> GroupedConvBlock:
     state["bn3.num_batches_tracked"] = like.num_batches_tracked
     with torch.no_grad():
         canonical = {k: v.detach() for k, v in to_canonical(state).items()}
-        return fill(empty_block(block.spec, "c"), canonical).eval()
+        return assemble(block.spec, "c", canonical, training=False)

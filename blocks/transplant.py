@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import copy
 
+import torch
 from torch import Tensor, nn
 
-from blocks.canonical import canonical_name, empty_block, fill, layout, to_canonical
+from blocks.canonical import assemble, canonical_name, collector_paused, layout, to_canonical
 from blocks.forms import ResNeXtBlock, check_block, check_form, named_blocks
 
 
@@ -47,24 +48,28 @@ def transplant(module: nn.Module, form: str) -> nn.Module:
             f"transplant: {type(module).__name__} is not and does not contain a ResNeXt block"
             " of form a, b or c (build one with blocks.build)"
         )
-    converted = {
-        id(block): _transplant_block(block, form, f"submodule {name!r}" if name else "block")
-        for name, block in found
-    }
-    if isinstance(module, ResNeXtBlock):
-        return converted[id(module)]
-    # deepcopy's memo maps an object's id to its copy: blocks are "copied" to their transplants.
-    return copy.deepcopy(module, memo=dict(converted))
+    # Paused for the whole call: a c→a→c round trip then frees the form (a) layers before any collection.
+    with collector_paused():
+        converted = {
+            id(block): _transplant_block(block, form, f"submodule {name!r}" if name else "block")
+            for name, block in found
+        }
+        if isinstance(module, ResNeXtBlock):
+            return converted[id(module)]
+        # deepcopy's memo maps an object's id to its copy: blocks are "copied" to their transplants.
+        return copy.deepcopy(module, memo=dict(converted))
 
 
 def _transplant_block(block: ResNeXtBlock, form: str, where: str) -> ResNeXtBlock:
     check_block(block, f"transplant: {where}")
-    state = block.state_dict()
-    _check_layout(state, block, where)
-    target = fill(empty_block(block.spec, form), to_canonical(state, where))
-    target.train(block.training)
-    frozen = {canonical_name(key) for key, p in block.named_parameters() if not p.requires_grad}
-    for key, parameter in target.named_parameters():
+    with torch.no_grad():  # the source's own Parameters (to see which are frozen), copied without a graph
+        state = block.state_dict(keep_vars=True)
+        _check_layout(state, block, where)
+        canonical = to_canonical(state, where)
+        gathered = canonical.keys() - state.keys()  # new tensors (the source's own ones are copied)
+        target = assemble(block.spec, form, canonical, owned=gathered, training=block.training)
+    frozen = {canonical_name(key) for key, t in state.items() if isinstance(t, nn.Parameter) and not t.requires_grad}
+    for key, parameter in target.named_parameters() if frozen else ():
         parameter.requires_grad_(canonical_name(key) not in frozen)
     return target
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 
 import pytest
@@ -129,6 +130,31 @@ def test_network_blocks_are_converted_and_the_rest_copied(form: str) -> None:
     assert not storages(source) & storages(target)
     x = torch.randn(2, 3, 16, 16, dtype=torch.float64)
     assert relative_error(target(x), source(x)) <= FP64_RTOL
+
+
+def test_blocks_made_from_one_template_share_no_module_state() -> None:
+    # transplant copies a remembered template's layout: every module, dict and hook table must be new.
+    source = random_block(BlockSpec(8, 8, 2, 4), "c").double().eval()
+    first, second = transplant(source, "a"), transplant(source, "a")
+    first.paths[0].conv1.register_forward_hook(lambda module, args, out: out.mul_(0))
+    first.paths[1].conv1.weight.requires_grad_(False)
+    x = random_input(source.spec)
+    assert not second.paths[0].conv1._forward_hooks
+    assert second.paths[1].conv1.weight.requires_grad
+    assert relative_error(second(x), source(x)) < FP64_RTOL
+    assert relative_error(first(x), source(x)) > 0.01  # the hook silences path 0's first 1x1 in `first` only
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["gc-enabled", "gc-disabled"])
+def test_garbage_collector_is_left_as_found(enabled: bool) -> None:
+    # transplant pauses Python's cyclic collector while it makes modules; it must restore the caller's setting.
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        transplant(random_block(BlockSpec(8, 8, 2, 4), "c"), "a")
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
 
 
 def test_unknown_form_is_rejected() -> None:
