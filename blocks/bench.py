@@ -48,6 +48,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from tqdm import tqdm
 
 from blocks.build import build
+from blocks.canonical import collector_paused
 from blocks.complexity import TABLE2_CHANNELS, TABLE2_TEMPLATES
 from blocks.forms import FORMS
 from blocks.fused import fused_forward
@@ -150,7 +151,10 @@ def _synchronize(device: torch.device) -> None:
 def time_interleaved(
     candidates: dict[str, Callable[[], object]], repeats: int, warmup: int, device: torch.device
 ) -> dict[str, list[float]]:
-    """Seconds per call of each candidate, timed in rounds A B C, A B C, … after warm-up rounds.
+    """Seconds per call of each candidate, timed in rounds A B C, C B A, A B C, … after warm-up rounds.
+
+    Every other round runs the candidates in reverse order, so that none always
+    follows the same one (whose caches, allocations and pending work it would inherit).
 
     Args:
         candidates: name -> a function with no arguments doing one unit of work.
@@ -163,13 +167,19 @@ def time_interleaved(
     """
     times: dict[str, list[float]] = {name: [] for name in candidates}
     for round_ in range(warmup + repeats):
-        for name, run in candidates.items():
+        order = list(candidates.items())
+        for name, run in order if round_ % 2 == 0 else reversed(order):
             _synchronize(device)
-            start = time.perf_counter()
-            run()
-            _synchronize(device)
+            # Python's cyclic GC is paused while a call is timed, as timeit and torch.utils.benchmark do:
+            # a collection walks every object of the process, and would land on whichever candidate runs
+            # when it is due, often the one after the candidate that made the objects.
+            with collector_paused():
+                start = time.perf_counter()
+                run()
+                _synchronize(device)
+                elapsed = time.perf_counter() - start
             if round_ >= warmup:
-                times[name].append(time.perf_counter() - start)
+                times[name].append(elapsed)
     return times
 
 
