@@ -34,7 +34,6 @@ import csv
 import platform
 import statistics
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -44,7 +43,6 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter, LogLocator
 from torch import Tensor, nn
-from torch.utils._python_dispatch import TorchDispatchMode
 from tqdm import tqdm
 
 from blocks.build import build
@@ -421,51 +419,3 @@ def format_table(rows: list[Measurement]) -> str:
             f" {r.ratio_median:.3f} ({r.ratio_min:.3f}–{r.ratio_max:.3f}) |"
         )
     return "\n".join(lines)
-
-
-# ---------------------------------------------------------------- why (a) is slow
-
-
-@dataclass(frozen=True)
-class Census:
-    """What one call of a module asks of the hardware, counted at the ATen operator level.
-
-    ``calls`` counts the operators run (each is at least one kernel launch);
-    ``bytes_written`` adds up the size of every tensor they return, a lower bound
-    on the memory traffic of the intermediate results.
-    """
-
-    calls: Counter[str]
-    bytes_written: int
-
-    @property
-    def total_calls(self) -> int:
-        return sum(self.calls.values())
-
-
-class _Counting(TorchDispatchMode):
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: Counter[str] = Counter()
-        self.bytes_written = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        out = func(*args, **(kwargs or {}))
-        self.calls[func.overloadpacket.__name__] += 1
-        results = out if isinstance(out, (tuple, list)) else (out,)
-        self.bytes_written += sum(t.numel() * t.element_size() for t in results if isinstance(t, Tensor))
-        return out
-
-
-def census(run: Callable[[Tensor], Tensor], x: Tensor) -> Census:
-    """Count the operators and the bytes they write during ``run(x)`` (no gradients).
-
-    Example:
-        >>> a = build(BlockSpec(256, 256, 32, 4), "a").eval()
-        >>> census(a, torch.randn(1, 256, 8, 8)).total_calls   # ~7 per path, plus the sums
-    """
-    counting = _Counting()
-    with torch.no_grad(), counting:
-        run(x)
-    return Census(counting.calls, counting.bytes_written)
-

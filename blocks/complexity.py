@@ -43,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -191,14 +192,14 @@ def complexity(spec_or_module: BlockSpec | nn.Module, input_size: tuple[int, ...
     module.eval()  # BN uses its running statistics and updates nothing
     # One forward pass (torchinfo's), watched by the three methods: 1. hooks record each
     # layer's output size for the closed form, 2. torchinfo counts, 3. FlopCounterMode counts
-    # each op. Modes entered later see an op first: the census sees every op, FlopCounterMode
+    # each op. Modes entered later see an op first: _Counting sees every op, FlopCounterMode
     # all but the batch norms, which _MetaBatchNorm answers (they have no FLOPs for it anyway).
     try:
         with (
             _recorded_output_sizes(module) as output_sizes,
             FlopCounterMode(display=False) as counter,
             _MetaBatchNorm(),
-            _Census() as census,
+            _Counting() as counting,
         ):
             info = torchinfo.summary(module, input_data=x, cache_forward_pass=False, mode="eval", verbose=0)
     finally:
@@ -236,8 +237,8 @@ def complexity(spec_or_module: BlockSpec | nn.Module, input_size: tuple[int, ...
         torchinfo_macs=info.total_mult_adds // batch,
         flop_counter_macs=counter.get_total_flops() // (2 * batch),
         modules=len(modes),
-        conv_calls=census.conv_calls,
-        activation_bytes=census.bytes // batch,
+        conv_calls=counting.calls["convolution"],
+        activation_bytes=counting.bytes_written // batch,
         disagreements=(),
     )
     return dataclasses.replace(cost, disagreements=_disagreements(cost, bn_macs // batch))
@@ -356,25 +357,66 @@ class _MetaBatchNorm(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-class _Census(TorchDispatchMode):
-    """Counts convolution calls and the bytes of every new tensor an op writes."""
+@dataclass(frozen=True)
+class Census:
+    """What one call of a module asks of the hardware, counted at the ATen operator level.
+
+    Attributes:
+        calls: operator name -> times run (each is at least one kernel launch).
+        bytes_written: the size of every NEW tensor the operators return (views and
+            in-place updates such as ``ReLU(inplace=True)`` return aliases and write no
+            new memory): a lower bound on the memory traffic of the intermediate results.
+    """
+
+    calls: Counter[str]
+    bytes_written: int
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+
+class _Counting(TorchDispatchMode):
+    """Counts every operator that runs under it, and the bytes of the new tensors they return."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv_calls = 0
-        self.bytes = 0
+        self.calls: Counter[str] = Counter()
+        self.bytes_written = 0
 
     def __torch_dispatch__(
         self, func: torch._ops.OpOverload, types: tuple[type, ...], args: tuple = (), kwargs: dict | None = None
     ) -> object:
         out = func(*args, **(kwargs or {}))
-        if func.overloadpacket is torch.ops.aten.convolution:
-            self.conv_calls += 1
-        # A view or an in-place op (ReLU(inplace=True)) returns an alias: no new memory.
-        if not any(ret.alias_info is not None for ret in func._schema.returns):
+        self.calls[func.overloadpacket.__name__] += 1
+        if not any(ret.alias_info is not None for ret in func._schema.returns):  # a view or in-place: no new memory
             outputs = out if isinstance(out, (tuple, list)) else (out,)
-            self.bytes += sum(t.numel() * t.element_size() for t in outputs if isinstance(t, Tensor))
+            self.bytes_written += sum(t.numel() * t.element_size() for t in outputs if isinstance(t, Tensor))
         return out
+
+    def census(self) -> Census:
+        return Census(self.calls, self.bytes_written)
+
+
+def census(run: Callable[[Tensor], Tensor], x: Tensor) -> Census:
+    """Count the operators and the bytes of new tensors they write during ``run(x)`` (no gradients).
+
+    Args:
+        run: a module, or any function of one tensor.
+        x: its input.
+
+    Returns:
+        The :class:`Census` of that one call.
+
+    Example:
+        >>> a = build(BlockSpec(256, 256, 32, 4), "a").eval()
+        >>> census(a, torch.randn(1, 256, 8, 8)).calls["convolution"]   # 3 per path
+        96
+    """
+    counting = _Counting()
+    with torch.no_grad(), counting:
+        run(x)
+    return counting.census()
 
 
 def _disagreements(cost: Complexity, bn_macs: int) -> tuple[str, ...]:

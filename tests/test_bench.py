@@ -22,7 +22,6 @@ from blocks.bench import (
     PASSES,
     TORCHVISION,
     BenchConfig,
-    census,
     environment,
     fixed_threads,
     run_benchmark,
@@ -126,15 +125,6 @@ def test_cli_help_says_what_is_written_where(capsys: pytest.CaptureFixture[str])
         main(["bench", "--help"])
     out = capsys.readouterr().out
     assert "results.csv" in out and "speed_vs_cardinality" in out and "--quick" in out
-
-
-def test_census_counts_one_set_of_kernels_per_path() -> None:
-    spec = BlockSpec(16, 16, cardinality=4, width=2)
-    x = torch.randn(1, 16, 4, 4)
-    a, c = (transplant(random_block(spec), form).eval() for form in "ac")
-    # form (a): 3 convolutions per path; form (c): 3 in all (paper Figure 3)
-    assert census(a, x).calls["convolution"] == 3 * spec.cardinality
-    assert census(c, x).calls["convolution"] == 3
 
 
 @pytest.mark.parametrize("spec", FUSED_SPECS, ids=spec_id)

@@ -14,6 +14,7 @@ from torch import nn
 import blocks
 from blocks import BlockSpec, complexity
 from blocks.cli import main
+from blocks.complexity import census
 from blocks.tables import Table, format_tables, forms_table, networks_table, table1, table2
 from tests.conftest import SPECS, spec_id
 
@@ -92,6 +93,25 @@ def test_form_costs_differ_where_the_paper_says_they_do() -> None:
     assert (a.conv_calls, b.conv_calls, c.conv_calls) == (3 * 32, 2 * 32 + 1, 3)
     assert a.modules > b.modules > c.modules
     assert a.activation_bytes > b.activation_bytes > c.activation_bytes
+
+
+def test_census_counts_one_set_of_kernels_per_path() -> None:
+    spec = BlockSpec(16, 16, cardinality=4, width=2)
+    x = torch.randn(1, 16, 4, 4)
+    a, c = (blocks.build(spec, form).eval() for form in "ac")
+    # form (a): 3 convolutions per path; form (c): 3 in all (paper Figure 3)
+    assert census(a, x).calls["convolution"] == 3 * spec.cardinality
+    assert census(c, x).calls["convolution"] == 3
+
+
+@pytest.mark.parametrize(
+    ("run", "new_tensors"),
+    [(torch.relu, 1), (lambda x: torch.relu_(x.clone()), 1), (lambda x: x.view(-1), 0), (lambda x: torch.cat([x, x]), 2)],
+    ids=["relu", "clone-then-relu_", "view", "cat"],
+)
+def test_census_counts_new_tensors_only(run: Callable[[torch.Tensor], torch.Tensor], new_tensors: int) -> None:
+    x = torch.randn(2, 3, 4, 4)
+    assert census(run, x).bytes_written == new_tensors * x.numel() * x.element_size()
 
 
 # --- disagreements are reported, not hidden ------------------------------------------------------
