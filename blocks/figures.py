@@ -715,7 +715,7 @@ def write_figures(
         The paths written, in order.
 
     Raises:
-        ValueError: an unknown figure name or format, or a changed spec that is invalid
+        ValueError: an unknown figure name, format or BlockSpec field, or a changed spec that is invalid
             or too big for a figure (the message names the field).
 
     Example:
@@ -730,6 +730,10 @@ def write_figures(
     for fmt in formats:
         if fmt not in FORMATS:
             raise ValueError(f"formats must be among {list(FORMATS)}, got {fmt!r}")
+    fields = [field.name for field in dataclasses.fields(BlockSpec)]
+    for field in spec_changes or ():
+        if field not in fields:
+            raise ValueError(f"spec_changes must name BlockSpec fields {fields}, got {field!r}")
     written = []
     for name in names:
         kwargs = {}

@@ -337,7 +337,19 @@ def learning_curves_figure(histories: Mapping[str, History], smoothing: int = 5)
 
     Returns:
         The figure (two panels, 10 x 3.8 inches).
+
+    Raises:
+        ValueError: no form (c) history, a form other than a, b, c, histories of
+            different lengths, or ``smoothing`` not a positive int at most that length.
     """
+    if "c" not in histories or not set(histories) <= set(FORMS):
+        raise ValueError(f"histories must be keyed by forms among a, b, c and include 'c', got {sorted(histories)}")
+    steps_run = {form: len(history.step_losses) for form, history in histories.items()}
+    if len(set(steps_run.values())) != 1:
+        raise ValueError(f"histories must have run the same number of steps, got {steps_run}")
+    check_positive_int("smoothing", smoothing)
+    if smoothing > steps_run["c"]:
+        raise ValueError(f"smoothing must be at most the {steps_run['c']} steps run, got {smoothing}")
     fig, (left, right) = new_figure(1, 2, figsize=(10, 3.8), layout="constrained")
     reference = torch.tensor(histories["c"].step_losses, dtype=torch.float64)
     styles = {"a": ("-", 3.0), "b": ("--", 2.0), "c": (":", 2.0)}

@@ -122,6 +122,11 @@ BAD_CALLS = {
     ),
     "write_figures unknown name": (lambda: write_figures("unused", names=["nope"]), ValueError, "got 'nope'"),
     "write_figures unknown format": (lambda: write_figures("unused", formats=["jpg"]), ValueError, "got 'jpg'"),
+    "write_figures unknown spec field": (
+        lambda: write_figures("unused", spec_changes={"groups": 4}),
+        ValueError,
+        "got 'groups'",
+    ),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import itertools
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from torch.utils.data import DataLoader, Subset
 from blocks import ResNeXt, SGDRecipe, data_loaders, small_resnext, train, train_in_lockstep
 from blocks.cli import main
 from blocks.data import CIFAR10_FILES, CIFAR10_FOLDER, CIFAR10_MEAN, CIFAR10_STD, digits_datasets
-from blocks.training import METRICS
+from blocks.training import METRICS, History, learning_curves_figure
 
 # The bounds for 20 float64 steps. Every operation is the same sum in another
 # order, so each step adds ~1e-16 of rounding; measured: ~1e-13 after 20 steps.
@@ -262,7 +263,6 @@ def test_learning_curves_figure_is_reproducible_and_readable(tmp_path: Path) -> 
     from matplotlib.text import Text
 
     from blocks.plotting import MIN_FONT_PT, save_figure
-    from blocks.training import History, learning_curves_figure
 
     losses = [2.3 * 0.9**step for step in range(30)]
     histories = {form: History(step_losses=[loss * (1 + k * 1e-6 * step) for step, loss in enumerate(losses)])
@@ -273,3 +273,22 @@ def test_learning_curves_figure_is_reproducible_and_readable(tmp_path: Path) -> 
     figure = learning_curves_figure(histories)
     sizes = [text.get_fontsize() for text in figure.findobj(Text) if text.get_text()]
     assert sizes and min(sizes) >= MIN_FONT_PT
+
+
+def _histories(*forms: str, steps: int = 10) -> dict[str, History]:
+    return {form: History(step_losses=[1.0 + 0.1 * step for step in range(steps)]) for form in forms}
+
+
+BAD_CURVES = {
+    "no form c": (_histories("a", "b"), 5, "include 'c'"),
+    "unknown form": (_histories("c", "d"), 5, "got ['c', 'd']"),
+    "different lengths": ({**_histories("c"), **_histories("a", steps=9)}, 5, "same number of steps"),
+    "smoothing 0": (_histories("a", "c"), 0, "smoothing must be a positive int, got 0"),
+    "smoothing too wide": (_histories("a", "c"), 11, "at most the 10 steps run, got 11"),
+}
+
+
+@pytest.mark.parametrize("histories, smoothing, message", BAD_CURVES.values(), ids=BAD_CURVES.keys())
+def test_learning_curves_figure_names_bad_arguments(histories: dict, smoothing: int, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        learning_curves_figure(histories, smoothing)
