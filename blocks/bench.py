@@ -5,7 +5,7 @@ section 3.3), but not in the same time. The paper trains form (c) "because it
 is faster"; this module measures how much faster, and checks that our form (c)
 networks are as fast as torchvision's, layer for layer the same model.
 
-Four experiments, each timing its candidates INTERLEAVED (A B C A B C …, after
+Five experiments, each timing its candidates INTERLEAVED (A B C, C B A, … after
 warm-up runs), so that a slow spell of a shared machine hits every candidate
 alike; each reports the median, min and max over the repeats, and the median,
 min and max of the per-round ratio to a reference candidate:
@@ -16,6 +16,9 @@ min and max of the per-round ratio to a reference candidate:
     networks    whole ResNeXt forward (eval, no grad) in forms a, b, c and
                 torchvision's ResNet of the same layout carrying the same weights;
                 reference torchvision.
+    parity      the same, form (c) and torchvision alone, for PARITY_ROUNDS times as
+                many rounds: the pair whose ratio has a 2% target. Every network
+                round first moves the weights to new memory (:func:`move_weights`).
     layout      form (c) network forward, channels_last vs contiguous memory;
                 reference contiguous.
     transplant  ``transplant(net, "a")`` then back to "c", vs the plain copy a
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import itertools
 import platform
 import statistics
 import time
@@ -57,6 +61,7 @@ from blocks.transplant import transplant
 
 PASSES = ("forward", "forward+backward")
 FUSED = "a-fused"  # form (a)'s modules run through form (c)'s kernels (blocks.fused)
+PARITY_ROUNDS = 3  # the form (c) vs torchvision pair is timed for this many times config.repeats rounds
 TORCHVISION = "torchvision"
 CSV_COLUMNS = (
     "experiment", "case", "pass", "variant", "reference",
@@ -147,7 +152,11 @@ def _synchronize(device: torch.device) -> None:
 
 
 def time_interleaved(
-    candidates: dict[str, Callable[[], object]], repeats: int, warmup: int, device: torch.device
+    candidates: dict[str, Callable[[], object]],
+    repeats: int,
+    warmup: int,
+    device: torch.device,
+    before_round: Callable[[], None] | None = None,
 ) -> dict[str, list[float]]:
     """Seconds per call of each candidate, timed in rounds A B C, C B A, A B C, … after warm-up rounds.
 
@@ -159,12 +168,15 @@ def time_interleaved(
         repeats: timed rounds.
         warmup: untimed rounds first.
         device: where the work runs (on CUDA the clock is read after a synchronize).
+        before_round: called, untimed, before every round (e.g. :func:`move_weights`).
 
     Returns:
         name -> ``repeats`` durations in seconds, in round order.
     """
     times: dict[str, list[float]] = {name: [] for name in candidates}
     for round_ in range(warmup + repeats):
+        if before_round is not None:
+            before_round()
         order = list(candidates.items())
         for name, run in order if round_ % 2 == 0 else reversed(order):
             _synchronize(device)
@@ -269,8 +281,23 @@ def torchvision_twin(net: nn.Module, depth: int, cardinality: int, width: int) -
     return twin.to(next(net.parameters()).device)
 
 
+def move_weights(*modules: nn.Module) -> None:
+    """Give every parameter and buffer of ``modules`` a fresh copy of itself, at a new address.
+
+    Where a network's weights happen to lie in memory (their alignment, pages and
+    cache sets) moves its forward time on a CPU by several per cent, for as long
+    as they lie there: two copies of torchvision's own ResNeXt-50 differ by up to
+    ±10% in one process. Moving the weights before every round makes each
+    round's ratio a new draw of that luck, instead of one draw for the whole run.
+    """
+    with torch.no_grad():
+        for module in modules:
+            for tensor in itertools.chain(module.parameters(), module.buffers()):
+                tensor.data = tensor.data.clone()
+
+
 def bench_networks(config: BenchConfig, progress: tqdm | None = None) -> list[Measurement]:
-    """Time whole-network forwards: forms a, b, c vs torchvision, then channels_last vs contiguous."""
+    """Time whole-network forwards: forms a, b, c vs torchvision; (c) vs torchvision alone; channels_last."""
     device = torch.device(config.device)
     depth, cardinality, width = config.network
     case = f"ResNeXt-{depth} {cardinality}x{width}d"
@@ -280,8 +307,15 @@ def bench_networks(config: BenchConfig, progress: tqdm | None = None) -> list[Me
     nets[TORCHVISION] = torchvision_twin(net_c, depth, cardinality, width).eval()
     images = torch.randn(config.batch, 3, 4 * config.size, 4 * config.size, device=device)
     steps = {name: _step(net, images, "forward") for name, net in nets.items()}
-    times = time_interleaved(steps, config.repeats, config.warmup, device)
+    times = time_interleaved(steps, config.repeats, config.warmup, device, lambda: move_weights(*nets.values()))
     rows = summarise(times, TORCHVISION, "networks", case, "forward")
+    if progress is not None:
+        progress.update()
+    # The target pair, alone and for PARITY_ROUNDS times as many rounds: a 2% target needs them.
+    pair = {name: steps[name] for name in ("c", TORCHVISION)}
+    rounds = PARITY_ROUNDS * config.repeats
+    times = time_interleaved(pair, rounds, config.warmup, device, lambda: move_weights(nets["c"], nets[TORCHVISION]))
+    rows += summarise(times, TORCHVISION, "parity", case, "forward")
     if progress is not None:
         progress.update()
     channels_last = copy.deepcopy(net_c).to(memory_format=torch.channels_last)
@@ -289,7 +323,7 @@ def bench_networks(config: BenchConfig, progress: tqdm | None = None) -> list[Me
         "c contiguous": _step(net_c, images, "forward"),
         "c channels_last": _step(channels_last, images.to(memory_format=torch.channels_last), "forward"),
     }
-    times = time_interleaved(layouts, config.repeats, config.warmup, device)
+    times = time_interleaved(layouts, config.repeats, config.warmup, device, lambda: move_weights(net_c, channels_last))
     rows += summarise(times, "c contiguous", "layout", case, "forward")
     if progress is not None:
         progress.update()
@@ -353,7 +387,7 @@ def run_benchmark(config: BenchConfig, show_progress: bool = True) -> list[Measu
     Raises:
         ValueError: from :class:`BenchConfig` on a bad setting.
     """
-    steps = len(config.templates) * len(PASSES) + 3  # blocks, networks, layout, transplant
+    steps = len(config.templates) * len(PASSES) + 4  # blocks, networks, parity, layout, transplant
     progress = tqdm(total=steps, desc="bench", disable=not show_progress)
     with fixed_threads(config.threads), torch.random.fork_rng(devices=[]), progress as bar:
         rows = bench_blocks(config, bar)

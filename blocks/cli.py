@@ -61,7 +61,8 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
         help="time forms a, b, c: blocks, ResNeXt-50 vs torchvision, transplant (writes OUT/results.csv)",
         description="Time one 256->256 block per Table 2 template (C = 1, 2, 4, 8, 32) in forms a,"
         " a-fused (a through (c)'s grouped kernels), b and c, forward and forward+backward;"
-        " ResNeXt-50 32x4d forward in every form against torchvision's with the same weights;"
+        " ResNeXt-50 32x4d forward in every form against torchvision's with the same weights, and form (c)"
+        " against torchvision alone for 3x the rounds (the weights move to new memory before every round);"
         " form (c) channels_last vs contiguous; and transplant c->a->c of ResNeXt-101 32x8d against"
         " deepcopy + load_state_dict. Candidates are timed interleaved after warm-up runs."
         " Writes OUT/results.csv (one row per measurement), FIGURES/speed_vs_cardinality.{svg,pdf,png}"

@@ -19,11 +19,13 @@ from blocks.bench import (
     CSV_COLUMNS,
     FIGURE_NAME,
     FUSED,
+    PARITY_ROUNDS,
     PASSES,
     TORCHVISION,
     BenchConfig,
     environment,
     fixed_threads,
+    move_weights,
     run_benchmark,
     speed_figure,
     write_csv,
@@ -82,11 +84,13 @@ def test_csv_has_one_row_per_measurement_with_every_column(tiny_run: tuple[list,
     assert {r["variant"] for r in blocks} == {"a", FUSED, "b", "c"}
     networks = [r for r in table if r["experiment"] == "networks"]
     assert {r["variant"] for r in networks} == {"a", "b", "c", TORCHVISION}
+    assert {r["variant"] for r in table if r["experiment"] == "parity"} == {"c", TORCHVISION}
     assert {r["variant"] for r in table if r["experiment"] == "layout"} == {"c contiguous", "c channels_last"}
     assert len([r for r in table if r["experiment"] == "transplant"]) == 3  # two plain-copy baselines, transplant
     for row in table:
         assert row["threads"] == "1" and row["device"] == "cpu" and row["torch"] == torch.__version__
-        assert row["repeats"] == str(TINY.repeats)
+        rounds = PARITY_ROUNDS * TINY.repeats if row["experiment"] == "parity" else TINY.repeats
+        assert row["repeats"] == str(rounds)
         assert 0 < float(row["min_ms"]) <= float(row["median_ms"]) <= float(row["max_ms"])
         if row["variant"] == row["reference"]:
             assert float(row["ratio_median"]) == 1.0
@@ -149,3 +153,12 @@ def test_fused_forward_equals_the_plain_forward(spec: BlockSpec, form: str) -> N
         else:  # num_batches_tracked: one train step counted once in every BN
             assert torch.equal(f, b), name
     assert int(fused.bn3.num_batches_tracked) == 8  # random_block sets 7
+
+
+def test_move_weights_keeps_values_and_layout_at_new_addresses() -> None:
+    net = random_block(BlockSpec(8, 8, 2, 4), "c").to(memory_format=torch.channels_last)
+    before = {key: (t.clone(), t.data_ptr(), t.stride()) for key, t in net.state_dict().items()}
+    move_weights(net)
+    for key, tensor in net.state_dict().items():
+        value, address, stride = before[key]
+        assert torch.equal(tensor, value) and tensor.stride() == stride and tensor.data_ptr() != address, key
