@@ -9,6 +9,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def _usage_errors(parser: argparse.ArgumentParser) -> Iterator[None]:
+    """Report a ValueError raised inside as a usage error of ``parser``: its message, exit status 2.
+
+    Only the code that turns the arguments into objects runs inside, so that a
+    ValueError from the work itself still shows its traceback.
+    """
+    try:
+        yield
+    except ValueError as error:
+        parser.error(str(error))
 
 
 def _add_block_arguments(parser: argparse._ActionsContainer, defaults: dict[str, int] | None = None) -> None:
@@ -39,11 +54,14 @@ def _add_prove(commands: argparse._SubParsersAction) -> None:
 
     def run(args: argparse.Namespace) -> int:
         from blocks.proof import compare_forms, format_table
-        from blocks.spec import BlockSpec
+        from blocks.spec import BlockSpec, check_positive_int
 
+        with _usage_errors(args.parser):
+            check_positive_int("batch", args.batch)
+            check_positive_int("size", args.size)
+            specs = [BlockSpec(args.in_channels, args.out_channels, args.cardinality, args.width, s) for s in (1, 2)]
         all_ok = True
-        for stride in (1, 2):
-            spec = BlockSpec(args.in_channels, args.out_channels, args.cardinality, args.width, stride)
+        for spec in specs:
             rows = compare_forms(spec, batch=args.batch, size=args.size, seed=args.seed)
             shortcut = "projection shortcut" if spec.has_projection else "identity shortcut"
             print(f"\nBlock {spec} ({shortcut}): forms a, b, c from one transplanted set of weights")
@@ -94,8 +112,9 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
         from blocks.plotting import save_figure
 
         threads = torch.get_num_threads() if args.threads is None else args.threads
-        config = BenchConfig(args.device, args.batch, args.size, args.repeats, args.warmup, threads)
-        config = quick(config) if args.quick else config
+        with _usage_errors(args.parser):
+            config = BenchConfig(args.device, args.batch, args.size, args.repeats, args.warmup, threads)
+            config = quick(config) if args.quick else config
         print(f"threads: {config.threads} (torch.set_num_threads), device: {config.device}, torch {torch.__version__}")
         rows = run_benchmark(config)
         print(format_table(rows))
@@ -131,7 +150,9 @@ def _add_figures(commands: argparse._SubParsersAction) -> None:
 
         fields = ("in_channels", "out_channels", "cardinality", "width", "stride")
         changes = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
-        for path in write_figures(args.out, args.formats.split(","), args.only, changes):
+        with _usage_errors(args.parser):  # write_figures raises ValueError only for its arguments
+            paths = write_figures(args.out, args.formats.split(","), args.only, changes)
+        for path in paths:
             print(path)
         return 0
 
@@ -193,9 +214,13 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         import torch
 
         from blocks.data import data_loaders
+        from blocks.spec import check_positive_int
         from blocks.training import SGDRecipe, small_resnext, train
 
-        recipe = SGDRecipe(args.lr, args.momentum, args.weight_decay)
+        with _usage_errors(args.parser):
+            recipe = SGDRecipe(args.lr, args.momentum, args.weight_decay)
+            check_positive_int("epochs", args.epochs)
+            check_positive_int("batch_size", args.batch_size)
         try:
             train_loader, val_loader = data_loaders(
                 args.data, batch_size=args.batch_size, seed=args.seed, root=args.data_root, download=args.download
@@ -242,10 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["prove", *argv]
     args = parser.parse_args(argv)
-    try:
-        return args.run(args)
-    except ValueError as error:  # bad values (e.g. a BlockSpec field): a usage error, not a traceback
-        args.parser.error(str(error))
+    return args.run(args)
 
 
 if __name__ == "__main__":
