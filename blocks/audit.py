@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from blocks.canonical import empty_block, to_canonical
 from blocks.proof import relative_error
-from blocks.spec import BlockSpec
+from blocks.spec import BlockSpec, check_input_size
 
 # A canonical form (c) block rebuilt from a block's own tensors must reproduce its
 # output to rounding: the forms add the same products in another order (float32
@@ -183,16 +183,13 @@ def audit(model: nn.Module, input_size: tuple[int, ...], expected: nn.Module | N
         readable sentence, ``str(report)`` is the full table.
 
     Raises:
-        ValueError: ``input_size`` is not a tuple of positive ints.
+        ValueError: ``input_size`` is not a tuple of positive ints starting with the batch size.
 
     Example:
         >>> blocks.audit(blocks.resnext(50, 32, 4), (1, 3, 64, 64)).problems
         []
     """
-    if not isinstance(input_size, tuple) or not input_size or any(
-        type(n) is not int or n <= 0 for n in input_size
-    ):
-        raise ValueError(f"input_size must be a tuple of positive ints, got {input_size!r}")
+    check_input_size(input_size)
     recorder = _Recorder(model)
     recorder.run(input_size)
     problems = recorder.problems()

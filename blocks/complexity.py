@@ -54,7 +54,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from blocks.build import build
-from blocks.spec import BlockSpec
+from blocks.spec import BlockSpec, check_input_size
 
 # Paper Table 2: the conv2 block templates at (nearly) the same complexity, (C, d).
 TABLE2_TEMPLATES: tuple[tuple[int, int], ...] = ((1, 64), (2, 40), (4, 24), (8, 14), (32, 4))
@@ -272,14 +272,7 @@ def table2_templates(size: int = TABLE2_SIZE) -> list[Template]:
 
 def _as_module(spec_or_module: BlockSpec | nn.Module, input_size: tuple[int, ...]) -> nn.Module:
     """Check ``input_size`` and return the module to count (form (c) for a spec)."""
-    if (
-        not isinstance(input_size, tuple)
-        or len(input_size) < 2
-        or not all(type(n) is int and n > 0 for n in input_size)
-    ):
-        raise ValueError(
-            f"input_size must be a tuple of positive ints starting with the batch size, got {input_size!r}"
-        )
+    check_input_size(input_size)
     if isinstance(spec_or_module, BlockSpec):
         spec = spec_or_module
         if len(input_size) != 4 or input_size[1] != spec.in_channels:

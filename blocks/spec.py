@@ -21,6 +21,13 @@ def check_positive_int(name: str, value: object) -> int:
     return value
 
 
+def check_input_size(input_size: object) -> tuple[int, ...]:
+    """Return ``input_size`` if it is a tuple of positive ints, batch first (2 dims or more), else raise ValueError."""
+    if not isinstance(input_size, tuple) or len(input_size) < 2 or not all(type(n) is int and n > 0 for n in input_size):
+        raise ValueError(f"input_size must be a tuple of positive ints starting with the batch size, got {input_size!r}")
+    return input_size
+
+
 @dataclass(frozen=True)
 class BlockSpec:
     """Shape of one bottleneck block, identical for forms (a), (b) and (c).

@@ -129,7 +129,7 @@ def test_stride_on_the_wrong_conv_is_named() -> None:
     assert problem.startswith("the model: stride 2 on a 1x1 (conv1) while the 3x3 has stride 1")
 
 
-@pytest.mark.parametrize("size", [[1, 3, 8, 8], (), (1, 0, 8, 8), (1.0, 3, 8, 8)], ids=str)
+@pytest.mark.parametrize("size", [[1, 3, 8, 8], (), (8,), (1, 0, 8, 8), (1.0, 3, 8, 8)], ids=str)
 def test_bad_input_size_is_named(size: object) -> None:
-    with pytest.raises(ValueError, match=r"input_size must be a tuple of positive ints, got"):
+    with pytest.raises(ValueError, match=r"input_size must be a tuple of positive ints starting with the batch size, got"):
         blocks.audit(blocks.build(blocks.BlockSpec(8, 8, 2, 2), "c"), size)
