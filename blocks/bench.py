@@ -181,8 +181,8 @@ def time_interleaved(
         for name, run in order if round_ % 2 == 0 else reversed(order):
             _synchronize(device)
             # Python's cyclic GC is paused while a call is timed, as timeit and torch.utils.benchmark do:
-            # a collection walks every object of the process, and would land on whichever candidate runs
-            # when it is due, often the one after the candidate that made the objects.
+            # a full collection walks every object of the process, and would land on whichever candidate
+            # runs when it is due, often the one after the candidate that made the objects.
             with collector_paused():
                 start = time.perf_counter()
                 run()
@@ -287,8 +287,13 @@ def move_weights(*modules: nn.Module) -> None:
     Where a network's weights happen to lie in memory (their alignment, pages and
     cache sets) moves its forward time on a CPU by several per cent, for as long
     as they lie there: two copies of torchvision's own ResNeXt-50 differ by up to
-    ±10% in one process. Moving the weights before every round makes each
-    round's ratio a new draw of that luck, instead of one draw for the whole run.
+    ±10% in one process. Moving the weights before every round gives each round
+    another placement (the allocator may hand back blocks freed earlier, so not a
+    fully independent one), instead of one placement for the whole run.
+
+    Args:
+        modules: the networks (or any modules) whose tensors to move; values,
+            dtypes, devices and strides are kept.
     """
     with torch.no_grad():
         for module in modules:

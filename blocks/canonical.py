@@ -95,17 +95,24 @@ def from_canonical(
 ) -> dict[str, Tensor]:
     """Cut canonical tensors into the state_dict ``keys`` of some form.
 
-    Every returned tensor is contiguous and shares storage neither with another
-    returned tensor nor with ``canonical``, except the tensors named in ``owned``
-    (the caller hands them over): one of those used whole is not copied.
+    Args:
+        canonical: tensors keyed by form (c)'s names (see :func:`to_canonical`).
+        keys: the state_dict keys wanted, of a block whose paths have ``width`` channels.
+        width: d, the channels of one path: the size of every slice.
+        owned: names of canonical tensors the caller hands over.
+
+    Returns:
+        A tensor per key. Every one is contiguous and shares storage neither with
+        another returned tensor nor with ``canonical``, except a tensor named in
+        ``owned`` and used whole, which is returned as it is (if contiguous).
     """
     state = {}
     slices: dict[str, tuple[Tensor, ...]] = {}  # canonical name -> its C slices of width d, copied
     for key in keys:
         name, path, dim = _locate(key)
         tensor = canonical[name]
-        if path is None and name in owned:  # used whole, by this key alone
-            state[key] = tensor
+        if path is None and name in owned:  # used whole, by this key alone: a copy only to make it contiguous
+            state[key] = tensor.contiguous()
         elif path is None or tensor.ndim == 0:  # scalars: one copy per path
             state[key] = tensor.clone(memory_format=torch.contiguous_format)
         else:
@@ -124,7 +131,12 @@ def _template(spec: BlockSpec, form: str) -> ResNeXtBlock:
 
 @lru_cache(maxsize=None)
 def layout(spec: BlockSpec, form: str) -> tuple[tuple[str, torch.Size], ...]:
-    """The state_dict keys of a ``form`` block of ``spec`` with their shapes, in order."""
+    """The state_dict keys of a ``form`` block of ``spec`` with their shapes, in order.
+
+    Example:
+        >>> layout(BlockSpec(64, 256, 32, 4), "a")[0]
+        ('paths.0.conv1.weight', torch.Size([4, 64, 1, 1]))
+    """
     return tuple((key, tensor.shape) for key, tensor in _template(spec, form).state_dict().items())
 
 
@@ -166,10 +178,16 @@ def collector_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector inside ``with`` (reference counting still frees everything).
 
     A form (a) block of C = 32 is ~230 layers of ~15 containers each (parameter,
-    buffer and hook dicts). Making that many objects triggers full collections,
-    each of which walks every object alive in the process (importing torch
-    alone makes hundreds of thousands), though a new module tree holds no
-    garbage: in a ResNeXt-101 transplant that was a third of the time.
+    buffer and hook dicts). Making that many objects triggers collections, and
+    the full ones walk every object alive in the process (importing torch alone
+    makes hundreds of thousands), though a new module tree holds no garbage: in
+    a ResNeXt-101 transplant that was a third of the time. The new objects are
+    still looked at once the collector runs again, but once, not at every burst.
+    The caller's setting (enabled or not) is restored, also on an exception.
+
+    Example:
+        >>> with collector_paused():
+        ...     net_a = transplant(net_c, "a")
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -203,7 +221,8 @@ def _instantiate(template: nn.Module, state: Mapping[str, Tensor], training: boo
         name: None if like is None else state[prefix + name] for name, like in template._buffers.items()
     }
     attributes["_modules"] = {
-        name: _instantiate(child, state, training, f"{prefix}{name}.") for name, child in template._modules.items()
+        name: None if child is None else _instantiate(child, state, training, f"{prefix}{name}.")
+        for name, child in template._modules.items()
     }
     vars(new).update(attributes)
     return new
@@ -226,8 +245,9 @@ def initial_weights(spec: BlockSpec, zero_init_last_bn: bool = False) -> dict[st
     gives the same function in every form, under the same ``torch.manual_seed``.
     """
     canonical = {}
-    for key, like in _template(spec, "c").state_dict().items():  # meta tensors: shapes and dtypes
-        tensor = torch.empty(like.shape, dtype=like.dtype)
+    for key, like in _template(spec, "c").state_dict().items():  # meta tensors: the shapes
+        # The default dtype now, not the template's (made once, under the default of that time).
+        tensor = torch.empty(like.shape, dtype=like.dtype if not like.is_floating_point() else None)
         if key.endswith("running_var") or (key.endswith("weight") and tensor.ndim == 1):
             nn.init.ones_(tensor)
         elif tensor.ndim == 4:

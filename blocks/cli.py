@@ -17,8 +17,9 @@ from contextlib import contextmanager
 def _usage_errors(parser: argparse.ArgumentParser) -> Iterator[None]:
     """Report a ValueError raised inside as a usage error of ``parser``: its message, exit status 2.
 
-    Only the code that turns the arguments into objects runs inside, so that a
-    ValueError from the work itself still shows its traceback.
+    Only code whose ValueErrors are about the arguments runs inside (turning them
+    into objects, or a library call documented so), so that a ValueError from the
+    work itself still shows its traceback.
     """
     try:
         yield

@@ -235,7 +235,8 @@ def named_blocks(module: nn.Module) -> list[tuple[str, ResNeXtBlock]]:
     """Every block of this package inside ``module`` (itself included, named ""), in module order.
 
     The search does not descend into a block: a form (a) block of C = 32 has
-    over 200 layers, and a block never holds another block.
+    over 200 layers, and a block never holds another block. A block registered
+    under two names is listed under both, as ``state_dict`` lists its tensors.
     """
     if isinstance(module, ResNeXtBlock):
         return [("", module)]

@@ -22,7 +22,12 @@ def check_positive_int(name: str, value: object) -> int:
 
 
 def check_input_size(input_size: object) -> tuple[int, ...]:
-    """Return ``input_size`` if it is a tuple of positive ints, batch first (2 dims or more), else raise ValueError."""
+    """Return ``input_size`` if it is a tuple of positive ints, batch first (2 dims or more), else raise ValueError.
+
+    Example:
+        >>> check_input_size((1, 3, 224, 224))
+        (1, 3, 224, 224)
+    """
     if not isinstance(input_size, tuple) or len(input_size) < 2 or not all(type(n) is int and n > 0 for n in input_size):
         raise ValueError(f"input_size must be a tuple of positive ints starting with the batch size, got {input_size!r}")
     return input_size

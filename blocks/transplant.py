@@ -17,7 +17,9 @@ def transplant(module: nn.Module, form: str) -> nn.Module:
     Each block's parameters and buffers (BN running statistics and counters)
     are gathered into the canonical layout and cut for the new form (see
     :mod:`blocks.canonical`); everything that is not a block is deep-copied.
-    The result keeps the source's dtype, device and train/eval mode, and frozen
+    The result keeps the source's dtype and device, each block takes its source
+    block's train/eval mode (for all its layers: a BN set apart with ``.eval()``
+    inside a training block is not kept apart), and frozen
     parameters stay frozen (a tensor gathered from several paths is frozen if
     any of its pieces was). The source is never changed
     and shares no storage with the result. Round trips (a→c→a, …) give back
@@ -49,7 +51,8 @@ def transplant(module: nn.Module, form: str) -> nn.Module:
             f"transplant: {type(module).__name__} is not and does not contain a ResNeXt block"
             " of form a, b or c (build one with blocks.build)"
         )
-    # Paused for the whole call: a c→a→c round trip then frees the form (a) layers before any collection.
+    # Paused for the whole call, not per block: otherwise collections would keep walking the
+    # process's objects while thousands of modules are made (see collector_paused).
     with collector_paused():
         converted = {
             id(block): _transplant_block(block, form, f"submodule {name!r}" if name else "block")
@@ -70,8 +73,9 @@ def _transplant_block(block: ResNeXtBlock, form: str, where: str) -> ResNeXtBloc
         gathered = canonical.keys() - state.keys()  # new tensors (the source's own ones are copied)
         target = assemble(block.spec, form, canonical, owned=gathered, training=block.training)
     frozen = {canonical_name(key) for key, t in state.items() if isinstance(t, nn.Parameter) and not t.requires_grad}
-    for key, parameter in target.named_parameters() if frozen else ():
-        parameter.requires_grad_(canonical_name(key) not in frozen)
+    if frozen:
+        for key, parameter in target.named_parameters():
+            parameter.requires_grad_(canonical_name(key) not in frozen)
     return target
 
 

@@ -149,12 +149,34 @@ def test_blocks_made_from_one_template_share_no_module_state() -> None:
 def test_garbage_collector_is_left_as_found(enabled: bool) -> None:
     # transplant pauses Python's cyclic collector while it makes modules; it must restore the caller's setting.
     was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
     try:
-        gc.enable() if enabled else gc.disable()
         transplant(random_block(BlockSpec(8, 8, 2, 4), "c"), "a")
         assert gc.isenabled() is enabled
     finally:
-        gc.enable() if was else gc.disable()
+        (gc.enable if was else gc.disable)()
+
+
+@pytest.mark.parametrize(("source_form", "target_form"), list(itertools.product(FORMS, repeat=2)), ids="->".join)
+def test_result_is_contiguous_whatever_the_source_layout(source_form: str, target_form: str) -> None:
+    source = random_block(BlockSpec(8, 16, 2, 4, stride=2), source_form).to(memory_format=torch.channels_last)
+    target = transplant(source, target_form)
+    for key, tensor in target.state_dict().items():
+        assert tensor.is_contiguous(), key
+
+
+def test_build_follows_the_default_dtype_of_the_moment() -> None:
+    # The block templates are made once and remembered; the weights drawn must not inherit their dtype.
+    spec = BlockSpec(8, 8, 2, 4)
+    assert build(spec, "a").paths[0].conv1.weight.dtype == torch.float32
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        block = build(spec, "a")
+    finally:
+        torch.set_default_dtype(before)
+    assert {t.dtype for t in block.parameters()} == {torch.float64}
+    assert block.paths[0].bn1.num_batches_tracked.dtype == torch.long
 
 
 def test_unknown_form_is_rejected() -> None:
