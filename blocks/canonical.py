@@ -116,7 +116,7 @@ def from_canonical(
         elif path is None or tensor.ndim == 0:  # scalars: one copy per path
             state[key] = tensor.clone(memory_format=torch.contiguous_format)
         else:
-            if name not in slices:  # one call makes all C copies: a third of the cost of C clones
+            if name not in slices:  # one call makes all C copies, in under half the time of C clones
                 slices[name] = torch.split_copy(tensor, width, dim)
             state[key] = slices[name][path]
     return state
@@ -187,7 +187,7 @@ def collector_paused() -> Iterator[None]:
 
     Example:
         >>> with collector_paused():
-        ...     net_a = transplant(net_c, "a")
+        ...     many = [build(BlockSpec(256, 256, 32, 4), "a") for _ in range(10)]
     """
     enabled = gc.isenabled()
     gc.disable()
