@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from blocks.canonical import empty_block, from_canonical, to_canonical
+from blocks.canonical import empty_block, from_canonical, state_of, to_canonical
 from blocks.forms import ResNeXtBlock, check_block
 
 
@@ -53,7 +53,7 @@ def fused_forward(block: ResNeXtBlock, x: Tensor) -> Tensor:
     check_block(block, "fused_forward: block")
     if block.form == "c":
         return block(x)
-    state = block.state_dict(keep_vars=True)  # Parameters, not detached copies: gradients flow
+    state = state_of(block)  # Parameters, not detached copies: gradients flow
     canonical = to_canonical(state)  # (C·d, …) tensors, cat of the paths' ones
     template = empty_block(block.spec, "c").train(block.training)  # form (c)'s code, meta tensors
     out = torch.func.functional_call(template, canonical, (x,), strict=True)  # (B, out, H/s, W/s)

@@ -7,7 +7,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from blocks.canonical import assemble, canonical_name, collector_paused, layout, to_canonical
+from blocks.canonical import assemble, canonical_name, collector_paused, layout, state_of, to_canonical
 from blocks.forms import ResNeXtBlock, check_block, check_form, named_blocks
 
 
@@ -67,12 +67,12 @@ def transplant(module: nn.Module, form: str) -> nn.Module:
 def _transplant_block(block: ResNeXtBlock, form: str, where: str) -> ResNeXtBlock:
     check_block(block, f"transplant: {where}")
     with torch.no_grad():  # the source's own Parameters (to see which are frozen), copied without a graph
-        state = block.state_dict(keep_vars=True)
+        state = state_of(block)
         _check_layout(state, block, where)
         canonical = to_canonical(state, where)
         gathered = canonical.keys() - state.keys()  # new tensors (the source's own ones are copied)
         target = assemble(block.spec, form, canonical, owned=gathered, training=block.training)
-    frozen = {canonical_name(key) for key, t in state.items() if isinstance(t, nn.Parameter) and not t.requires_grad}
+    frozen = {canonical_name(key) for key, t in state.items() if not t.requires_grad and isinstance(t, nn.Parameter)}
     if frozen:
         for key, parameter in target.named_parameters():
             parameter.requires_grad_(canonical_name(key) not in frozen)
@@ -81,11 +81,14 @@ def _transplant_block(block: ResNeXtBlock, form: str, where: str) -> ResNeXtBloc
 
 def _check_layout(state: dict[str, Tensor], block: ResNeXtBlock, where: str) -> None:
     """Raise ValueError unless ``state`` has exactly the keys and shapes of ``block``'s spec and form."""
-    expected = dict(layout(block.spec, block.form))
+    expected = layout(block.spec, block.form)
+    if tuple((key, tensor.shape) for key, tensor in state.items()) == expected:  # the usual case, in one pass
+        return
+    shapes = dict(expected)
     described = f"a form ({block.form}) block of spec {block.spec}"
-    for key in state.keys() - expected.keys():
+    for key in state.keys() - shapes.keys():
         raise ValueError(f"transplant: {where} has {key!r}, which {described} does not have")
-    for key, shape in expected.items():
+    for key, shape in shapes.items():
         if key not in state:
             raise ValueError(f"transplant: {where} lacks {key!r}, which {described} needs")
         if state[key].shape != shape:

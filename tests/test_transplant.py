@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from blocks import BlockSpec, ResNeXtBlock, build, form_of, transplant
-from blocks.canonical import to_canonical
+from blocks.canonical import state_of, to_canonical
 from blocks.proof import random_block, relative_error
 
 from conftest import random_input
@@ -143,6 +143,35 @@ def test_blocks_made_from_one_template_share_no_module_state() -> None:
     assert second.paths[1].conv1.weight.requires_grad
     assert relative_error(second(x), source(x)) < FP64_RTOL
     assert relative_error(first(x), source(x)) > 0.01  # the hook silences path 0's first 1x1 in `first` only
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_transplanted_block_is_laid_out_as_a_built_one(form: str) -> None:
+    # transplant makes modules from recipes instead of constructors: every attribute must be there,
+    # equal to a built block's, and every mutable one (hook dicts, lists) a module's own.
+    spec = BlockSpec(8, 16, 2, 4, stride=2)
+    built, made = build(spec, form), transplant(build(spec, "c"), form)
+    assert repr(made) == repr(built)
+    for (name, ours), (_, theirs) in zip(made.named_modules(), built.named_modules(), strict=True):
+        assert type(ours) is type(theirs) and vars(ours).keys() == vars(theirs).keys(), name
+        for key, value in vars(ours).items():
+            if not isinstance(value, (dict, set, list)):
+                assert value == vars(theirs)[key] or isinstance(value, torch.Tensor), (name, key)
+            elif key not in ("_parameters", "_buffers", "_modules"):
+                assert value == vars(theirs)[key], (name, key)
+    again = transplant(build(spec, "c"), form)  # from the same remembered template
+    attributes = [v for block in (made, again) for m in block.modules() for v in vars(m).values()]
+    mutable = [id(v) for v in attributes if isinstance(v, (dict, set, list))]
+    assert len(mutable) == len(set(mutable))  # no container shared between two modules
+
+
+def test_state_of_is_state_dict_with_the_same_tensor_objects() -> None:
+    module = nn.Sequential(random_block(BlockSpec(8, 16, 2, 4, stride=2), "a"), nn.Conv2d(16, 4, 1, bias=False))
+    module[1].register_buffer("scratch", torch.ones(1), persistent=False)  # not in a state_dict: not in state_of
+    expected = module.state_dict(keep_vars=True)
+    found = state_of(module)
+    assert list(found) == list(expected)
+    assert all(found[key] is expected[key] for key in expected)
 
 
 @pytest.mark.parametrize("enabled", [True, False], ids=["gc-enabled", "gc-disabled"])
