@@ -16,15 +16,17 @@ min and max of the per-round ratio to a reference candidate:
     networks    whole ResNeXt forward (eval, no grad) in forms a, b, c and
                 torchvision's ResNet of the same layout carrying the same weights;
                 reference torchvision.
-    parity      the same, form (c) and torchvision alone, for PARITY_ROUNDS times as
-                many rounds: the pair whose ratio has a 2% target. Every network
+    parity      the same, form (c) and torchvision alone, for TARGET_PAIR_ROUNDS times
+                as many rounds: the pair whose ratio has a 2% target. Every network
                 round first moves the weights to new memory (:func:`move_weights`).
     layout      form (c) network forward, channels_last vs contiguous memory;
                 reference contiguous.
     transplant  ``transplant(net, "a")`` then back to "c", vs the plain copy a
                 checkpoint load costs: ``deepcopy(net)`` + ``load_state_dict``
-                (reference), and vs the same for a form (a) and a form (c)
-                network, what plain PyTorch pays to produce the same two networks.
+                (reference); the pair alone, for TARGET_PAIR_ROUNDS times as many
+                rounds, as it has a target (≤ 3x). Then, for context, the same
+                plain copy for a form (a) and a form (c) network, what plain
+                PyTorch pays to produce the same two networks, vs the reference.
 
 Times depend on the machine, its load and the thread count, so every CSV row
 carries them (:data:`CSV_COLUMNS`).
@@ -61,7 +63,7 @@ from blocks.transplant import transplant
 
 PASSES = ("forward", "forward+backward")
 FUSED = "a-fused"  # form (a)'s modules run through form (c)'s kernels (blocks.fused)
-PARITY_ROUNDS = 3  # the form (c) vs torchvision pair is timed for this many times config.repeats rounds
+TARGET_PAIR_ROUNDS = 3  # a pair with a target is timed alone, for this many times config.repeats rounds
 TORCHVISION = "torchvision"
 CSV_COLUMNS = (
     "experiment", "case", "pass", "variant", "reference",
@@ -316,9 +318,9 @@ def bench_networks(config: BenchConfig, progress: tqdm | None = None) -> list[Me
     rows = summarise(times, TORCHVISION, "networks", case, "forward")
     if progress is not None:
         progress.update()
-    # The target pair, alone and for PARITY_ROUNDS times as many rounds: a 2% target needs them.
+    # The target pair, alone and for TARGET_PAIR_ROUNDS times as many rounds: a 2% target needs them.
     pair = {name: steps[name] for name in ("c", TORCHVISION)}
-    rounds = PARITY_ROUNDS * config.repeats
+    rounds = TARGET_PAIR_ROUNDS * config.repeats
     times = time_interleaved(pair, rounds, config.warmup, device, lambda: move_weights(nets["c"], nets[TORCHVISION]))
     rows += summarise(times, TORCHVISION, "parity", case, "forward")
     if progress is not None:
@@ -336,7 +338,12 @@ def bench_networks(config: BenchConfig, progress: tqdm | None = None) -> list[Me
 
 
 def bench_transplant(config: BenchConfig, progress: tqdm | None = None) -> list[Measurement]:
-    """Time ``transplant`` c→a→c of a whole network against deepcopy + load_state_dict of it."""
+    """Time ``transplant`` c→a→c of a whole network against deepcopy + load_state_dict of it.
+
+    The two are timed alone first: a third candidate that makes and frees a form
+    (a) network (thousands of modules, a network's worth of small tensors) would
+    change what memory the allocator has at hand for the one after it.
+    """
     device = torch.device(config.device)
     depth, cardinality, width = config.transplant_network
     torch.manual_seed(0)
@@ -356,16 +363,16 @@ def bench_transplant(config: BenchConfig, progress: tqdm | None = None) -> list[
     def round_trip() -> object:
         return transplant(transplant(net, "a"), "c")
 
-    candidates = {
-        "deepcopy + load_state_dict": plain_copy,
-        "deepcopy + load_state_dict, forms a and c": plain_copy_both_forms,
-        "transplant c→a→c": round_trip,
-    }
-    times = time_interleaved(candidates, config.repeats, config.warmup, device)
+    reference, case = "deepcopy + load_state_dict", f"ResNeXt-{depth} {cardinality}x{width}d"
+    pair = {reference: plain_copy, "transplant c→a→c": round_trip}
+    times = time_interleaved(pair, TARGET_PAIR_ROUNDS * config.repeats, config.warmup, device)
+    rows = summarise(times, reference, "transplant", case, "convert")
+    context = {reference: plain_copy, "deepcopy + load_state_dict, forms a and c": plain_copy_both_forms}
+    times = time_interleaved(context, config.repeats, config.warmup, device)
+    rows += [row for row in summarise(times, reference, "transplant", case, "convert") if row.variant != reference]
     if progress is not None:
         progress.update()
-    case = f"ResNeXt-{depth} {cardinality}x{width}d"
-    return summarise(times, "deepcopy + load_state_dict", "transplant", case, "convert")
+    return rows
 
 
 # ---------------------------------------------------------------- the whole run
