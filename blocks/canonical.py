@@ -139,6 +139,40 @@ def state_of(module: nn.Module) -> dict[str, Tensor]:
     return state
 
 
+def layer_modes(block: nn.Module, where: str = "block") -> dict[str, bool]:
+    """The train/eval mode of every layer of ``block`` that holds tensors, by its form (c) name.
+
+    A path's layer is a slice of a form (c) layer (``paths.i.bn1`` of ``bn1``, see
+    the module docstring), so it is listed under that name, once for all C paths.
+    This is what lets a BN set apart with ``.eval()`` (frozen, as when fine-tuning)
+    stay apart in another form. Layers without tensors (ReLUs, containers) are not
+    listed: their mode changes nothing.
+
+    Raises:
+        ValueError: the paths' pieces of one layer are not all in the same mode:
+            form (c) has one such layer, with one mode.
+
+    Example:
+        >>> c = build(BlockSpec(64, 256, 32, 4), "c"); c.bn1.eval()
+        >>> layer_modes(transplant(c, "a"))["bn1"]
+        False
+    """
+    modes: dict[str, set[bool]] = {}
+    _collect_modes(block, "", modes)
+    for layer, found in modes.items():
+        if len(found) > 1:
+            raise ValueError(f"{where}: the paths' {layer} layers are not all in the same train/eval mode")
+    return {layer: found.pop() for layer, found in modes.items()}
+
+
+def _collect_modes(module: nn.Module, prefix: str, modes: dict[str, set[bool]]) -> None:
+    if module._parameters or module._buffers:
+        modes.setdefault(canonical_name(prefix[:-1]), set()).add(module.training)
+    for name, child in module._modules.items():
+        if child is not None:
+            _collect_modes(child, f"{prefix}{name}.", modes)
+
+
 def _collect_state(module: nn.Module, prefix: str, state: dict[str, Tensor]) -> None:
     for name, parameter in module._parameters.items():
         if parameter is not None:
@@ -176,6 +210,7 @@ def assemble(
     *,
     owned: Collection[str] = (),
     training: bool = True,
+    modes: Mapping[str, bool] | None = None,
 ) -> ResNeXtBlock:
     """A new ``form`` block of ``spec`` holding the canonical weights, cut for its form.
 
@@ -185,7 +220,8 @@ def assemble(
         canonical: a complete set of canonical tensors (form (c)'s state_dict).
         owned: names of canonical tensors the caller hands over: the block may
             hold them without a copy (see :func:`from_canonical`).
-        training: the block's (and all its layers') mode.
+        training: the block's mode, and that of every layer not in ``modes``.
+        modes: train/eval modes of layers, by form (c) name (see :func:`layer_modes`).
 
     Returns:
         The block; every other tensor is a new copy.
@@ -193,13 +229,18 @@ def assemble(
     keys = (key for key, _ in layout(spec, form))
     state = from_canonical(canonical, keys, spec.width, owned)
     with collector_paused():
-        return _instantiate(spec, form, state, training)
+        return _instantiate(spec, form, state, training, modes or {})
 
 
-def empty_block(spec: BlockSpec, form: str) -> ResNeXtBlock:
-    """A new block of ``form`` whose parameters and buffers are new meta tensors (shapes, no values)."""
+def empty_block(
+    spec: BlockSpec, form: str, training: bool = True, modes: Mapping[str, bool] | None = None
+) -> ResNeXtBlock:
+    """A new block of ``form`` whose parameters and buffers are new meta tensors (shapes, no values).
+
+    ``training`` and ``modes`` set the modes of the block and its layers, as in :func:`assemble`.
+    """
     state = {key: torch.empty_like(t) for key, t in _template(spec, form).state_dict().items()}
-    return _instantiate(spec, form, state, training=True)
+    return _instantiate(spec, form, state, training, modes or {})
 
 
 @contextmanager
@@ -241,6 +282,7 @@ class _Recipe:
     buffers: tuple[tuple[str, str | None], ...]
     parent: int  # index of the parent's recipe; -1 for the block itself
     name: str  # the name in the parent
+    layer: str  # the form (c) name of the module (paths.i.bn1 -> bn1), which keys its mode
 
 
 @lru_cache(maxsize=None)
@@ -261,6 +303,7 @@ def _recipes(spec: BlockSpec, form: str) -> tuple[_Recipe, ...]:
                 buffers=tuple((k, None if v is None else prefix + k) for k, v in module._buffers.items()),
                 parent=parent,
                 name=name,
+                layer=canonical_name(prefix[:-1]),
             )
         )
         index = len(recipes) - 1
@@ -271,8 +314,12 @@ def _recipes(spec: BlockSpec, form: str) -> tuple[_Recipe, ...]:
     return tuple(recipes)
 
 
-def _instantiate(spec: BlockSpec, form: str, state: Mapping[str, Tensor], training: bool) -> ResNeXtBlock:
+def _instantiate(
+    spec: BlockSpec, form: str, state: Mapping[str, Tensor], training: bool, modes: Mapping[str, bool]
+) -> ResNeXtBlock:
     """A new ``form`` block of ``spec`` holding ``state``'s tensors (keyed as its state_dict), not copied.
+
+    Each module's mode is ``modes[its form (c) name]``, or ``training`` if not there.
 
     Only the module objects and their containers (parameter, buffer, submodule
     and hook dicts) are made, from the template's recipes, and each tensor is
@@ -287,7 +334,7 @@ def _instantiate(spec: BlockSpec, form: str, state: Mapping[str, Tensor], traini
         attributes = vars(module)
         attributes.update(recipe.shared)
         attributes.update({k: v.copy() for k, v in recipe.copied})
-        attributes["training"] = training
+        attributes["training"] = modes.get(recipe.layer, training)
         attributes["_parameters"] = {
             name: None if key is None else nn.Parameter(state[key]) for name, key in recipe.parameters
         }

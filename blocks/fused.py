@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from blocks.canonical import empty_block, from_canonical, state_of, to_canonical
+from blocks.canonical import empty_block, from_canonical, layer_modes, state_of, to_canonical
 from blocks.forms import ResNeXtBlock, check_block
 
 
@@ -55,9 +55,12 @@ def fused_forward(block: ResNeXtBlock, x: Tensor) -> Tensor:
         return block(x)
     state = state_of(block)  # Parameters, not detached copies: gradients flow
     canonical = to_canonical(state)  # (C·d, …) tensors, cat of the paths' ones
-    template = empty_block(block.spec, "c").train(block.training)  # form (c)'s code, meta tensors
+    # Form (c)'s code on meta tensors, each layer in the mode of the paths' pieces of it.
+    template = empty_block(block.spec, "c", block.training, layer_modes(block, "fused_forward: block"))
     out = torch.func.functional_call(template, canonical, (x,), strict=True)  # (B, out, H/s, W/s)
-    if block.training:  # form (c)'s BNs updated the gathered copies of the paths' buffers: hand them back
+    if any(module.training for module in template.modules()):
+        # Form (c)'s BNs in train mode updated the gathered copies of the paths' buffers: hand them back
+        # (the copies of BNs in eval mode are unchanged, and come back as they were).
         # bn3 and the shortcut's BN were not gathered (rule 2): their own buffers were updated in place.
         buffers = [key for key, _ in block.named_buffers() if key.startswith("paths.")]
         with torch.no_grad():

@@ -7,7 +7,15 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from blocks.canonical import assemble, canonical_name, collector_paused, layout, state_of, to_canonical
+from blocks.canonical import (
+    assemble,
+    canonical_name,
+    collector_paused,
+    layer_modes,
+    layout,
+    state_of,
+    to_canonical,
+)
 from blocks.forms import ResNeXtBlock, check_block, check_form, named_blocks
 
 
@@ -17,11 +25,11 @@ def transplant(module: nn.Module, form: str) -> nn.Module:
     Each block's parameters and buffers (BN running statistics and counters)
     are gathered into the canonical layout and cut for the new form (see
     :mod:`blocks.canonical`); everything that is not a block is deep-copied.
-    The result keeps the source's dtype and device, each block takes its source
-    block's train/eval mode (for all its layers: a BN set apart with ``.eval()``
-    inside a training block is not kept apart), and frozen
+    The result keeps the source's dtype and device and every layer's train/eval
+    mode (a BN set apart with ``.eval()`` stays apart, see
+    :func:`blocks.canonical.layer_modes`), and frozen
     parameters stay frozen (a tensor gathered from several paths is frozen if
-    any of its pieces was). The source is never changed
+    any of its pieces was). Hooks are not copied. The source is never changed
     and shares no storage with the result. Round trips (a→c→a, …) give back
     bitwise identical tensors. Python's cyclic garbage collector is paused
     during the call (and restored): form (a) means thousands of new modules.
@@ -35,7 +43,8 @@ def transplant(module: nn.Module, form: str) -> nn.Module:
 
     Raises:
         ValueError: unknown ``form``; or a block whose tensors do not have the
-            shapes its spec and form require (the message names the submodule).
+            shapes its spec and form require, or whose paths' pieces of one layer
+            are not all in the same mode (the message names the submodule).
         TypeError: ``module`` neither is nor contains a block of a known form,
             or contains a subclass of ResNeXtBlock that is not one of the three forms.
 
@@ -71,7 +80,8 @@ def _transplant_block(block: ResNeXtBlock, form: str, where: str) -> ResNeXtBloc
         _check_layout(state, block, where)
         canonical = to_canonical(state, where)
         gathered = canonical.keys() - state.keys()  # new tensors (the source's own ones are copied)
-        target = assemble(block.spec, form, canonical, owned=gathered, training=block.training)
+        modes = layer_modes(block, where)
+        target = assemble(block.spec, form, canonical, owned=gathered, training=block.training, modes=modes)
     frozen = {canonical_name(key) for key, t in state.items() if not t.requires_grad and isinstance(t, nn.Parameter)}
     if frozen:
         for key, parameter in target.named_parameters():

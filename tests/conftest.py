@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from blocks import BlockSpec
 
@@ -41,3 +42,11 @@ def random_input(spec: BlockSpec, dtype: torch.dtype = torch.float64, seed: int 
     """A batch of 4 random 8x8 images: enough values per channel for train-mode BN."""
     generator = torch.Generator().manual_seed(seed)
     return torch.randn(4, spec.in_channels, 8, 8, generator=generator).to(dtype)
+
+
+def freeze_batch_norms(module: nn.Module) -> nn.Module:
+    """Put every BN of ``module`` in eval mode, as fine-tuning does: they normalise with their running statistics."""
+    for layer in module.modules():
+        if isinstance(layer, nn.BatchNorm2d):
+            layer.eval()
+    return module

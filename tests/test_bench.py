@@ -35,6 +35,8 @@ from blocks.fused import fused_forward
 from blocks.plotting import save_figure
 from blocks.proof import random_block, relative_error
 
+from conftest import freeze_batch_norms
+
 # A benchmark small enough for seconds on 2 cores: two templates, tiny inputs, C = 2 networks.
 TINY = BenchConfig(
     batch=2, size=8, repeats=2, warmup=1, threads=1,
@@ -156,6 +158,18 @@ def test_fused_forward_equals_the_plain_forward(spec: BlockSpec, form: str) -> N
         else:  # num_batches_tracked: one train step counted once in every BN
             assert torch.equal(f, b), name
     assert int(fused.bn3.num_batches_tracked) == 8  # random_block sets 7
+
+
+@pytest.mark.parametrize("form", ["a", "b"])
+def test_fused_forward_keeps_batch_norms_in_eval_mode_in_a_training_block(form: str) -> None:
+    spec = FUSED_SPECS[0]
+    plain = freeze_batch_norms(transplant(random_block(spec), form).double().train())
+    fused = copy.deepcopy(plain)
+    x = torch.randn(4, spec.in_channels, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    # BNs run in train mode would normalise with the batch's statistics and update their running ones.
+    assert relative_error(fused_forward(fused, x), plain(x)) <= FP64_RTOL
+    for (name, b), f in zip(plain.named_buffers(), fused.buffers()):
+        assert torch.equal(f, b), name
 
 
 def test_move_weights_keeps_values_and_layout_at_new_addresses() -> None:

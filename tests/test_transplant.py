@@ -13,7 +13,7 @@ from blocks import BlockSpec, ResNeXtBlock, build, form_of, transplant
 from blocks.canonical import state_of, to_canonical
 from blocks.proof import random_block, relative_error
 
-from conftest import random_input
+from conftest import freeze_batch_norms, random_input
 
 FORMS = ["a", "b", "c"]
 ROUND_TRIPS = [trip for trip in itertools.product(FORMS, repeat=3) if trip[0] == trip[2]]
@@ -74,6 +74,25 @@ def test_device_is_kept() -> None:
 def test_mode_is_kept(training: bool) -> None:
     target = transplant(build(BlockSpec(8, 8, 2, 4), "c").train(training), "a")
     assert all(m.training is training for m in target.modules())
+
+
+@pytest.mark.parametrize(("source_form", "target_form"), list(itertools.product(FORMS, repeat=2)), ids="->".join)
+def test_batch_norms_set_apart_in_eval_mode_stay_apart(source_form: str, target_form: str) -> None:
+    spec = BlockSpec(16, 32, 4, 3, stride=2)
+    source = freeze_batch_norms(random_block(spec, source_form).double().train())
+    target = transplant(source, target_form)
+    assert all(m.training is not isinstance(m, nn.BatchNorm2d) for m in target.modules())
+    # A training block whose BNs use their (random) running statistics: had the target's BNs been put in
+    # train mode, they would normalise with the batch's statistics instead.
+    x = random_input(spec)
+    assert relative_error(target(x), source(x)) <= FP64_RTOL
+
+
+def test_paths_in_different_modes_are_refused() -> None:
+    source = build(BlockSpec(8, 8, 2, 4), "a")
+    source.paths[0].bn1.eval()
+    with pytest.raises(ValueError, match="block: the paths' bn1 layers are not all in the same train/eval mode"):
+        transplant(source, "c")
 
 
 def test_frozen_block_stays_frozen() -> None:
