@@ -60,17 +60,28 @@ def transplant(module: nn.Module, form: str) -> nn.Module:
             f"transplant: {type(module).__name__} is not and does not contain a ResNeXt block"
             " of form a, b or c (build one with blocks.build)"
         )
+    # Largest blocks first: their big tensors then take memory the process already holds. Made
+    # last, after thousands of small ones have cut that memory up, they would extend the heap, whose
+    # new pages are handed back at the end and page-faulted in again on every call (~12,000 faults
+    # and ~6% of the time of a ResNeXt-101 round trip). Stable: blocks of one size keep their order.
+    largest_first = sorted(found, key=lambda item: _size(item[1]), reverse=True)
     # Paused for the whole call, not per block: otherwise collections would keep walking the
     # process's objects while thousands of modules are made (see collector_paused).
     with collector_paused():
         converted = {
             id(block): _transplant_block(block, form, f"submodule {name!r}" if name else "block")
-            for name, block in found
+            for name, block in largest_first
         }
         if isinstance(module, ResNeXtBlock):
             return converted[id(module)]
         # deepcopy's memo maps an object's id to its copy: blocks are "copied" to their transplants.
         return copy.deepcopy(module, memo=dict(converted))
+
+
+def _size(block: ResNeXtBlock) -> int:
+    """The weights of a block's 1x1 convolutions, in·C·d + C·d·out: the bulk of its memory."""
+    spec = block.spec
+    return (spec.in_channels + spec.out_channels) * spec.grouped_channels
 
 
 def _transplant_block(block: ResNeXtBlock, form: str, where: str) -> ResNeXtBlock:
