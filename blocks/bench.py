@@ -176,10 +176,10 @@ def time_interleaved(
         name -> ``repeats`` durations in seconds, in round order.
     """
     times: dict[str, list[float]] = {name: [] for name in candidates}
+    order = list(candidates.items())
     for round_ in range(warmup + repeats):
         if before_round is not None:
             before_round()
-        order = list(candidates.items())
         for name, run in order if round_ % 2 == 0 else reversed(order):
             _synchronize(device)
             # Python's cyclic GC is paused while a call is timed, as timeit and torch.utils.benchmark do:

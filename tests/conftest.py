@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import torch
 from torch import nn
 
 from blocks import BlockSpec
+from blocks.bench import fixed_threads
 
 # Specs every equivalence proof runs over: cardinality 1 (plain ResNet bottleneck),
 # widths that are not powers of two, stride 1 and 2, identity and projection shortcuts.
@@ -30,12 +33,10 @@ def spec(request: pytest.FixtureRequest) -> BlockSpec:
 
 
 @pytest.fixture
-def one_thread():
+def one_thread() -> Iterator[None]:
     """Small inputs: one thread avoids OpenMP start-up and contention costs that dwarf the work."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with fixed_threads(1):
+        yield
 
 
 def random_input(spec: BlockSpec, dtype: torch.dtype = torch.float64, seed: int = 1) -> torch.Tensor:

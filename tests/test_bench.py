@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import csv
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,6 @@ from blocks.bench import (
     TORCHVISION,
     BenchConfig,
     environment,
-    fixed_threads,
     move_weights,
     run_benchmark,
     speed_figure,
@@ -35,7 +33,7 @@ from blocks.fused import fused_forward
 from blocks.plotting import save_figure
 from blocks.proof import random_block, relative_error
 
-from conftest import freeze_batch_norms
+from conftest import freeze_batch_norms, spec_id
 
 # A benchmark small enough for seconds on 2 cores: two templates, tiny inputs, C = 2 networks.
 TINY = BenchConfig(
@@ -54,15 +52,7 @@ FUSED_SPECS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny tensors run fastest on one thread; a second one only waits when other work shares the CPU."""
-    with fixed_threads(1):
-        yield
-
-
-def spec_id(spec: BlockSpec) -> str:
-    return f"{spec.in_channels}-{spec.out_channels}_{spec.cardinality}x{spec.width}d_s{spec.stride}"
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")
