@@ -4,12 +4,26 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test figures clean
+.PHONY: demo lint format test figures clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --quiet --progress-bar off -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
+
+# ruff (lint + format check) on the whole tree, mypy on the package (strict on blocks/core),
+# and every notebook stripped of outputs: zero findings, or the target fails.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/nbstripout --keep-id --verify notebooks/*.ipynb
+
+# Apply what lint checks: fixes, formatting, stripped notebooks.
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/nbstripout --keep-id notebooks/*.ipynb
 
 demo: $(STAMP)
 	$(PY) -m blocks

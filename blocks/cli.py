@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
 from contextlib import contextmanager
+from typing import cast
 
 
 @contextmanager
@@ -36,11 +37,12 @@ def _add_block_arguments(parser: argparse._ActionsContainer, defaults: dict[str,
         (("--width", "-d"), "width", "d, channels of one path"),
     ):
         default = None if defaults is None else defaults[field]
-        parser.add_argument(*flags, type=int, default=default,
-                            help=text if default is None else f"{text} (default {default})")
+        parser.add_argument(
+            *flags, type=int, default=default, help=text if default is None else f"{text} (default {default})"
+        )
 
 
-def _add_prove(commands: argparse._SubParsersAction) -> None:
+def _add_prove(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "prove",
         help="print how closely forms a, b, c agree (the default command)",
@@ -54,8 +56,8 @@ def _add_prove(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for weights and input (default 0)")
 
     def run(args: argparse.Namespace) -> int:
-        from blocks.proof import compare_forms, format_table
-        from blocks.spec import BlockSpec, check_positive_int
+        from blocks.analysis.proof import compare_forms, format_agreements
+        from blocks.core.spec import BlockSpec, check_positive_int
 
         with _usage_errors(args.parser):
             check_positive_int("batch", args.batch)
@@ -66,7 +68,7 @@ def _add_prove(commands: argparse._SubParsersAction) -> None:
             rows = compare_forms(spec, batch=args.batch, size=args.size, seed=args.seed)
             shortcut = "projection shortcut" if spec.has_projection else "identity shortcut"
             print(f"\nBlock {spec} ({shortcut}): forms a, b, c from one transplanted set of weights")
-            print(format_table(rows))
+            print(format_agreements(rows))
             all_ok &= all(row.ok for row in rows)
         print("\nAll pairs of forms agree within tolerance." if all_ok else "\nSOME PAIRS DISAGREE.")
         return 0 if all_ok else 1
@@ -74,7 +76,7 @@ def _add_prove(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run, parser=parser)
 
 
-def _add_bench(commands: argparse._SubParsersAction) -> None:
+def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "bench",
         help="time forms a, b, c: blocks, ResNeXt-50 vs torchvision, transplant (writes OUT/results.csv)",
@@ -108,9 +110,9 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
 
         import torch
 
-        from blocks.bench import FIGURE_NAME, BenchConfig, environment, format_table, quick, run_benchmark
-        from blocks.bench import speed_figure, write_csv
-        from blocks.plotting import save_figure
+        from blocks.bench import BenchConfig, environment, format_measurements, quick, run_benchmark, write_csv
+        from blocks.figures.speed import FIGURE_NAME, speed_figure
+        from blocks.figures.style import save_figure
 
         threads = torch.get_num_threads() if args.threads is None else args.threads
         with _usage_errors(args.parser):
@@ -118,7 +120,7 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
             config = quick(config) if args.quick else config
         print(f"threads: {config.threads} (torch.set_num_threads), device: {config.device}, torch {torch.__version__}")
         rows = run_benchmark(config)
-        print(format_table(rows))
+        print(format_measurements(rows))
         csv_path = write_csv(rows, environment(config), Path(args.out) / "results.csv")
         figures = save_figure(speed_figure(rows), args.figures, FIGURE_NAME)
         print(f"wrote {csv_path} and {', '.join(str(f) for f in figures)}")
@@ -127,13 +129,13 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run, parser=parser)
 
 
-def _add_figures(commands: argparse._SubParsersAction) -> None:
+def _add_figures(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "figures",
         help="draw the lecture figures into OUT/<name>.{svg,pdf,png} (default OUT: figures)",
         description="Draw the lecture figures from the real modules and weights and write each as"
         " OUT/<name>.<format>, byte-for-byte reproducibly: forms_abc (paper Figure 3), group_conv,"
-        " block_diagonal, equivalence_error, complexity. 'make figures' regenerates the committed ones.",
+        " block_diagonal, equivalence_error, table2_costs. 'make figures' regenerates the committed ones.",
     )
     parser.add_argument("--out", default="figures", help="folder to write into (default figures)")
     parser.add_argument("--formats", default="svg,pdf,png", help="comma-separated, among svg, pdf, png (default all)")
@@ -160,7 +162,7 @@ def _add_figures(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run, parser=parser)
 
 
-def _add_tables(commands: argparse._SubParsersAction) -> None:
+def _add_tables(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "tables",
         help="print the params and FLOPs tables (paper Tables 1 and 2, forms a/b/c, ResNeXt-101/29)",
@@ -175,7 +177,7 @@ def _add_tables(commands: argparse._SubParsersAction) -> None:
     )
 
     def run(args: argparse.Namespace) -> int:
-        from blocks.tables import all_tables, format_tables
+        from blocks.analysis.tables import all_tables, format_tables
 
         tables = all_tables()
         print(format_tables(tables, args.format))
@@ -187,7 +189,7 @@ def _add_tables(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run, parser=parser)
 
 
-def _add_train(commands: argparse._SubParsersAction) -> None:
+def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "train",
         help="train a small ResNeXt in form a, b or c on digits (offline) or CIFAR-10",
@@ -207,16 +209,18 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--cosine", action="store_true", help="decay the learning rate to 0 along a half cosine")
     parser.add_argument("--seed", type=int, default=0, help="seeds weights, split, batch order (default 0)")
     parser.add_argument("--data-root", default="data", help="folder holding cifar-10-batches-py (default data)")
-    parser.add_argument("--download", action="store_true", help="download CIFAR-10 (163 MB) into --data-root if missing")
+    parser.add_argument(
+        "--download", action="store_true", help="download CIFAR-10 (163 MB) into --data-root if missing"
+    )
     parser.add_argument("--csv", help="write the per-epoch metrics to this CSV file")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     def run(args: argparse.Namespace) -> int:
         import torch
 
-        from blocks.data import data_loaders
-        from blocks.spec import check_positive_int
-        from blocks.training import SGDRecipe, small_resnext, train
+        from blocks.core.spec import check_positive_int
+        from blocks.training.data import data_loaders
+        from blocks.training.loop import SGDRecipe, small_resnext, train
 
         with _usage_errors(args.parser):
             recipe = SGDRecipe(args.lr, args.momentum, args.weight_decay)
@@ -230,14 +234,29 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
             args.parser.error(str(error))
         torch.manual_seed(args.seed)
         net = small_resnext(args.form)
-        print(f"form ({args.form}), {args.data}: {len(train_loader.dataset)} training and"
-              f" {len(val_loader.dataset)} validation images, {args.epochs} epochs")
-        history = train(net, train_loader, val_loader, args.epochs, recipe=recipe, cosine=args.cosine,
-                        seed=args.seed, progress=not args.no_progress, csv_path=args.csv)
+        train_images = len(cast(Sized, train_loader.dataset))  # TensorDataset and CIFAR10 both have a length
+        val_images = len(cast(Sized, val_loader.dataset))
+        print(
+            f"form ({args.form}), {args.data}: {train_images} training and"
+            f" {val_images} validation images, {args.epochs} epochs"
+        )
+        history = train(
+            net,
+            train_loader,
+            val_loader,
+            args.epochs,
+            recipe=recipe,
+            cosine=args.cosine,
+            seed=args.seed,
+            progress=not args.no_progress,
+            csv_path=args.csv,
+        )
         for row in history.epochs:
-            print(f"epoch {row['epoch']:>3}  lr {row['lr']:.4f}  train loss {row['train_loss']:.4f}"
-                  f"  train acc {row['train_accuracy']:6.2%}  val loss {row['val_loss']:.4f}"
-                  f"  val acc {row['val_accuracy']:6.2%}  ({row['seconds']:.1f} s)")
+            print(
+                f"epoch {row['epoch']:>3}  lr {row['lr']:.4f}  train loss {row['train_loss']:.4f}"
+                f"  train acc {row['train_accuracy']:6.2%}  val loss {row['val_loss']:.4f}"
+                f"  val acc {row['val_accuracy']:6.2%}  ({row['seconds']:.1f} s)"
+            )
         if args.csv:
             print(f"wrote {args.csv}")
         return 0

@@ -7,7 +7,7 @@ import torch
 import torchvision
 
 import blocks
-from blocks import mistakes
+from blocks.analysis import mistakes
 
 IMAGE = (1, 3, 32, 32)  # ImageNet networks: stages at 8, 4, 2 and 1 pixels, fast on a CPU
 CIFAR = (1, 3, 32, 32)
@@ -62,7 +62,10 @@ def test_single_blocks_have_no_problems(spec: blocks.BlockSpec, form: str) -> No
     assert report.problems == [], str(report)
     (block,) = report.blocks
     assert (block.cardinality, block.width, block.stride, block.form) == (
-        spec.cardinality, spec.width, spec.stride, form,
+        spec.cardinality,
+        spec.width,
+        spec.stride,
+        form,
     )
 
 
@@ -99,7 +102,7 @@ def test_report_reads_as_a_table() -> None:
     for line in (
         "  parameters, unique:                     1,760",  # one path (1,632) and bn3 (128)
         "  parameters, counted per call:           6,656",  # 4 x 1,632 + 128: what 4 real paths hold
-        "  path (Path, 1,632 parameters): 4 calls",
+        "  path (BlockPath, 1,632 parameters): 4 calls",
         "  path.conv2        1   8    8     3x3       1       1           4",
         "  (model)  64   64       1   4x8d       1,760         NO",
     ):
@@ -131,5 +134,7 @@ def test_stride_on_the_wrong_conv_is_named() -> None:
 
 @pytest.mark.parametrize("size", [[1, 3, 8, 8], (), (8,), (1, 0, 8, 8), (1.0, 3, 8, 8)], ids=str)
 def test_bad_input_size_is_named(size: object) -> None:
-    with pytest.raises(ValueError, match=r"input_size must be a tuple of positive ints starting with the batch size, got"):
+    with pytest.raises(
+        ValueError, match=r"input_size must be a tuple of positive ints starting with the batch size, got"
+    ):
         blocks.audit(blocks.build(blocks.BlockSpec(8, 8, 2, 2), "c"), size)

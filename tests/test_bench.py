@@ -14,24 +14,15 @@ import pytest
 import torch
 
 from blocks import BlockSpec, transplant
-from blocks.bench import (
-    CSV_COLUMNS,
-    FIGURE_NAME,
-    FUSED,
-    PASSES,
-    TARGET_PAIR_ROUNDS,
-    TORCHVISION,
-    BenchConfig,
-    environment,
-    move_weights,
-    run_benchmark,
-    speed_figure,
-    write_csv,
-)
+from blocks.analysis.proof import random_block, relative_error
+from blocks.bench import BenchConfig, environment, move_weights, run_benchmark, write_csv
+from blocks.bench.experiments import FUSED, TARGET_PAIR_ROUNDS, TORCHVISION
+from blocks.bench.harness import PASSES
+from blocks.bench.report import CSV_COLUMNS
 from blocks.cli import main
-from blocks.fused import fused_forward
-from blocks.plotting import save_figure
-from blocks.proof import random_block, relative_error
+from blocks.figures.speed import FIGURE_NAME, speed_figure
+from blocks.figures.style import save_figure
+from blocks.models.fused import fused_forward
 
 from conftest import freeze_batch_norms, spec_id
 
@@ -78,7 +69,9 @@ def test_csv_has_one_row_per_measurement_with_every_column(tiny_run: tuple[list,
     assert {r["variant"] for r in networks} == {"a", "b", "c", TORCHVISION}
     assert {r["variant"] for r in table if r["experiment"] == "parity"} == {"c", TORCHVISION}
     assert {r["variant"] for r in table if r["experiment"] == "layout"} == {"c contiguous", "c channels_last"}
-    assert len([r for r in table if r["experiment"] == "transplant"]) == 3  # the plain copy, transplant, the plain copy of both forms
+    assert (
+        len([r for r in table if r["experiment"] == "transplant"]) == 3
+    )  # the plain copy, transplant, the plain copy of both forms
     for row in table:
         assert row["threads"] == "1" and row["device"] == "cpu" and row["torch"] == torch.__version__
         # The pairs with a target are timed alone for more rounds; the both-forms copy is context.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from collections.abc import Callable
 
@@ -13,9 +14,9 @@ from torch import nn
 
 import blocks
 from blocks import BlockSpec, complexity
+from blocks.analysis.census import census
+from blocks.analysis.tables import Table, format_tables, forms_table, networks_table, table1, table2
 from blocks.cli import main
-from blocks.complexity import census
-from blocks.tables import Table, format_tables, forms_table, networks_table, table1, table2
 from tests.conftest import SPECS, spec_id
 
 IMAGENET = (1, 3, 224, 224)
@@ -60,13 +61,17 @@ def test_grouped_conv_follows_the_closed_form() -> None:
     conv2 = next(layer for layer in cost.layers if layer.name == "conv2")
     assert conv2.params == 3 * 3 * (128 // 32) * 128 == 4_608
     assert conv2.macs == 4_608 * CONV2_SIZE * CONV2_SIZE == 14_450_688
-    assert conv2.layout == "3x3, 128->128, 32 groups, stride 1"
+    assert conv2.shape == "3x3, 128->128, 32 groups, stride 1"
 
 
 def test_counts_are_per_image() -> None:
     spec = BlockSpec(64, 256, cardinality=4, width=8, stride=2)
     one, three = (complexity(spec, (batch, 64, 16, 16)) for batch in (1, 3))
-    assert (one.macs, one.activation_bytes, one.torchinfo_macs) == (three.macs, three.activation_bytes, three.torchinfo_macs)
+    assert (one.macs, one.activation_bytes, one.torchinfo_macs) == (
+        three.macs,
+        three.activation_bytes,
+        three.torchinfo_macs,
+    )
 
 
 def test_real_weights_count_as_meta_ones() -> None:
@@ -87,7 +92,7 @@ def test_module_is_left_as_it_was() -> None:
 
 def test_form_costs_differ_where_the_paper_says_they_do() -> None:
     spec = BlockSpec(256, 256, cardinality=32, width=4)
-    a, b, c = (complexity(meta(lambda: blocks.build(spec, form)), (1, 256, 56, 56)) for form in "abc")
+    a, b, c = (complexity(meta(functools.partial(blocks.build, spec, form)), (1, 256, 56, 56)) for form in "abc")
     assert a.params == b.params == c.params and a.macs == b.macs == c.macs
     # 3 convolutions per path in (a); 2 per path + one shared 1x1 in (b); 3 in all in (c).
     assert (a.conv_calls, b.conv_calls, c.conv_calls) == (3 * 32, 2 * 32 + 1, 3)
@@ -106,7 +111,12 @@ def test_census_counts_one_set_of_kernels_per_path() -> None:
 
 @pytest.mark.parametrize(
     ("run", "new_tensors"),
-    [(torch.relu, 1), (lambda x: torch.relu_(x.clone()), 1), (lambda x: x.view(-1), 0), (lambda x: torch.cat([x, x]), 2)],
+    [
+        (torch.relu, 1),
+        (lambda x: torch.relu_(x.clone()), 1),
+        (lambda x: x.view(-1), 0),
+        (lambda x: torch.cat([x, x]), 2),
+    ],
     ids=["relu", "clone-then-relu_", "view", "cat"],
 )
 def test_census_counts_new_tensors_only(run: Callable[[torch.Tensor], torch.Tensor], new_tensors: int) -> None:
@@ -158,7 +168,7 @@ def test_bad_input_size_is_named(argument: object, input_size: object, message: 
 
 
 def test_not_a_module_is_a_type_error() -> None:
-    with pytest.raises(TypeError, match="spec_or_module must be a blocks.BlockSpec or a torch.nn.Module, got str"):
+    with pytest.raises(TypeError, match=r"spec_or_module must be a blocks.BlockSpec or a torch.nn.Module, got str"):
         complexity("resnext50", IMAGENET)
 
 
@@ -178,7 +188,11 @@ TORCHVISION_GFLOPS = {"resnet50": 4.09, "resnext50_32x4d": 4.23, "resnext101_32x
 
 @pytest.mark.parametrize(("ours", "theirs", "params", "macs"), TORCHVISION, ids=TORCHVISION_IDS)
 def test_networks_match_torchvision_exactly(
-    ours: Callable[[], nn.Module], theirs: Callable[[], nn.Module], params: int, macs: int, request: pytest.FixtureRequest
+    ours: Callable[[], nn.Module],
+    theirs: Callable[[], nn.Module],
+    params: int,
+    macs: int,
+    request: pytest.FixtureRequest,
 ) -> None:
     for make in (ours, theirs):
         cost = complexity(meta(make), IMAGENET)
@@ -241,7 +255,10 @@ def test_table1_stage_by_stage(tables: dict[str, Table]) -> None:
     table = tables["Table 1"]
     assert column(table, "stage") == ["conv1", "conv2", "conv3", "conv4", "conv5", "fc", "total", "as the paper rounds"]
     assert column(table, "output")[:6] == ["112x112", "56x56", "28x28", "14x14", "7x7", "1x1"]
-    for name, params, macs, paper in (("ResNet-50", 25_557_032, 4_089_184_256, ("25.5M", 4.1)), ("ResNeXt-50 (32x4d)", 25_028_904, 4_230_479_872, ("25.0M", 4.2))):
+    for name, params, macs, paper in (
+        ("ResNet-50", 25_557_032, 4_089_184_256, ("25.5M", 4.1)),
+        ("ResNeXt-50 (32x4d)", 25_028_904, 4_230_479_872, ("25.0M", 4.2)),
+    ):
         stage_params, stage_macs = column(table, f"{name} params"), column(table, f"{name} MACs")
         assert stage_params[6] == sum(stage_params[:6]) == params
         assert stage_macs[6] == sum(stage_macs[:6]) == macs
@@ -280,7 +297,9 @@ def test_formats(tables: dict[str, Table]) -> None:
         format_tables([], "html")
 
 
-def test_cli_tables(tables: dict[str, Table], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("blocks.tables.all_tables", lambda: list(tables.values()))  # already computed above
+def test_cli_tables(
+    tables: dict[str, Table], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("blocks.analysis.tables.all_tables", lambda: list(tables.values()))  # already computed above
     assert main(["tables", "--format", "csv"]) == 0
     assert "# Table 2: conv2 block templates" in capsys.readouterr().out

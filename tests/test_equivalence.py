@@ -16,9 +16,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from blocks import BlockSpec, build, transplant
-from blocks.canonical import to_canonical
-from blocks.forms import SummedPathsBlock
-from blocks.proof import compare_forms, random_block, relative_error
+from blocks.analysis.proof import compare_forms, random_block, relative_error
+from blocks.core.canonical import to_canonical
+from blocks.core.forms import SummedPathsBlock
 
 from conftest import random_input
 
@@ -63,8 +63,12 @@ def paper_equation(block_c: torch.nn.Module, spec: BlockSpec, x: torch.Tensor, t
 
     def bn(h: torch.Tensor, name: str, rows: slice = slice(None)) -> torch.Tensor:
         return F.batch_norm(
-            h, s[f"{name}.running_mean"][rows].clone(), s[f"{name}.running_var"][rows].clone(),
-            s[f"{name}.weight"][rows], s[f"{name}.bias"][rows], training=training,
+            h,
+            s[f"{name}.running_mean"][rows].clone(),
+            s[f"{name}.running_var"][rows].clone(),
+            s[f"{name}.weight"][rows],
+            s[f"{name}.bias"][rows],
+            training=training,
         )
 
     d = spec.width
@@ -115,8 +119,7 @@ def test_gradients_agree_through_the_transplant(spec: BlockSpec, mode: str) -> N
         weights = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)
         (out * weights).sum().backward()  # a loss whose gradient is not the same everywhere
     grads = {
-        form: to_canonical({name: p.grad for name, p in block.named_parameters()})
-        for form, block in blocks.items()
+        form: to_canonical({name: p.grad for name, p in block.named_parameters()}) for form, block in blocks.items()
     }
     for first, second in PAIRS:
         assert relative_error(inputs[first].grad, inputs[second].grad) <= GRAD_FP64_RTOL

@@ -16,7 +16,7 @@ from matplotlib.text import Text
 from blocks import BlockSpec
 from blocks.cli import main
 from blocks.figures import FIGURES, block_diagonal, equivalence_error, forms_abc, group_conv, write_figures
-from blocks.plotting import DPI, FORMATS, MIN_FONT_PT, save_figure
+from blocks.figures.style import DPI, FIGURE_FORMATS, MIN_FONT_PT, save_figure
 
 COMMITTED = Path(__file__).resolve().parents[1] / "figures"
 EDGE_PX = 1.0  # a text may touch the figure's edge by this much: rounding of the extents, not a cut
@@ -45,7 +45,7 @@ def redrawn(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", FIGURE_FORMATS)
 @pytest.mark.parametrize("name", list(FIGURES))
 def test_two_runs_write_the_same_bytes(drawn: Path, redrawn: Path, name: str, fmt: str) -> None:
     first, second = (drawn / f"{name}.{fmt}").read_bytes(), (redrawn / f"{name}.{fmt}").read_bytes()
@@ -54,17 +54,24 @@ def test_two_runs_write_the_same_bytes(drawn: Path, redrawn: Path, name: str, fm
 
 @pytest.mark.parametrize("name", list(FIGURES))
 def test_committed_figure_is_current(drawn: Path, name: str) -> None:
-    for fmt in FORMATS:
+    for fmt in FIGURE_FORMATS:
         assert (COMMITTED / f"{name}.{fmt}").is_file(), f"figures/{name}.{fmt} is missing: run `make figures`"
     committed = (COMMITTED / f"{name}.svg").read_bytes()
     assert committed == (drawn / f"{name}.svg").read_bytes(), f"figures/{name}.svg is stale: run `make figures`"
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", FIGURE_FORMATS)
 def test_files_carry_no_date_or_software_name(drawn: Path, fmt: str) -> None:
     for name in FIGURES:
         data = (drawn / f"{name}.{fmt}").read_bytes()
-        for stamp in (b"CreationDate", b"ModDate", b"Producer", b"Software", b"<dc:date", matplotlib.__version__.encode()):
+        for stamp in (
+            b"CreationDate",
+            b"ModDate",
+            b"Producer",
+            b"Software",
+            b"<dc:date",
+            matplotlib.__version__.encode(),
+        ):
             assert stamp not in data, f"{name}.{fmt} contains {stamp!r}"
 
 
@@ -91,7 +98,7 @@ def test_no_text_cut_off(figure: Figure) -> None:
     boxes = [(f"axes {i}", ax.get_tightbbox(renderer)) for i, ax in enumerate(figure.axes)]
     boxes += [(repr(t.get_text()), t.get_window_extent(renderer)) for t in figure.texts if t.get_text()]
     for what, box in boxes:
-        inside = -EDGE_PX <= box.x0 and box.x1 <= width + EDGE_PX and -EDGE_PX <= box.y0 and box.y1 <= height + EDGE_PX
+        inside = box.x0 >= -EDGE_PX and box.x1 <= width + EDGE_PX and box.y0 >= -EDGE_PX and box.y1 <= height + EDGE_PX
         assert inside, f"{what} reaches outside the {width:.0f}x{height:.0f} px figure: {box}"
 
 

@@ -108,7 +108,7 @@ def test_build_rejects_unknown_form_listing_valid_ones(form: object) -> None:
 
 
 def test_build_rejects_a_spec_that_is_not_a_blockspec() -> None:
-    with pytest.raises(TypeError, match="spec must be a blocks.BlockSpec, got tuple"):
+    with pytest.raises(TypeError, match=r"spec must be a blocks.BlockSpec, got tuple"):
         build((16, 16, 2, 4), "c")  # type: ignore[arg-type]
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from blocks.grouped import block_diagonal_mask, dense_weight, grouped_weight
+from blocks.models.grouped import block_diagonal_mask, dense_weight, grouped_weight
 
 # The dense conv also adds the zero products and may order its sums differently from
 # the grouped kernel: a few float64 ulps (2.2e-16) of sums of at most 8·9 = 72 terms.

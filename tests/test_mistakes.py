@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import blocks
-from blocks import mistakes
-from blocks.proof import randomise_batchnorm, relative_error
+from blocks.analysis import mistakes
+from blocks.analysis.proof import randomise_batchnorm, relative_error
 
 FP64_RTOL = 1e-12  # float64 rounding of a reordered sum (blocks.proof.TOLERANCES)
 # A mistake must change the output by far more than rounding: a relative error of
@@ -42,7 +42,8 @@ def randomised(block: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 
 def test_every_wrong_name_says_wrong_and_names_the_fix() -> None:
     wrong = [
-        obj for name, obj in vars(mistakes).items()
+        obj
+        for name, obj in vars(mistakes).items()
         if name.lower().startswith(("wrong", "_wrong")) and (inspect.isclass(obj) or inspect.isfunction(obj))
     ]
     assert len(wrong) == 9  # 5 blocks, 1 path, 3 network builders
@@ -68,7 +69,7 @@ def test_shared_path_counted_per_call_looks_like_the_real_block() -> None:
     assert report.unique_parameters == 2_720
     # Counting the 32 calls gives exactly the real block's count: the table looks right.
     assert report.per_call_parameters == parameters(blocks.build(SPEC, "c")) == 71_168
-    assert report.repeated == (("path", "Path", 32, 2_208),)
+    assert report.repeated == (("path", "BlockPath", 32, 2_208),)
 
 
 def test_shared_path_in_place_add_changes_the_callers_tensor() -> None:
@@ -162,7 +163,7 @@ def test_grouped_first_conv_resnext50_fewer_parameters_and_multiply_adds() -> No
 
 def test_grouped_first_conv_has_no_transplant() -> None:
     right, wrong = blocks.build(SPEC, "c").eval(), mistakes.WrongGroupedFirstConvBlock(SPEC).eval()
-    with pytest.raises(RuntimeError, match="conv1.weight"):
+    with pytest.raises(RuntimeError, match=r"conv1.weight"):
         wrong.load_state_dict(right.state_dict())
     with pytest.raises(TypeError, match="not a block of form a, b or c"):
         blocks.transplant(wrong, "c")
@@ -213,5 +214,5 @@ def test_extra_block_per_stage() -> None:
 
 
 def test_wrong_resnext_rejects_unknown_mistake() -> None:
-    with pytest.raises(ValueError, match="mistake must be one of .* got 8"):
+    with pytest.raises(ValueError, match=r"mistake must be one of .* got 8"):
         mistakes.wrong_resnext(8)

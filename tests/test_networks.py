@@ -9,7 +9,7 @@ from torch import nn
 
 import blocks
 from blocks import form_of, load_weights, replace_head, resnext, resnext29, transplant
-from blocks.proof import randomise_batchnorm, relative_error
+from blocks.analysis.proof import randomise_batchnorm, relative_error
 
 # Whole networks add rounding over 16-33 blocks; the issue asks 1e-10 relative in float64.
 NETWORK_FP64_RTOL = 1e-10
@@ -194,8 +194,11 @@ def test_wrong_shaped_checkpoint_names_the_key_and_leaves_net_untouched(tmp_path
     torch.save(small_net().state_dict(), path)  # 2x4d
     net = resnext(50, 2, 8, num_classes=10, stem="cifar")  # 2x8d
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    with pytest.raises(ValueError, match=r"'layer1.0.conv1.weight' has shape \(8, 64, 1, 1\) in the checkpoint,"
-                       r" but the network needs \(16, 64, 1, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"'layer1.0.conv1.weight' has shape \(8, 64, 1, 1\) in the checkpoint,"
+        r" but the network needs \(16, 64, 1, 1\)",
+    ):
         load_weights(net, path)
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
 

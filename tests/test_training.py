@@ -15,8 +15,9 @@ from torch.utils.data import DataLoader, Subset
 
 from blocks import ResNeXt, SGDRecipe, data_loaders, small_resnext, train, train_in_lockstep
 from blocks.cli import main
-from blocks.data import CIFAR10_FILES, CIFAR10_FOLDER, CIFAR10_MEAN, CIFAR10_STD, digits_datasets
-from blocks.training import METRICS, History, learning_curves_figure
+from blocks.figures import learning_curves_figure
+from blocks.training.data import CIFAR10_FILES, CIFAR10_FOLDER, CIFAR10_MEAN, CIFAR10_STD, digits_datasets
+from blocks.training.loop import METRICS, History
 
 # The bounds for 20 float64 steps. Every operation is the same sum in another
 # order, so each step adds ~1e-16 of rounding; measured: ~1e-13 after 20 steps.
@@ -225,8 +226,11 @@ def test_small_resnext_is_the_documented_network() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"lr": 0}, "lr must be above 0"), ({"momentum": 1.0}, "momentum must be below 1"),
-     ({"weight_decay": -1e-4}, "weight_decay must be a number >= 0")],
+    [
+        ({"lr": 0}, "lr must be above 0"),
+        ({"momentum": 1.0}, "momentum must be below 1"),
+        ({"weight_decay": -1e-4}, "weight_decay must be a number >= 0"),
+    ],
     ids=["zero-lr", "momentum-1", "negative-decay"],
 )
 def test_bad_recipe(kwargs: dict, message: str) -> None:
@@ -262,11 +266,13 @@ def test_cli_trains_and_writes_csv(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_learning_curves_figure_is_reproducible_and_readable(tmp_path: Path) -> None:
     from matplotlib.text import Text
 
-    from blocks.plotting import MIN_FONT_PT, save_figure
+    from blocks.figures.style import MIN_FONT_PT, save_figure
 
     losses = [2.3 * 0.9**step for step in range(30)]
-    histories = {form: History(step_losses=[loss * (1 + k * 1e-6 * step) for step, loss in enumerate(losses)])
-                 for k, form in enumerate("abc")}
+    histories = {
+        form: History(step_losses=[loss * (1 + k * 1e-6 * step) for step, loss in enumerate(losses)])
+        for k, form in enumerate("abc")
+    }
     first = save_figure(learning_curves_figure(histories), tmp_path / "first", "curves", ["svg"])[0]
     second = save_figure(learning_curves_figure(histories), tmp_path / "second", "curves", ["svg"])[0]
     assert first.read_bytes() == second.read_bytes()

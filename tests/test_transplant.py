@@ -10,8 +10,9 @@ import torch
 from torch import nn
 
 from blocks import BlockSpec, ResNeXtBlock, build, form_of, transplant
-from blocks.canonical import state_of, to_canonical
-from blocks.proof import random_block, relative_error
+from blocks.analysis.proof import random_block, relative_error
+from blocks.core._fast import state_of
+from blocks.core.canonical import to_canonical
 
 from conftest import freeze_batch_norms, random_input
 
@@ -265,7 +266,7 @@ def test_missing_tensor_is_named() -> None:
 def test_disagreeing_bn_counters_are_rejected() -> None:
     block = build(BlockSpec(8, 8, 2, 4), "a")
     block.paths[1].bn2.num_batches_tracked.fill_(3)
-    with pytest.raises(ValueError, match="the paths' copies of bn2.num_batches_tracked disagree"):
+    with pytest.raises(ValueError, match=r"the paths' copies of bn2.num_batches_tracked disagree"):
         transplant(block, "c")
 
 

@@ -20,14 +20,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from blocks.spec import check_positive_int
+from blocks.core.spec import check_positive_int
 
 
 def _check_divides(cardinality: object, channels: int, name: str) -> int:
-    check_positive_int("cardinality", cardinality)
-    if channels % cardinality:
-        raise ValueError(f"cardinality must divide {name} ({channels}), got {cardinality}")
-    return cardinality
+    groups = check_positive_int("cardinality", cardinality)
+    if channels % groups:
+        raise ValueError(f"cardinality must divide {name} ({channels}), got {groups}")
+    return groups
 
 
 def block_diagonal_mask(out_channels: int, in_channels: int, cardinality: int) -> Tensor:

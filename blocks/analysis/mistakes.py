@@ -22,15 +22,16 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from typing import cast
 
 import torch
 from torch import Tensor, nn
 
-from blocks.build import build
-from blocks.canonical import assemble, to_canonical
-from blocks.forms import GroupedConvBlock, Path, ResNeXtBlock
-from blocks.networks import STAGE_BLOCKS, ResNeXt, resnext
-from blocks.spec import BlockSpec
+from blocks.core.build import assemble, build
+from blocks.core.canonical import to_canonical
+from blocks.core.forms import BlockPath, GroupedConvBlock, ResNeXtBlock
+from blocks.core.spec import BlockSpec
+from blocks.models.networks import STAGE_BLOCKS, ResNeXt, resnext
 
 
 class WrongSharedPathBlock(ResNeXtBlock):
@@ -50,7 +51,7 @@ class WrongSharedPathBlock(ResNeXtBlock):
 
     def __init__(self, spec: BlockSpec) -> None:
         super().__init__(spec)
-        self.path = Path(spec.in_channels, spec.width, spec.stride, spec.out_channels)  # WRONG: 1, not C
+        self.path = BlockPath(spec.in_channels, spec.width, spec.stride, spec.out_channels)  # WRONG: 1, not C
         self._add_tail()
 
     def aggregate(self, x: Tensor) -> Tensor:
@@ -65,8 +66,10 @@ class WrongSharedPathBlock(ResNeXtBlock):
         return self.relu(identity)
 
 
-class _WrongPathEndingInBatchNorm(Path):
+class _WrongPathEndingInBatchNorm(BlockPath):
     """WRONG: a form (a) path whose last 1x1 is followed by its own BN (and, optionally, a ReLU)."""
+
+    conv3: nn.Conv2d  # a form (a) path: it always ends in its 1x1 (BlockPath's conv3 is None only in form b)
 
     def __init__(self, spec: BlockSpec, relu: bool) -> None:
         super().__init__(spec.in_channels, spec.width, spec.stride, spec.out_channels)
@@ -96,11 +99,11 @@ class WrongPerPathBatchNormBlock(ResNeXtBlock):
 
     def __init__(self, spec: BlockSpec) -> None:
         super().__init__(spec)
-        self.paths = nn.ModuleList(
-            _WrongPathEndingInBatchNorm(spec, self.path_relu) for _ in range(spec.cardinality)
-        )
+        self.paths = nn.ModuleList(_WrongPathEndingInBatchNorm(spec, self.path_relu) for _ in range(spec.cardinality))
         self._add_tail()
-        self.bn3 = nn.Identity()  # WRONG: no BN after the sum; it moved into the paths
+        # WRONG: no BN after the sum; it moved into the paths. add_module registers it as `self.bn3 = …`
+        # would, without the assignment's clash with ResNeXtBlock's `bn3: BatchNorm2d` (broken on purpose here).
+        self.add_module("bn3", nn.Identity())
 
     def aggregate(self, x: Tensor) -> Tensor:
         return sum(path(x) for path in self.paths)  # (B, out, H/s, W/s)
@@ -167,7 +170,7 @@ def _with_blocks(net: ResNeXt, make_block: Callable[[BlockSpec], nn.Module]) -> 
     """``net`` with every block replaced by ``make_block(block.spec)``; returns ``net``."""
     for stage in net.stages:
         for j, block in enumerate(stage):
-            stage[j] = make_block(block.spec)
+            stage[j] = make_block(cast(ResNeXtBlock, block).spec)  # a stage holds only blocks
     return net
 
 
@@ -259,14 +262,17 @@ def fold_path_batchnorms(block: WrongPerPathBatchNormBlock) -> GroupedConvBlock:
     """
     if not isinstance(block, WrongPerPathBatchNormBlock):
         raise TypeError(f"block must be a WrongPerPathBatchNormBlock, got {type(block).__name__}")
+    paths = [cast(_WrongPathEndingInBatchNorm, path) for path in block.paths]
     state = {k: v for k, v in block.state_dict().items() if ".bn3." not in k}
-    shift = 0
-    for i, path in enumerate(block.paths):
+    like = paths[0].bn3
+    shift = torch.zeros_like(like.bias)  # Σ_i b_i: (out,)
+    for i, path in enumerate(paths):
         bn = path.bn3
+        assert bn.running_mean is not None and bn.running_var is not None  # BatchNorm2d tracks them by default
         scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # (out,)
         state[f"paths.{i}.conv3.weight"] = scale[:, None, None, None] * path.conv3.weight  # (out, d, 1, 1)
-        shift = shift + bn.bias - scale * bn.running_mean  # Σ_i b_i: (out,)
-    like = block.paths[0].bn3
+        shift = shift + bn.bias - scale * bn.running_mean
+    assert like.running_mean is not None and like.running_var is not None and like.num_batches_tracked is not None
     state["bn3.weight"] = torch.full_like(like.weight, math.sqrt(1 + like.eps))
     state["bn3.bias"] = shift
     state["bn3.running_mean"] = torch.zeros_like(like.running_mean)
@@ -274,4 +280,4 @@ def fold_path_batchnorms(block: WrongPerPathBatchNormBlock) -> GroupedConvBlock:
     state["bn3.num_batches_tracked"] = like.num_batches_tracked
     with torch.no_grad():
         canonical = {k: v.detach() for k, v in to_canonical(state).items()}
-        return assemble(block.spec, "c", canonical, training=False)
+        return cast(GroupedConvBlock, assemble(block.spec, "c", canonical, training=False))

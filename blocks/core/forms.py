@@ -37,7 +37,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from blocks.spec import BlockSpec
+from blocks.core.spec import BlockSpec
 
 
 def _conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
@@ -45,9 +45,7 @@ def _conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
 
 
 def _conv3x3(channels: int, stride: int, cardinality: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(
-        channels, channels, kernel_size=3, stride=stride, padding=1, groups=cardinality, bias=False
-    )
+    return nn.Conv2d(channels, channels, kernel_size=3, stride=stride, padding=1, groups=cardinality, bias=False)
 
 
 class ResNeXtBlock(nn.Module):
@@ -84,13 +82,13 @@ class ResNeXtBlock(nn.Module):
         # The shortcut is added in place, as torchvision does: a new (B, out, H/s, W/s) tensor
         # per block would cost an allocation and its page faults, and make (c) slower than torchvision.
         out += x if self.downsample is None else self.downsample(x)  # (B, out, H/s, W/s)
-        return self.relu(out)  # ReLU AFTER the add, as in ResNet
+        return self.relu(out)  # type: ignore[no-any-return]  # ReLU AFTER the add, as in ResNet
 
     def extra_repr(self) -> str:
         return f"form={self.form!r}, spec={self.spec}"
 
 
-class Path(nn.Module):
+class BlockPath(nn.Module):
     """One path T_i of forms (a) and (b): 1x1 → BN → ReLU → 3x3 → BN → ReLU [→ 1x1].
 
     Args:
@@ -115,7 +113,7 @@ class Path(nn.Module):
         out = self.relu(self.bn2(self.conv2(out)))  # (B, d, H/s, W/s)
         if self.conv3 is not None:
             out = self.conv3(out)  # (B, out, H/s, W/s)
-        return out
+        return out  # type: ignore[no-any-return]  # nn.Module.__call__ is typed Any
 
 
 class SummedPathsBlock(ResNeXtBlock):
@@ -131,8 +129,7 @@ class SummedPathsBlock(ResNeXtBlock):
     def __init__(self, spec: BlockSpec) -> None:
         super().__init__(spec)
         self.paths = nn.ModuleList(
-            Path(spec.in_channels, spec.width, spec.stride, spec.out_channels)
-            for _ in range(spec.cardinality)
+            BlockPath(spec.in_channels, spec.width, spec.stride, spec.out_channels) for _ in range(spec.cardinality)
         )
         self._add_tail()
 
@@ -140,7 +137,7 @@ class SummedPathsBlock(ResNeXtBlock):
         out = self.paths[0](x)  # (B, out, H/s, W/s)
         for path in self.paths[1:]:
             out = out + path(x)  # Σ_i T_i(x): (B, out, H/s, W/s)
-        return out
+        return out  # type: ignore[no-any-return]  # nn.Module.__call__ is typed Any
 
 
 class ConcatenatedPathsBlock(ResNeXtBlock):
@@ -151,15 +148,14 @@ class ConcatenatedPathsBlock(ResNeXtBlock):
     def __init__(self, spec: BlockSpec) -> None:
         super().__init__(spec)
         self.paths = nn.ModuleList(
-            Path(spec.in_channels, spec.width, spec.stride, out_channels=None)
-            for _ in range(spec.cardinality)
+            BlockPath(spec.in_channels, spec.width, spec.stride, out_channels=None) for _ in range(spec.cardinality)
         )
         self.conv3 = _conv1x1(spec.grouped_channels, spec.out_channels)
         self._add_tail()
 
     def aggregate(self, x: Tensor) -> Tensor:
         out = torch.cat([path(x) for path in self.paths], dim=1)  # (B, C*d, H/s, W/s)
-        return self.conv3(out)  # (B, out, H/s, W/s)
+        return self.conv3(out)  # type: ignore[no-any-return]  # (B, out, H/s, W/s)
 
 
 class GroupedConvBlock(ResNeXtBlock):
@@ -184,7 +180,7 @@ class GroupedConvBlock(ResNeXtBlock):
     def aggregate(self, x: Tensor) -> Tensor:
         out = self.relu(self.bn1(self.conv1(x)))  # (B, C*d, H, W)
         out = self.relu(self.bn2(self.conv2(out)))  # (B, C*d, H/s, W/s): group i = path i
-        return self.conv3(out)  # (B, out, H/s, W/s)
+        return self.conv3(out)  # type: ignore[no-any-return]  # (B, out, H/s, W/s)
 
 
 FORMS: dict[str, type[ResNeXtBlock]] = {
@@ -227,7 +223,7 @@ def form_of(module: nn.Module) -> str:
 
 def check_block(block: nn.Module, where: str) -> None:
     """Raise TypeError, naming ``where``, unless ``block`` is exactly one of the three form classes."""
-    if FORMS.get(getattr(block, "form", None)) is not type(block):
+    if FORMS.get(str(getattr(block, "form", ""))) is not type(block):
         raise TypeError(f"{where} is a {type(block).__name__}, not a block of form a, b or c")
 
 

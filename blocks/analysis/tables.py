@@ -23,17 +23,21 @@ import csv
 import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torch import nn
 
-from blocks.build import build
-from blocks.complexity import TABLE2_CHANNELS, TABLE2_SIZE, Complexity, complexity, table2_templates
-from blocks.forms import FORMS
-from blocks.networks import ResNeXt, resnext, resnext29
-from blocks.spec import BlockSpec
+from blocks.analysis.complexity import TABLE2_CHANNELS, TABLE2_SIZE, Complexity, complexity, table2_templates
+from blocks.core.build import build
+from blocks.core.forms import FORMS
+from blocks.core.spec import BlockSpec
+from blocks.models.networks import ResNeXt, resnext, resnext29
+from blocks.text import Cell, render_table
 
-FORMATS = ("markdown", "csv")
+_M = TypeVar("_M", bound=nn.Module)
+
+TABLE_FORMATS = ("markdown", "csv")
 IMAGENET_INPUT = (1, 3, 224, 224)
 CIFAR_INPUT = (1, 3, 32, 32)
 # Stages as the paper's Table 1 names them, and the modules of ours (torchvision's names) in each.
@@ -45,8 +49,6 @@ STAGES: dict[str, tuple[str, ...]] = {
     "conv5": ("layer4",),
     "fc": ("fc",),
 }
-
-Cell = str | int | float
 
 
 @dataclass(frozen=True)
@@ -65,12 +67,7 @@ class Table:
 
     def to_markdown(self) -> str:
         """The table as GitHub markdown, with its title above and its note below."""
-        lines = [f"### {self.title}", "", "| " + " | ".join(self.columns) + " |"]
-        numeric = [isinstance(cell, (int, float)) for cell in self.rows[0]] if self.rows else []
-        lines.append("|" + "|".join("---:" if right else "---" for right in numeric) + "|")  # numbers right
-        for row in self.rows:
-            lines.append("| " + " | ".join(f"{c:,}" if isinstance(c, int) else str(c) for c in row) + " |")
-        return "\n".join([*lines, "", self.note])
+        return "\n".join([f"### {self.title}", "", render_table(self.columns, self.rows), "", self.note])
 
     def to_csv(self) -> str:
         """The table as CSV (exact integers, no separators), preceded by a ``# title`` line."""
@@ -183,7 +180,15 @@ def forms_table(cardinality: int = 32, width: int = 4) -> Table:
             rows.append((subject, form, cost.params, cost.macs, cost.modules, cost.conv_calls, mib))
     return Table(
         title="Forms (a), (b), (c): the same arithmetic, different work for the machine",
-        columns=("subject", "form", "params", "MACs per image", "modules", "convolution calls", "activations (MiB per image)"),
+        columns=(
+            "subject",
+            "form",
+            "params",
+            "MACs per image",
+            "modules",
+            "convolution calls",
+            "activations (MiB per image)",
+        ),
         rows=tuple(rows),
         note="Params and MACs are identical: the forms compute the same function with the same"
         " weights. Per block, form (a) launches 3 convolutions per path (3·C) and writes a full"
@@ -236,7 +241,7 @@ def layers_table(cost: Complexity, title: str) -> Table:
     rows = tuple(
         (
             layer.name,
-            layer.layout,
+            layer.shape,
             "x".join(map(str, layer.output_size)),
             layer.params,
             layer.macs,
@@ -266,12 +271,12 @@ def format_tables(tables: list[Table], fmt: str = "markdown") -> str:
     Raises:
         ValueError: ``fmt`` is not "markdown" or "csv".
     """
-    if fmt not in FORMATS:
-        raise ValueError(f"fmt must be one of {list(FORMATS)}, got {fmt!r}")
+    if fmt not in TABLE_FORMATS:
+        raise ValueError(f"fmt must be one of {list(TABLE_FORMATS)}, got {fmt!r}")
     return "\n\n".join(table.to_markdown() if fmt == "markdown" else table.to_csv() for table in tables)
 
 
-def _on_meta(make: Callable[[], nn.Module]) -> nn.Module:
+def _on_meta(make: Callable[[], _M]) -> _M:
     with torch.device("meta"):  # shapes only: no memory, no random draws
         return make()
 

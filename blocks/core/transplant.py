@@ -1,4 +1,11 @@
-"""``transplant``: the same function in another form, for a block or a whole network."""
+"""``transplant``: the same function in another form, for a block or a whole network.
+
+The idea in four steps, for each block: check it, gather its tensors into the
+canonical layout (:func:`blocks.core.canonical.to_canonical`), cut them for the
+new form (:func:`blocks.core.build.assemble`), and copy everything that is not a
+block. The speed devices that make this cheap for thousands of modules live in
+:mod:`blocks.core._fast`; each is named where it is used.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +14,10 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from blocks.canonical import (
-    assemble,
-    canonical_name,
-    collector_paused,
-    layer_modes,
-    layout,
-    state_of,
-    to_canonical,
-)
-from blocks.forms import ResNeXtBlock, check_block, check_form, named_blocks
+from blocks.core import _fast
+from blocks.core.build import assemble
+from blocks.core.canonical import canonical_name, layer_modes, to_canonical
+from blocks.core.forms import ResNeXtBlock, check_block, check_form, named_blocks
 
 
 def transplant(module: nn.Module, form: str) -> nn.Module:
@@ -24,10 +25,10 @@ def transplant(module: nn.Module, form: str) -> nn.Module:
 
     Each block's parameters and buffers (BN running statistics and counters)
     are gathered into the canonical layout and cut for the new form (see
-    :mod:`blocks.canonical`); everything that is not a block is deep-copied.
+    :mod:`blocks.core.canonical`); everything that is not a block is deep-copied.
     The result keeps the source's dtype and device and every layer's train/eval
     mode (a BN set apart with ``.eval()`` stays apart, see
-    :func:`blocks.canonical.layer_modes`), and frozen
+    :func:`blocks.core.canonical.layer_modes`), and frozen
     parameters stay frozen (a tensor gathered from several paths is frozen if
     any of its pieces was). Hooks are not copied. The source is never changed
     and shares no storage with the result. Round trips (a→c→a, …) give back
@@ -60,39 +61,27 @@ def transplant(module: nn.Module, form: str) -> nn.Module:
             f"transplant: {type(module).__name__} is not and does not contain a ResNeXt block"
             " of form a, b or c (build one with blocks.build)"
         )
-    # Largest blocks first: their big tensors then take memory the process already holds. Made
-    # last, after thousands of small ones have cut that memory up, they would extend the heap, whose
-    # new pages are handed back at the end and page-faulted in again on every call (~12,000 faults
-    # and ~6% of the time of a ResNeXt-101 round trip). Stable: blocks of one size keep their order.
-    largest_first = sorted(found, key=lambda item: _size(item[1]), reverse=True)
-    # Paused for the whole call, not per block: otherwise collections would keep walking the
-    # process's objects while thousands of modules are made (see collector_paused).
-    with collector_paused():
+    with _fast.collector_paused():  # speed: no GC walks while thousands of modules are made
         converted = {
             id(block): _transplant_block(block, form, f"submodule {name!r}" if name else "block")
-            for name, block in largest_first
+            for name, block in _fast.largest_first(found)  # speed: plain module order gives the same result
         }
         if isinstance(module, ResNeXtBlock):
             return converted[id(module)]
-        # deepcopy's memo maps an object's id to its copy: blocks are "copied" to their transplants.
+        # The rest is copied; deepcopy's memo maps an object's id to its copy, so each block "copies" to its transplant.
         return copy.deepcopy(module, memo=dict(converted))
 
 
-def _size(block: ResNeXtBlock) -> int:
-    """The weights of a block's 1x1 convolutions, in·C·d + C·d·out: the bulk of its memory."""
-    spec = block.spec
-    return (spec.in_channels + spec.out_channels) * spec.grouped_channels
-
-
 def _transplant_block(block: ResNeXtBlock, form: str, where: str) -> ResNeXtBlock:
+    """Check, gather, cut: one block in ``form``, with the source's modes and frozen parameters."""
     check_block(block, f"transplant: {where}")
     with torch.no_grad():  # the source's own Parameters (to see which are frozen), copied without a graph
-        state = state_of(block)
-        _check_layout(state, block, where)
-        canonical = to_canonical(state, where)
+        state = _fast.state_of(block)  # = block.state_dict(keep_vars=True)
+        _check_shapes(state, block, where)
+        canonical = to_canonical(state, where)  # gather: form (c)'s tensors
         gathered = canonical.keys() - state.keys()  # new tensors (the source's own ones are copied)
         modes = layer_modes(block, where)
-        target = assemble(block.spec, form, canonical, owned=gathered, training=block.training, modes=modes)
+        target = assemble(block.spec, form, canonical, owned=gathered, training=block.training, modes=modes)  # cut
     frozen = {canonical_name(key) for key, t in state.items() if not t.requires_grad and isinstance(t, nn.Parameter)}
     if frozen:
         for key, parameter in target.named_parameters():
@@ -100,9 +89,9 @@ def _transplant_block(block: ResNeXtBlock, form: str, where: str) -> ResNeXtBloc
     return target
 
 
-def _check_layout(state: dict[str, Tensor], block: ResNeXtBlock, where: str) -> None:
+def _check_shapes(state: dict[str, Tensor], block: ResNeXtBlock, where: str) -> None:
     """Raise ValueError unless ``state`` has exactly the keys and shapes of ``block``'s spec and form."""
-    expected = layout(block.spec, block.form)
+    expected = _fast.state_shapes(block.spec, block.form)
     if tuple((key, tensor.shape) for key, tensor in state.items()) == expected:  # the usual case, in one pass
         return
     shapes = dict(expected)

@@ -8,7 +8,7 @@ are only there to be added. Form (c) does the same arithmetic in ~8 calls.
 
 :func:`fused_forward` gets (c)'s speed without changing the block: on every
 call it gathers the per-path weights into the canonical layout (the same
-``torch.cat`` that :func:`blocks.transplant` uses, see :mod:`blocks.canonical`)
+``torch.cat`` that :func:`blocks.transplant` uses, see :mod:`blocks.core.canonical`)
 and runs form (c)'s ``forward`` on them with :func:`torch.func.functional_call`:
 
     paths.i.conv1.weight (d, in, 1, 1)  ── cat over i ──>  conv1.weight (C·d, in, 1, 1)
@@ -27,8 +27,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from blocks.canonical import empty_block, from_canonical, layer_modes, state_of, to_canonical
-from blocks.forms import ResNeXtBlock, check_block
+from blocks.core._fast import empty_block, state_of
+from blocks.core.canonical import from_canonical, layer_modes, to_canonical
+from blocks.core.forms import ResNeXtBlock, check_block
 
 
 def fused_forward(block: ResNeXtBlock, x: Tensor) -> Tensor:

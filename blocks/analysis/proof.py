@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
 
-from blocks.build import build
-from blocks.forms import FORMS
-from blocks.spec import BlockSpec
-from blocks.transplant import transplant
+from blocks.core.build import build
+from blocks.core.forms import FORMS
+from blocks.core.spec import BlockSpec
+from blocks.core.transplant import transplant
+from blocks.text import render_table
+
+_M = TypeVar("_M", bound=nn.Module)
 
 # Largest max relative error accepted between two forms, per dtype. The forms add
 # the same products in different orders (a sum of C path outputs vs one conv over
@@ -35,7 +39,7 @@ def relative_error(output: Tensor, reference: Tensor) -> float:
     return ((output - reference).abs().max() / scale).item()
 
 
-def randomise_batchnorm(module: nn.Module, generator: torch.Generator) -> nn.Module:
+def randomise_batchnorm(module: _M, generator: torch.Generator) -> _M:
     """Give every BatchNorm in ``module`` random affine parameters and running statistics.
 
     weight ~ U(0.5, 1.5), bias ~ N(0, 0.2), running_mean ~ N(0, 0.2),
@@ -45,11 +49,15 @@ def randomise_batchnorm(module: nn.Module, generator: torch.Generator) -> nn.Mod
     with torch.no_grad():
         for bn in module.modules():
             if isinstance(bn, nn.modules.batchnorm._BatchNorm):
+                # None: a BN built with affine=False or track_running_stats=False lacks these tensors
                 for tensor, low in ((bn.weight, 0.5), (bn.running_var, 0.5)):
-                    tensor.copy_(low + torch.rand(tensor.shape, generator=generator))
+                    if tensor is not None:
+                        tensor.copy_(low + torch.rand(tensor.shape, generator=generator))
                 for tensor in (bn.bias, bn.running_mean):
-                    tensor.copy_(0.2 * torch.randn(tensor.shape, generator=generator))
-                bn.num_batches_tracked.fill_(7)
+                    if tensor is not None:
+                        tensor.copy_(0.2 * torch.randn(tensor.shape, generator=generator))
+                if bn.num_batches_tracked is not None:
+                    bn.num_batches_tracked.fill_(7)
     return module
 
 
@@ -82,9 +90,7 @@ class Agreement:
         return self.max_rel <= self.tolerance
 
 
-def compare_forms(
-    spec: BlockSpec, *, batch: int = 4, size: int = 8, seed: int = 0
-) -> list[Agreement]:
+def compare_forms(spec: BlockSpec, *, batch: int = 4, size: int = 8, seed: int = 0) -> list[Agreement]:
     """Run every form on the same input and compare each pair of outputs.
 
     One randomised form (c) block is transplanted into forms a, b and c; each
@@ -115,14 +121,14 @@ def compare_forms(
     return rows
 
 
-def format_table(rows: list[Agreement]) -> str:
-    """The agreements as a fixed-width text table, one row per pair, dtype and mode."""
-    header = f"{'forms':<7}{'dtype':<9}{'mode':<7}{'max abs err':>13}{'max rel err':>13}{'tolerance':>11}  ok"
-    lines = [header, "-" * len(header)]
-    for row in rows:
-        dtype = str(row.dtype).removeprefix("torch.")
-        lines.append(
-            f"{row.first} vs {row.second:<2}{dtype:<9}{row.mode:<7}{row.max_abs:>13.2e}"
-            f"{row.max_rel:>13.2e}{row.tolerance:>11.0e}  {'yes' if row.ok else 'NO'}"
+def format_agreements(rows: list[Agreement]) -> str:
+    """The agreements as an aligned text table, one row per pair, dtype and mode."""
+    columns = ("forms", "dtype", "mode", "max abs err", "max rel err", "tolerance", "ok")
+    cells = [
+        (
+            f"{row.first} vs {row.second}", str(row.dtype).removeprefix("torch."), row.mode,
+            f"{row.max_abs:.2e}", f"{row.max_rel:.2e}", f"{row.tolerance:.0e}", "yes" if row.ok else "NO",
         )
-    return "\n".join(lines)
+        for row in rows
+    ]  # fmt: skip
+    return render_table(columns, cells, style="plain")

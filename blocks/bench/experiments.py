@@ -11,7 +11,7 @@ alike; each reports the median, min and max over the repeats, and the median,
 min and max of the per-round ratio to a reference candidate:
 
     blocks      one 256→256 block per Table 2 template (C = 1, 2, 4, 8, 32 at
-                ~the same FLOPs), forms a, a-fused (:mod:`blocks.fused`), b, c;
+                ~the same FLOPs), forms a, a-fused (:mod:`blocks.models.fused`), b, c;
                 forward (eval, no grad) and forward+backward (train); reference c.
     networks    whole ResNeXt forward (eval, no grad) in forms a, b, c and
                 torchvision's ResNet of the same layout carrying the same weights;
@@ -35,42 +35,35 @@ carries them (:data:`CSV_COLUMNS`).
 from __future__ import annotations
 
 import copy
-import csv
-import itertools
-import platform
-import statistics
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import cast
 
 import torch
-from matplotlib.figure import Figure
-from matplotlib.ticker import FormatStrFormatter, LogLocator
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from blocks.build import build
-from blocks.canonical import collector_paused
-from blocks.complexity import TABLE2_CHANNELS, TABLE2_TEMPLATES
-from blocks.forms import FORMS
-from blocks.fused import fused_forward
-from blocks.networks import STAGE_BLOCKS, resnext
-from blocks.plotting import FORM_COLOURS, PALETTE, new_figure, save_figure, styled
-from blocks.spec import BlockSpec, check_positive_int
-from blocks.transplant import transplant
+from blocks.analysis.complexity import TABLE2_CHANNELS, TABLE2_TEMPLATES
+from blocks.bench.harness import (
+    PASSES,
+    Measurement,
+    fixed_threads,
+    move_weights,
+    summarise,
+    time_interleaved,
+    timed_call,
+)
+from blocks.core.build import build
+from blocks.core.forms import FORMS, ResNeXtBlock
+from blocks.core.spec import BlockSpec, check_positive_int
+from blocks.core.transplant import transplant
+from blocks.models.fused import fused_forward
+from blocks.models.networks import STAGE_BLOCKS, resnext
 
-PASSES = ("forward", "forward+backward")
 FUSED = "a-fused"  # form (a)'s modules run through form (c)'s kernels (blocks.fused)
 TARGET_PAIR_ROUNDS = 3  # a pair with a target is timed alone, for this many times config.repeats rounds
 TORCHVISION = "torchvision"
-CSV_COLUMNS = (
-    "experiment", "case", "pass", "variant", "reference",
-    "median_ms", "min_ms", "max_ms", "ratio_median", "ratio_min", "ratio_max",
-    "repeats", "warmup", "batch", "size", "dtype", "device", "threads", "torch", "machine",
-)  # fmt: skip
-FIGURE_NAME = "speed_vs_cardinality"
 
 
 @dataclass(frozen=True)
@@ -123,125 +116,7 @@ def quick(config: BenchConfig) -> BenchConfig:
     return replace(config, batch=2, size=28, repeats=3, warmup=1, transplant_network=(50, 32, 4))
 
 
-@dataclass(frozen=True)
-class Measurement:
-    """One candidate's times in one interleaved comparison, in milliseconds.
-
-    ``ratio_*`` are over the per-round ratios (this candidate / the reference
-    in the same round), so a slow spell of the machine cancels out.
-    """
-
-    experiment: str
-    case: str
-    pass_: str
-    variant: str
-    reference: str
-    median_ms: float
-    min_ms: float
-    max_ms: float
-    ratio_median: float
-    ratio_min: float
-    ratio_max: float
-    repeats: int
-
-
-# ---------------------------------------------------------------- timing
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":  # kernels run asynchronously: wait before reading the clock
-        torch.cuda.synchronize(device)
-
-
-def time_interleaved(
-    candidates: dict[str, Callable[[], object]],
-    repeats: int,
-    warmup: int,
-    device: torch.device,
-    before_round: Callable[[], None] | None = None,
-) -> dict[str, list[float]]:
-    """Seconds per call of each candidate, timed in rounds A B C, C B A, A B C, … after warm-up rounds.
-
-    Every other round runs the candidates in reverse order, so that none always
-    follows the same one (whose caches, allocations and pending work it would inherit).
-
-    Args:
-        candidates: name -> a function with no arguments doing one unit of work.
-        repeats: timed rounds.
-        warmup: untimed rounds first.
-        device: where the work runs (on CUDA the clock is read after a synchronize).
-        before_round: called, untimed, before every round (e.g. :func:`move_weights`).
-
-    Returns:
-        name -> ``repeats`` durations in seconds, in round order.
-    """
-    times: dict[str, list[float]] = {name: [] for name in candidates}
-    order = list(candidates.items())
-    for round_ in range(warmup + repeats):
-        if before_round is not None:
-            before_round()
-        for name, run in order if round_ % 2 == 0 else reversed(order):
-            _synchronize(device)
-            # Python's cyclic GC is paused while a call is timed, as timeit and torch.utils.benchmark do:
-            # a full collection walks every object of the process, and would land on whichever candidate
-            # runs when it is due, often the one after the candidate that made the objects.
-            with collector_paused():
-                start = time.perf_counter()
-                run()
-                _synchronize(device)
-                elapsed = time.perf_counter() - start
-            if round_ >= warmup:
-                times[name].append(elapsed)
-    return times
-
-
-def summarise(
-    times: dict[str, list[float]], reference: str, experiment: str, case: str, pass_: str
-) -> list[Measurement]:
-    """One :class:`Measurement` per candidate of ``times``, with ratios to ``reference`` per round."""
-    rows = []
-    for name, seconds in times.items():
-        ratios = [t / r for t, r in zip(seconds, times[reference])]
-        rows.append(
-            Measurement(
-                experiment, case, pass_, name, reference,
-                median_ms=1e3 * statistics.median(seconds), min_ms=1e3 * min(seconds),
-                max_ms=1e3 * max(seconds), ratio_median=statistics.median(ratios),
-                ratio_min=min(ratios), ratio_max=max(ratios), repeats=len(seconds),
-            )
-        )  # fmt: skip
-    return rows
-
-
-@contextmanager
-def fixed_threads(threads: int) -> Iterator[None]:
-    """Run the body with ``torch.set_num_threads(threads)``, restoring the old count after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 # ---------------------------------------------------------------- the experiments
-
-
-def _step(run: Callable[[Tensor], Tensor], x: Tensor, pass_: str) -> Callable[[], object]:
-    """One unit of work for ``run`` (a block or network): a forward without autograd, or forward and backward."""
-    if pass_ == "forward":
-
-        def forward() -> object:
-            with torch.no_grad():
-                return run(x)
-
-        return forward
-
-    def forward_backward() -> object:
-        run(x).sum().backward()  # gradients accumulate; their values do not matter here
-        return None
-
-    return forward_backward
 
 
 def bench_blocks(config: BenchConfig, progress: tqdm | None = None) -> list[Measurement]:
@@ -258,11 +133,11 @@ def bench_blocks(config: BenchConfig, progress: tqdm | None = None) -> list[Meas
             by_form = {form: transplant(reference, form).train(train) for form in FORMS}
             runs: dict[str, Callable[[Tensor], Tensor]] = {
                 "a": by_form["a"],
-                FUSED: lambda x, block=by_form["a"]: fused_forward(block, x),
+                FUSED: functools.partial(fused_forward, cast(ResNeXtBlock, by_form["a"])),  # transplant gives a block
                 "b": by_form["b"],
                 "c": by_form["c"],
             }
-            steps = {name: _step(run, x, pass_) for name, run in runs.items()}
+            steps = {name: timed_call(run, x, pass_) for name, run in runs.items()}
             times = time_interleaved(steps, config.repeats, config.warmup, device)
             rows += summarise(times, "c", "blocks", f"{cardinality}x{width}d", pass_)
             if progress is not None:
@@ -283,26 +158,6 @@ def torchvision_twin(net: nn.Module, depth: int, cardinality: int, width: int) -
     return twin.to(next(net.parameters()).device)
 
 
-def move_weights(*modules: nn.Module) -> None:
-    """Give every parameter and buffer of ``modules`` a fresh copy of itself, at a new address.
-
-    Where a network's weights happen to lie in memory (their alignment, pages and
-    cache sets) moves its forward time on a CPU by several per cent, for as long
-    as they lie there: two copies of torchvision's own ResNeXt-50 differ by up to
-    ±10% in one process. Moving the weights before every round gives each round
-    another placement (the allocator may hand back blocks freed earlier, so not a
-    fully independent one), instead of one placement for the whole run.
-
-    Args:
-        modules: the networks (or any modules) whose tensors to move; values,
-            dtypes, devices and strides are kept.
-    """
-    with torch.no_grad():
-        for module in modules:
-            for tensor in itertools.chain(module.parameters(), module.buffers()):
-                tensor.data = tensor.data.clone()
-
-
 def bench_networks(config: BenchConfig, progress: tqdm | None = None) -> list[Measurement]:
     """Time whole-network forwards: forms a, b, c vs torchvision; (c) vs torchvision alone; channels_last."""
     device = torch.device(config.device)
@@ -313,7 +168,7 @@ def bench_networks(config: BenchConfig, progress: tqdm | None = None) -> list[Me
     nets = {form: transplant(net_c, form) for form in FORMS}
     nets[TORCHVISION] = torchvision_twin(net_c, depth, cardinality, width).eval()
     images = torch.randn(config.batch, 3, 4 * config.size, 4 * config.size, device=device)
-    steps = {name: _step(net, images, "forward") for name, net in nets.items()}
+    steps = {name: timed_call(net, images, "forward") for name, net in nets.items()}
     times = time_interleaved(steps, config.repeats, config.warmup, device, lambda: move_weights(*nets.values()))
     rows = summarise(times, TORCHVISION, "networks", case, "forward")
     if progress is not None:
@@ -327,8 +182,8 @@ def bench_networks(config: BenchConfig, progress: tqdm | None = None) -> list[Me
         progress.update()
     channels_last = copy.deepcopy(net_c).to(memory_format=torch.channels_last)
     layouts = {
-        "c contiguous": _step(net_c, images, "forward"),
-        "c channels_last": _step(channels_last, images.to(memory_format=torch.channels_last), "forward"),
+        "c contiguous": timed_call(net_c, images, "forward"),
+        "c channels_last": timed_call(channels_last, images.to(memory_format=torch.channels_last), "forward"),
     }
     times = time_interleaved(layouts, config.repeats, config.warmup, device, lambda: move_weights(net_c, channels_last))
     rows += summarise(times, "c contiguous", "layout", case, "forward")
@@ -378,19 +233,6 @@ def bench_transplant(config: BenchConfig, progress: tqdm | None = None) -> list[
 # ---------------------------------------------------------------- the whole run
 
 
-def environment(config: BenchConfig) -> dict[str, str]:
-    """The columns every CSV row shares: machine, torch version, threads, device, input."""
-    device = config.device
-    if device == "cuda":
-        device = f"cuda ({torch.cuda.get_device_name()})"
-    machine = f"{platform.machine()} {platform.processor() or platform.system()}".strip()
-    return {
-        "warmup": str(config.warmup), "batch": str(config.batch), "size": str(config.size),
-        "dtype": "float32", "device": device, "threads": str(config.threads),
-        "torch": torch.__version__, "machine": machine,
-    }  # fmt: skip
-
-
 def run_benchmark(config: BenchConfig, show_progress: bool = True) -> list[Measurement]:
     """Run every experiment of the module docstring with ``config``; returns all measurements.
 
@@ -406,62 +248,3 @@ def run_benchmark(config: BenchConfig, show_progress: bool = True) -> list[Measu
         rows += bench_networks(config, bar)
         rows += bench_transplant(config, bar)
     return rows
-
-
-def write_csv(rows: list[Measurement], shared: dict[str, str], path: str | Path) -> Path:
-    """Write one CSV row per measurement, with the ``shared`` columns (see :func:`environment`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            values = {key.rstrip("_"): value for key, value in asdict(row).items()}
-            for key in ("median_ms", "min_ms", "max_ms"):
-                values[key] = f"{values[key]:.3f}"
-            for key in ("ratio_median", "ratio_min", "ratio_max"):
-                values[key] = f"{values[key]:.4f}"
-            writer.writerow({**values, **shared})
-    return path
-
-
-@styled
-def speed_figure(rows: list[Measurement]) -> Figure:
-    """Time of forms a, a-fused and b over form (c)'s, per cardinality: one panel per pass."""
-    fig, axes = new_figure(1, len(PASSES), figsize=(9, 4), sharey=True, layout="constrained")
-    styles = {"a": (FORM_COLOURS["a"], "o", "-"), FUSED: (PALETTE[3], "s", "--"), "b": (FORM_COLOURS["b"], "^", "-")}
-    for ax, pass_ in zip(axes, PASSES):
-        mine = [r for r in rows if r.experiment == "blocks" and r.pass_ == pass_]
-        cardinalities = sorted({int(r.case.split("x")[0]) for r in mine})
-        for variant, (colour, marker, line) in styles.items():
-            points = sorted((int(r.case.split("x")[0]), r.ratio_median) for r in mine if r.variant == variant)
-            label = "a through (c)'s kernels" if variant == FUSED else f"form ({variant})"
-            ax.plot(*zip(*points), marker=marker, linestyle=line, color=colour, label=label)
-        ax.axhline(1.0, color=FORM_COLOURS["c"], linewidth=2, label="form (c) = 1")
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xticks(cardinalities, [str(c) for c in cardinalities])
-        ax.minorticks_off()
-        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-        ax.set_xlabel("cardinality C (Table 2 templates, equal FLOPs)")
-        ax.set_title(pass_)
-        ax.grid(True, which="major", alpha=0.3)
-    axes[0].set_ylabel("time / time of form (c) (ratio, log)")
-    axes[0].legend(loc="upper left")
-    return fig
-
-
-def format_table(rows: list[Measurement]) -> str:
-    """The measurements as a Markdown table (the README's speed section)."""
-    lines = [
-        "| experiment | case | pass | variant | median ms | min–max ms | ratio to | median ratio (min–max) |",
-        "|---|---|---|---|---:|---:|---|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r.experiment} | {r.case} | {r.pass_} | {r.variant} | {r.median_ms:.1f} |"
-            f" {r.min_ms:.1f}–{r.max_ms:.1f} | {r.reference} |"
-            f" {r.ratio_median:.3f} ({r.ratio_min:.3f}–{r.ratio_max:.3f}) |"
-        )
-    return "\n".join(lines)

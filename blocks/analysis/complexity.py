@@ -33,9 +33,8 @@ and reports where they disagree:
 3. ``torch.utils.flop_counter.FlopCounterMode``, which counts each MAC as 2 FLOPs
    (one multiply, one add) for the whole batch: divided here by 2 and the batch size.
 
-The same forward pass also counts what makes forms (a), (b) and (c) differ in
-speed though not in arithmetic: modules, convolution calls (one kernel launch each)
-and the bytes of activations the forward pass writes.
+What makes forms (a), (b) and (c) differ in speed though not in arithmetic
+(operator calls, bytes written) is counted by :mod:`blocks.analysis.census`.
 """
 
 from __future__ import annotations
@@ -43,9 +42,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torchinfo
@@ -53,8 +52,9 @@ from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from blocks.build import build
-from blocks.spec import BlockSpec, check_input_size
+from blocks.analysis.census import OperatorCounter
+from blocks.core.build import build
+from blocks.core.spec import BlockSpec, check_input_size
 
 # Paper Table 2: the conv2 block templates at (nearly) the same complexity, (C, d).
 TABLE2_TEMPLATES: tuple[tuple[int, int], ...] = ((1, 64), (2, 40), (4, 24), (8, 14), (32, 4))
@@ -71,7 +71,7 @@ class LayerCost:
     Attributes:
         name: the layer's name in the module, e.g. ``"layer1.0.conv2"``.
         kind: ``"Conv2d"`` or ``"Linear"``.
-        layout: the layer's shape in words, e.g. ``"3x3, 128->128, 32 groups, stride 1"``.
+        shape: the layer's shape in words, e.g. ``"3x3, 128->128, 32 groups, stride 1"``.
         output_size: the layer's output for ONE image, e.g. ``(128, 56, 56)``.
         params: the layer's parameters, by the closed form.
         bias_adds: additions of the bias, one per output value (0 with ``bias=False``, as all
@@ -84,7 +84,7 @@ class LayerCost:
 
     name: str
     kind: str
-    layout: str
+    shape: str
     output_size: tuple[int, ...]
     params: int
     bias_adds: int
@@ -192,14 +192,14 @@ def complexity(spec_or_module: BlockSpec | nn.Module, input_size: tuple[int, ...
     module.eval()  # BN uses its running statistics and updates nothing
     # One forward pass (torchinfo's), watched by the three methods: 1. hooks record each
     # layer's output size for the closed form, 2. torchinfo counts, 3. FlopCounterMode counts
-    # each op. Modes entered later see an op first: _Counting sees every op, FlopCounterMode
+    # each op. Modes entered later see an op first: OperatorCounter sees every op, FlopCounterMode
     # all but the batch norms, which _MetaBatchNorm answers (they have no FLOPs for it anyway).
     try:
         with (
             _recorded_output_sizes(module) as output_sizes,
             FlopCounterMode(display=False) as counter,
             _MetaBatchNorm(),
-            _Counting() as counting,
+            OperatorCounter() as counting,
         ):
             info = torchinfo.summary(module, input_data=x, cache_forward_pass=False, mode="eval", verbose=0)
     finally:
@@ -212,13 +212,13 @@ def complexity(spec_or_module: BlockSpec | nn.Module, input_size: tuple[int, ...
     root = type(module).__name__
     layers = []
     for name, output_size in output_sizes.items():
-        layer = module.get_submodule(name)
+        layer = cast("nn.Conv2d | nn.Linear", module.get_submodule(name))  # the hooks record only _COUNTED layers
         params, bias_adds, macs = _formula(layer, output_size)
         layers.append(
             LayerCost(
                 name=name,
                 kind=type(layer).__name__,
-                layout=_layout(layer),
+                shape=_shape_text(layer),
                 output_size=output_size,
                 params=params,
                 bias_adds=bias_adds,
@@ -284,7 +284,9 @@ def _as_module(spec_or_module: BlockSpec | nn.Module, input_size: tuple[int, ...
             return build(spec, "c")
     if isinstance(spec_or_module, nn.Module):
         return spec_or_module
-    raise TypeError(f"spec_or_module must be a blocks.BlockSpec or a torch.nn.Module, got {type(spec_or_module).__name__}")
+    raise TypeError(
+        f"spec_or_module must be a blocks.BlockSpec or a torch.nn.Module, got {type(spec_or_module).__name__}"
+    )
 
 
 @contextlib.contextmanager
@@ -308,7 +310,7 @@ def _recorded_output_sizes(module: nn.Module) -> Iterator[dict[str, tuple[int, .
             handle.remove()
 
 
-def _formula(layer: nn.Module, output_size: tuple[int, ...]) -> tuple[int, int, int]:
+def _formula(layer: nn.Conv2d | nn.Linear, output_size: tuple[int, ...]) -> tuple[int, int, int]:
     """(params, bias additions, MACs) per image of one layer, by the closed form of the module docstring."""
     if isinstance(layer, nn.Conv2d):
         k_h, k_w = layer.kernel_size
@@ -323,7 +325,7 @@ def _formula(layer: nn.Module, output_size: tuple[int, ...]) -> tuple[int, int, 
     return weights + bias, bias * positions, weights * positions
 
 
-def _layout(layer: nn.Module) -> str:
+def _shape_text(layer: nn.Conv2d | nn.Linear) -> str:
     if isinstance(layer, nn.Linear):
         return f"{layer.in_features}->{layer.out_features}"
     k_h, k_w = layer.kernel_size
@@ -350,68 +352,6 @@ class _MetaBatchNorm(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-@dataclass(frozen=True)
-class Census:
-    """What one call of a module asks of the hardware, counted at the ATen operator level.
-
-    Attributes:
-        calls: operator name -> times run (each is at least one kernel launch).
-        bytes_written: the size of every NEW tensor the operators return (views and
-            in-place updates such as ``ReLU(inplace=True)`` return aliases and write no
-            new memory): a lower bound on the memory traffic of the intermediate results.
-    """
-
-    calls: Counter[str]
-    bytes_written: int
-
-    @property
-    def total_calls(self) -> int:
-        return sum(self.calls.values())
-
-
-class _Counting(TorchDispatchMode):
-    """Counts every operator that runs under it, and the bytes of the new tensors they return."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: Counter[str] = Counter()
-        self.bytes_written = 0
-
-    def __torch_dispatch__(
-        self, func: torch._ops.OpOverload, types: tuple[type, ...], args: tuple = (), kwargs: dict | None = None
-    ) -> object:
-        out = func(*args, **(kwargs or {}))
-        self.calls[func.overloadpacket.__name__] += 1
-        if not any(ret.alias_info is not None for ret in func._schema.returns):  # a view or in-place: no new memory
-            outputs = out if isinstance(out, (tuple, list)) else (out,)
-            self.bytes_written += sum(t.numel() * t.element_size() for t in outputs if isinstance(t, Tensor))
-        return out
-
-    def census(self) -> Census:
-        return Census(self.calls, self.bytes_written)
-
-
-def census(run: Callable[[Tensor], Tensor], x: Tensor) -> Census:
-    """Count the operators and the bytes of new tensors they write during ``run(x)`` (no gradients).
-
-    Args:
-        run: a module, or any function of one tensor.
-        x: its input.
-
-    Returns:
-        The :class:`Census` of that one call.
-
-    Example:
-        >>> a = build(BlockSpec(256, 256, 32, 4), "a").eval()
-        >>> census(a, torch.randn(1, 256, 8, 8)).calls["convolution"]   # 3 per path
-        96
-    """
-    counting = _Counting()
-    with torch.no_grad(), counting:
-        run(x)
-    return counting.census()
-
-
 def _disagreements(cost: Complexity, bn_macs: int) -> tuple[str, ...]:
     """One sentence per count on which the methods disagree beyond the documented differences.
 
@@ -427,11 +367,18 @@ def _disagreements(cost: Complexity, bn_macs: int) -> tuple[str, ...]:
         )
         for what, closed, method, measured in checks:
             if closed != measured:
-                found.append(f"{layer.name or layer.kind}: {what} by the closed form {closed:,} != {method} {measured:,}")
+                found.append(
+                    f"{layer.name or layer.kind}: {what} by the closed form {closed:,} != {method} {measured:,}"
+                )
     totals = (
         ("params", cost.params, "torchinfo", cost.torchinfo_params),
         ("MACs", cost.macs, "FlopCounterMode (all ops)", cost.flop_counter_macs),
-        ("MACs + bias adds + BN", cost.macs + sum(layer.bias_adds for layer in cost.layers) + bn_macs, "torchinfo", cost.torchinfo_macs),
+        (
+            "MACs + bias adds + BN",
+            cost.macs + sum(layer.bias_adds for layer in cost.layers) + bn_macs,
+            "torchinfo",
+            cost.torchinfo_macs,
+        ),
     )
     for what, closed, method, measured in totals:
         if closed != measured:

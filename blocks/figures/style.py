@@ -13,12 +13,16 @@ import functools
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import ParamSpec
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec
 
 import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.rcsetup import cycler  # the validating cycler that ``matplotlib.cycler`` also names
 
-FORMATS = ("svg", "pdf", "png")
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
+FIGURE_FORMATS = ("svg", "pdf", "png")
 DPI = 200
 MIN_FONT_PT = 10  # readable on a projector at the saved size
 
@@ -26,7 +30,7 @@ MIN_FONT_PT = 10  # readable on a projector at the saved size
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 FORM_COLOURS = {"a": PALETTE[0], "b": PALETTE[1], "c": PALETTE[2]}
 
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "font.family": "DejaVu Sans",
     "font.size": 11,
     "axes.titlesize": 12,
@@ -34,7 +38,7 @@ STYLE = {
     "xtick.labelsize": MIN_FONT_PT,
     "ytick.labelsize": MIN_FONT_PT,
     "legend.fontsize": MIN_FONT_PT,
-    "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+    "axes.prop_cycle": cycler(color=PALETTE),
     "svg.hashsalt": "blocks",
     "svg.fonttype": "path",
     "pdf.fonttype": 42,
@@ -74,9 +78,13 @@ def styled(draw: Callable[_P, Figure]) -> Callable[_P, Figure]:
 
 
 def new_figure(
-    nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] | None = None, layout: str | None = None,
-    **subplots: object,
-) -> tuple[Figure, object]:
+    nrows: int = 1,
+    ncols: int = 1,
+    *,
+    figsize: tuple[float, float] | None = None,
+    layout: Literal["constrained", "compressed", "tight"] | None = None,
+    **subplots: Any,
+) -> tuple[Figure, Any]:
     """Like ``plt.subplots``, but a plain Figure: no pyplot state, no backend switch, nothing to close."""
     with house_style():
         fig = Figure(figsize=figsize, layout=layout)
@@ -84,7 +92,7 @@ def new_figure(
     return fig, axes
 
 
-def save_figure(fig: Figure, out_dir: str | Path, name: str, formats: Iterable[str] = FORMATS) -> list[Path]:
+def save_figure(fig: Figure, out_dir: str | Path, name: str, formats: Iterable[str] = FIGURE_FORMATS) -> list[Path]:
     """Write ``fig`` as ``out_dir/name.<format>`` for each format, reproducibly; returns the paths.
 
     Raises:
@@ -94,8 +102,8 @@ def save_figure(fig: Figure, out_dir: str | Path, name: str, formats: Iterable[s
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for fmt in formats:
-        if fmt not in FORMATS:
-            raise ValueError(f"formats must be among {list(FORMATS)}, got {fmt!r}")
+        if fmt not in FIGURE_FORMATS:
+            raise ValueError(f"formats must be among {list(FIGURE_FORMATS)}, got {fmt!r}")
         path = out_dir / f"{name}.{fmt}"
         with house_style():
             fig.savefig(path, format=fmt, dpi=DPI, metadata=_METADATA[fmt])

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from blocks.canonical import from_canonical, to_canonical
-from blocks.forms import named_blocks
+from blocks.core.canonical import from_canonical, to_canonical
+from blocks.core.forms import named_blocks
 
 _WRAPPERS = ("state_dict", "model")
 
@@ -20,7 +20,7 @@ def load_weights(net: nn.Module, path: str | os.PathLike[str]) -> nn.Module:
     The file may come from ``torch.save(model.state_dict(), path)`` of a
     torchvision ResNet/ResNeXt, or of a network or block of this package in any
     form. Each block's tensors are gathered into the canonical layout (see
-    :mod:`blocks.canonical`) and cut for ``net``'s form; other tensors load by name.
+    :mod:`blocks.core.canonical`) and cut for ``net``'s form; other tensors load by name.
     The file is read with ``torch.load(..., weights_only=True)``: it cannot run code.
 
     Args:

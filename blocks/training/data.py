@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from blocks.spec import check_positive_int
+from blocks.core.spec import check_positive_int
 
 DATASETS = ("digits", "cifar10")
 NUM_CLASSES = 10  # both data sets: digits 0-9, CIFAR-10's ten classes
@@ -39,8 +39,15 @@ DIGITS_LEVELS = 16  # digit pixels are integers 0 … 16
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 CIFAR10_FOLDER = "cifar-10-batches-py"  # what cifar-10-python.tar.gz unpacks to
-CIFAR10_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
-                 "test_batch", "batches.meta")
+CIFAR10_FILES = (
+    "data_batch_1",
+    "data_batch_2",
+    "data_batch_3",
+    "data_batch_4",
+    "data_batch_5",
+    "test_batch",
+    "batches.meta",
+)
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 
 

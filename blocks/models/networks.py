@@ -13,13 +13,14 @@ so torchvision checkpoints load into them with ``strict=True``.
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 import torch
 from torch import nn
 
-from blocks.build import build
-from blocks.forms import check_form
-from blocks.spec import BlockSpec, check_positive_int
+from blocks.core.build import build
+from blocks.core.forms import check_form
+from blocks.core.spec import BlockSpec, check_positive_int
 
 STAGE_BLOCKS: dict[int, tuple[int, ...]] = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 STEMS = ("imagenet", "cifar")
@@ -41,7 +42,7 @@ class ResNeXt(nn.Module):
             or "cifar" (3x3 conv stride 1, no pooling, for 32x32 inputs).
         base_channels: output channels of the first stage; stage i outputs
             base_channels·2^i. The paper's 256 by default; smaller values give the
-            small networks that train on a laptop CPU (see :mod:`blocks.training`).
+            small networks that train on a laptop CPU (see :mod:`blocks.training.loop`).
     """
 
     def __init__(
@@ -92,7 +93,7 @@ class ResNeXt(nn.Module):
     @property
     def stages(self) -> list[nn.Sequential]:
         """The stages layer1, layer2, … in order."""
-        return [module for name, module in self.named_children() if name.startswith("layer")]
+        return [cast(nn.Sequential, module) for name, module in self.named_children() if name.startswith("layer")]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, 3, H, W)

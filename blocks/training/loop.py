@@ -1,6 +1,6 @@
 """Training a ResNeXt, and the proof that forms (a), (b) and (c) learn the same thing.
 
-The forms compute one function (see :mod:`blocks.forms`); this module shows
+The forms compute one function (see :mod:`blocks.core.forms`); this module shows
 they are also one MODEL: trained from the same weights on the same batches,
 they take the same steps. The reason is that every step is made of pieces
 that do not care how the weights are laid out in modules:
@@ -28,21 +28,16 @@ import csv
 import math
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from matplotlib.figure import Figure
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from blocks.forms import FORMS, check_form
-from blocks.networks import ResNeXt
-from blocks.plotting import FORM_COLOURS, new_figure, styled
-from blocks.spec import check_positive_int
-from blocks.transplant import transplant
+from blocks.core.spec import check_positive_int
+from blocks.models.networks import ResNeXt
 
 METRICS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
 
@@ -63,8 +58,9 @@ def small_resnext(form: str = "c", num_classes: int = 10) -> ResNeXt:
         >>> sum(p.numel() for p in small_resnext().parameters())
         92362
     """
-    return ResNeXt((1, 1, 1), cardinality=4, width=4, form=form, num_classes=num_classes, stem="cifar",
-                   base_channels=64)
+    return ResNeXt(
+        (1, 1, 1), cardinality=4, width=4, form=form, num_classes=num_classes, stem="cifar", base_channels=64
+    )
 
 
 @dataclass(frozen=True)
@@ -174,14 +170,18 @@ def train(
             correct = seen = 0
             bar = tqdm(train_loader, desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=False)
             for images, labels in bar:
-                logits, loss = _step(net, optimiser, images, labels)
+                logits, loss = sgd_step(net, optimiser, images, labels)
                 schedule.step()
                 history.step_losses.append(loss)
                 correct += (logits.argmax(1).cpu() == labels).sum().item()
                 seen += len(labels)
                 bar.set_postfix(loss=f"{loss:.3f}")
-            metrics = {"epoch": epoch, "lr": lr, "train_loss": _mean_of_epoch(history.step_losses, len(train_loader)),
-                       "train_accuracy": correct / seen}
+            metrics = {
+                "epoch": epoch,
+                "lr": lr,
+                "train_loss": _mean_of_epoch(history.step_losses, len(train_loader)),
+                "train_accuracy": correct / seen,
+            }
             if val_loader is not None:
                 metrics["val_loss"], metrics["val_accuracy"] = evaluate(net, val_loader)
             metrics["seconds"] = time.perf_counter() - start
@@ -208,7 +208,7 @@ def evaluate(net: nn.Module, loader: DataLoader) -> tuple[float, float]:
     return loss_sum / seen, correct / seen
 
 
-def _step(net: nn.Module, optimiser: torch.optim.Optimizer, images: Tensor, labels: Tensor) -> tuple[Tensor, float]:
+def sgd_step(net: nn.Module, optimiser: torch.optim.Optimizer, images: Tensor, labels: Tensor) -> tuple[Tensor, float]:
     """One SGD step on one batch; returns the logits (B, classes) and the loss before the step."""
     images, labels = _like_net(net, images, labels)
     logits = net(images)  # (B, classes)
@@ -235,140 +235,3 @@ def _write_csv(path: str | os.PathLike[str], rows: list[dict[str, float]]) -> No
         writer = csv.DictWriter(file, fieldnames=[name for name in METRICS if name in rows[0]])
         writer.writeheader()
         writer.writerows(rows)
-
-
-@dataclass(frozen=True)
-class Lockstep:
-    """What :func:`train_in_lockstep` measured.
-
-    Attributes:
-        losses: per form, the training loss of every step.
-        weight_errors: per form, the largest relative error over all tensors
-            (parameters and BN statistics) of its final weights, transplanted to
-            form (c), against the final weights of the form-(c) run.
-    """
-
-    losses: dict[str, list[float]]
-    weight_errors: dict[str, float]
-
-    def loss_errors(self, form: str) -> list[float]:
-        """|loss_form − loss_c| / |loss_c| at every step."""
-        return [abs(mine - ref) / abs(ref) for mine, ref in zip(self.losses[form], self.losses["c"])]
-
-    def table(self) -> str:
-        """The per-step losses of form (c) and the relative differences of the others, as text."""
-        others = [form for form in self.losses if form != "c"]
-        header = f"{'step':>4}{'loss (c)':>12}" + "".join(f"{f'rel. diff {f} vs c':>18}" for f in others)
-        lines = [header, "-" * len(header)]
-        errors = {form: self.loss_errors(form) for form in others}
-        for step, loss in enumerate(self.losses["c"]):
-            lines.append(f"{step + 1:>4}{loss:>12.6f}" + "".join(f"{errors[f][step]:>18.2e}" for f in others))
-        lines.append("final weights, transplanted to (c): max relative difference "
-                     + ", ".join(f"{f} vs c {self.weight_errors[f]:.2e}" for f in others))
-        return "\n".join(lines)
-
-
-def train_in_lockstep(
-    net: nn.Module,
-    batches: Sequence[tuple[Tensor, Tensor]],
-    recipe: SGDRecipe = SGDRecipe(),
-    forms: Iterable[str] = tuple(FORMS),
-) -> Lockstep:
-    """Train one copy of ``net`` per form, from the same weights, on the same batches.
-
-    Each copy is ``transplant(net, form)``, so all start as the same function
-    with the same weights; each takes one SGD step per batch, in train mode
-    (batch statistics in every BN), in ``net``'s dtype. ``net`` is not changed.
-
-    Args:
-        net: a network (or block) of any form, e.g. ``small_resnext().double()``.
-        batches: the (images, labels) batches, the same for every form, in order.
-        recipe: learning rate, momentum and weight decay.
-        forms: the forms to train; form (c), the reference, is always among them.
-
-    Returns:
-        The loss of every step per form, and how far the final weights differ from form (c)'s.
-
-    Raises:
-        ValueError: an unknown form.
-
-    Example:
-        >>> batches = list(itertools.islice(blocks.data_loaders("digits")[0], 20))
-        >>> result = blocks.train_in_lockstep(blocks.small_resnext().double(), batches)
-        >>> max(result.loss_errors("a")) < 1e-9
-        True
-    """
-    forms = sorted({check_form(form) for form in forms} | {"c"})
-    losses, finals = {}, {}
-    for form in forms:
-        model = transplant(net, form).train()
-        optimiser = recipe.optimiser(model)
-        losses[form] = [_step(model, optimiser, images, labels)[1] for images, labels in batches]
-        finals[form] = transplant(model, "c").state_dict()
-    errors = {form: _max_relative_error(finals[form], finals["c"]) for form in forms}
-    return Lockstep(losses, errors)
-
-
-def _max_relative_error(state: Mapping[str, Tensor], reference: Mapping[str, Tensor]) -> float:
-    """Largest over tensors of max|state − reference| / max|reference|; integer counters must be equal."""
-    worst = 0.0
-    for key, ref in reference.items():
-        if not ref.is_floating_point():  # BN's num_batches_tracked
-            worst = max(worst, 0.0 if torch.equal(state[key], ref) else math.inf)
-            continue
-        difference = (state[key] - ref).abs().max().item()
-        scale = ref.abs().max().item()
-        worst = max(worst, difference / scale if scale > 0 else (0.0 if difference == 0 else math.inf))
-    return worst
-
-
-@styled
-def learning_curves_figure(histories: Mapping[str, History], smoothing: int = 5) -> Figure:
-    """The forms' training losses step by step, overlaid, and how far they drift apart.
-
-    Left: each form's loss per step (a moving average over ``smoothing`` steps, so
-    the curves are readable); the lines lie on top of each other. Right: the
-    relative difference of each form's raw loss from form (c)'s, on a log scale;
-    steps where it is exactly 0 are not drawn.
-
-    Args:
-        histories: a :class:`History` per form, from runs on the same batches; must include ``"c"``.
-        smoothing: the width, in steps, of the moving average on the left.
-
-    Returns:
-        The figure (two panels, 10 x 3.8 inches).
-
-    Raises:
-        ValueError: no form (c) history, a form other than a, b, c, histories of
-            different lengths, or ``smoothing`` not a positive int at most that length.
-    """
-    if "c" not in histories or not set(histories) <= set(FORMS):
-        raise ValueError(f"histories must be keyed by forms among a, b, c and include 'c', got {sorted(histories)}")
-    steps_run = {form: len(history.step_losses) for form, history in histories.items()}
-    if len(set(steps_run.values())) != 1:
-        raise ValueError(f"histories must have run the same number of steps, got {steps_run}")
-    check_positive_int("smoothing", smoothing)
-    if smoothing > steps_run["c"]:
-        raise ValueError(f"smoothing must be at most the {steps_run['c']} steps run, got {smoothing}")
-    fig, (left, right) = new_figure(1, 2, figsize=(10, 3.8), layout="constrained")
-    reference = torch.tensor(histories["c"].step_losses, dtype=torch.float64)
-    styles = {"a": ("-", 3.0), "b": ("--", 2.0), "c": (":", 2.0)}
-    for form, history in histories.items():
-        losses = torch.tensor(history.step_losses, dtype=torch.float64)
-        steps = torch.arange(1, len(losses) + 1)
-        kernel = torch.ones(1, 1, smoothing, dtype=torch.float64) / smoothing
-        smooth = F.conv1d(losses.view(1, 1, -1), kernel).flatten()  # (steps - smoothing + 1,)
-        style, linewidth = styles[form]
-        left.plot(steps[smoothing - 1:], smooth, style, lw=linewidth, color=FORM_COLOURS[form], label=f"form ({form})")
-        if form != "c":
-            relative = (losses - reference).abs() / reference.abs()
-            shown = relative > 0
-            right.plot(steps[shown], relative[shown], style, lw=1.5, color=FORM_COLOURS[form], label=f"({form}) vs (c)")
-    left.set(xlabel="optimisation step", ylabel="training loss (cross-entropy, nats)", yscale="log",
-             title=f"Training loss, moving average of {smoothing} steps")
-    right.set(xlabel="optimisation step", ylabel="|loss − loss of (c)| / loss of (c)", yscale="log",
-              title="Relative difference from form (c)")
-    for ax in (left, right):
-        ax.legend()
-        ax.grid(True, which="major", alpha=0.3)
-    return fig

@@ -28,8 +28,14 @@ def check_input_size(input_size: object) -> tuple[int, ...]:
         >>> check_input_size((1, 3, 224, 224))
         (1, 3, 224, 224)
     """
-    if not isinstance(input_size, tuple) or len(input_size) < 2 or not all(type(n) is int and n > 0 for n in input_size):
-        raise ValueError(f"input_size must be a tuple of positive ints starting with the batch size, got {input_size!r}")
+    if (
+        not isinstance(input_size, tuple)
+        or len(input_size) < 2
+        or not all(type(n) is int and n > 0 for n in input_size)
+    ):
+        raise ValueError(
+            f"input_size must be a tuple of positive ints starting with the batch size, got {input_size!r}"
+        )
     return input_size
 
 
@@ -81,7 +87,4 @@ class BlockSpec:
         return self.stride != 1 or self.in_channels != self.out_channels
 
     def __str__(self) -> str:
-        return (
-            f"{self.in_channels}->{self.out_channels}, {self.cardinality}x{self.width}d,"
-            f" stride {self.stride}"
-        )
+        return f"{self.in_channels}->{self.out_channels}, {self.cardinality}x{self.width}d, stride {self.stride}"

@@ -1,0 +1,37 @@
+"""What the three forms cost at run time: ``python -m blocks bench``.
+
+harness.py      interleaved timing rounds, per-round ratios, fresh weight placements
+experiments.py  the five experiments: blocks, networks, parity, layout, transplant
+report.py       the CSV and the Markdown table
+"""
+
+from blocks.bench.experiments import (
+    BenchConfig,
+    bench_blocks,
+    bench_networks,
+    bench_transplant,
+    quick,
+    run_benchmark,
+    torchvision_twin,
+)
+from blocks.bench.harness import Measurement, fixed_threads, move_weights, summarise, time_interleaved, timed_call
+from blocks.bench.report import environment, format_measurements, write_csv
+
+__all__ = [
+    "BenchConfig",
+    "Measurement",
+    "bench_blocks",
+    "bench_networks",
+    "bench_transplant",
+    "environment",
+    "fixed_threads",
+    "format_measurements",
+    "move_weights",
+    "quick",
+    "run_benchmark",
+    "summarise",
+    "time_interleaved",
+    "timed_call",
+    "torchvision_twin",
+    "write_csv",
+]

@@ -1,0 +1,84 @@
+"""The diagram kit: text, boxes, sums and arrows on an axes measured in inches.
+
+The diagrams are laid out in inches (one axes fills the figure and one data unit is
+one inch), so their boxes and text keep their sizes whatever the block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib.colors
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle, FancyBboxPatch
+
+from blocks.core.spec import BlockSpec
+from blocks.figures.style import MIN_FONT_PT, new_figure
+
+FONT_PT = MIN_FONT_PT
+TITLE_PT = 12
+INK = "#000000"
+GREY = "#BBBBBB"  # BN, ReLU, input and output boxes
+NO_WEIGHT = "#C8C8C8"  # matrix entries that no tensor stores
+ELLIPSIS = "\u22ef"  # ⋯
+BOX_H = 0.34  # inches: the height of every box of the diagrams
+ADD_RADIUS = 0.15  # inches: the circle of a sum
+
+
+def canvas(width: float, height: float) -> tuple[Figure, Axes]:
+    """A figure of ``width`` x ``height`` inches whose one axes measures in inches, no frame."""
+    fig, ax = new_figure(figsize=(width, height))
+    ax.set_position((0, 0, 1, 1))
+    ax.set_xlim(0, width)
+    ax.set_ylim(0, height)
+    ax.set_axis_off()
+    return fig, ax
+
+
+def write(ax: Axes, x: float, y: float, text: str, **style: Any) -> None:
+    """``text`` centred on (x, y) at the body size, unless ``style`` says otherwise."""
+    ax.text(x, y, text, **{"ha": "center", "va": "center", "fontsize": FONT_PT, **style})
+
+
+def tint(colour: str, amount: float = 0.25) -> tuple[float, float, float]:
+    """``colour`` mixed with white: ``amount`` of the colour, the rest white (a light fill)."""
+    rgb = amount * np.array(matplotlib.colors.to_rgb(colour)) + (1 - amount)
+    return (float(rgb[0]), float(rgb[1]), float(rgb[2]))
+
+
+def box(ax: Axes, x: float, y: float, width: float, text: str, colour: str) -> None:
+    """A rounded box centred on (x, y) with ``text`` inside, edged in ``colour``."""
+    corner = (x - width / 2, y - BOX_H / 2)
+    style = "round,pad=0,rounding_size=0.06"
+    ax.add_patch(
+        FancyBboxPatch(corner, width, BOX_H, boxstyle=style, facecolor=tint(colour), edgecolor=colour, linewidth=1.2)
+    )
+    write(ax, x, y, text)
+
+
+def plus(ax: Axes, x: float, y: float) -> None:
+    """The ⊕ of a sum: a circle with a plus."""
+    ax.add_patch(Circle((x, y), ADD_RADIUS, facecolor="white", edgecolor=INK, linewidth=1.0))
+    write(ax, x, y, "+", fontsize=TITLE_PT)
+
+
+def line(ax: Axes, xs: Sequence[float], ys: Sequence[float]) -> None:
+    ax.plot(xs, ys, color=INK, linewidth=1.0, solid_capstyle="butt")
+
+
+def arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], label: str = "") -> None:
+    """An arrow from ``start`` to ``end``; ``label`` (a channel count) right of its middle."""
+    style = {"arrowstyle": "-|>", "color": INK, "linewidth": 1.0, "shrinkA": 0, "shrinkB": 0}
+    ax.annotate("", xy=end, xytext=start, arrowprops=style)
+    if label:
+        write(ax, (start[0] + end[0]) / 2 + 0.06, (start[1] + end[1]) / 2, label, ha="left")
+
+
+def check_spec(spec: object) -> BlockSpec:
+    """Return ``spec`` if it is a :class:`BlockSpec`, else raise TypeError naming the argument."""
+    if not isinstance(spec, BlockSpec):
+        raise TypeError(f"spec must be a blocks.BlockSpec, got {type(spec).__name__}")
+    return spec
