@@ -37,7 +37,7 @@ from blocks.text import Cell, render_table
 
 _M = TypeVar("_M", bound=nn.Module)
 
-TABLE_FORMATS = ("markdown", "csv")
+TABLE_OUTPUTS = ("markdown", "csv")
 IMAGENET_INPUT = (1, 3, 224, 224)
 CIFAR_INPUT = (1, 3, 32, 32)
 # Stages as the paper's Table 1 names them, and the modules of ours (torchvision's names) in each.
@@ -271,8 +271,8 @@ def format_tables(tables: list[Table], fmt: str = "markdown") -> str:
     Raises:
         ValueError: ``fmt`` is not "markdown" or "csv".
     """
-    if fmt not in TABLE_FORMATS:
-        raise ValueError(f"fmt must be one of {list(TABLE_FORMATS)}, got {fmt!r}")
+    if fmt not in TABLE_OUTPUTS:
+        raise ValueError(f"fmt must be one of {list(TABLE_OUTPUTS)}, got {fmt!r}")
     return "\n\n".join(table.to_markdown() if fmt == "markdown" else table.to_csv() for table in tables)
 
 
