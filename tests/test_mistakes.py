@@ -46,7 +46,7 @@ def test_every_wrong_name_says_wrong_and_names_the_fix() -> None:
         for name, obj in vars(mistakes).items()
         if name.lower().startswith(("wrong", "_wrong")) and (inspect.isclass(obj) or inspect.isfunction(obj))
     ]
-    assert len(wrong) == 9  # 5 blocks, 1 path, 3 network builders
+    assert len(wrong) == 14  # 9 blocks, 1 path, 4 network builders
     for obj in wrong:
         doc = inspect.getdoc(obj)
         assert doc.startswith("WRONG"), obj.__name__
@@ -214,5 +214,5 @@ def test_extra_block_per_stage() -> None:
 
 
 def test_wrong_resnext_rejects_unknown_mistake() -> None:
-    with pytest.raises(ValueError, match=r"mistake must be one of .* got 8"):
-        mistakes.wrong_resnext(8)
+    with pytest.raises(ValueError, match=r"mistake must be one of .* got 13"):
+        mistakes.wrong_resnext(13)

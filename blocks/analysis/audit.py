@@ -1,22 +1,14 @@
-# mypy: ignore-errors
-# (this module is rebuilt on blocks.analysis.recognise in the next change; its old internals are not worth typing)
-"""``audit``: run a network once and check it is the ResNeXt (or ResNet) it claims to be.
+"""``audit``: run any model once and check it is the ResNeXt (or ResNet) it claims to be.
 
 A parameter table hides most ways to get the block wrong (see
-:mod:`blocks.analysis.mistakes`). The audit therefore runs one forward pass with hooks
-on every module and measures:
-
-* parameters counted once (unique tensors) and counted per call, as a naive
-  summary tool does; they differ exactly when a module with weights runs more
-  than once, i.e. when "C paths" share one set of weights;
-* every convolution's in/out channels, kernel, stride and groups;
-* every bottleneck (a module with a ``conv3``, ``paths`` or ``path`` child, as
-  in torchvision and in :mod:`blocks.core.forms`): its channels, stride, C and d,
-  and whether its tensors, gathered into form (c)'s layout
-  (:mod:`blocks.core.canonical`), make a canonical form (c) block that computes the
-  same output from the same input;
-* whether a module changed its input tensor in place;
-* given ``expected``, stage by stage: block counts, widths (C x d) and parameters.
+:mod:`blocks.analysis.mistakes`). The audit therefore reads what the model
+COMPUTES, with :func:`blocks.analysis.recognise.recognise`: every residual
+bottleneck in its dataflow, whatever its author called things, with its shape,
+C and d, its shortcut, and its tensors mapped onto a form (c) block whose output
+is compared with the block's own. Each deviation from the paper's block is a
+:class:`Problem` naming the catalogue mistake, the blocks, the measured symptom
+and the fix; given ``expected`` (the network the model claims to be), the stem,
+the head and every stage (blocks, C x d, parameters) are compared as well.
 
 Everything runs in eval mode under ``torch.no_grad()``; the model's modes are
 restored afterwards and nothing in it changes.
@@ -24,71 +16,47 @@ restored afterwards and nothing in it changes.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
+import re
 from dataclasses import dataclass, field
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
-from blocks.analysis.proof import relative_error
-from blocks.core._fast import empty_block
-from blocks.core.canonical import to_canonical
-from blocks.core.spec import BlockSpec, check_input_size
-
-# A canonical form (c) block rebuilt from a block's own tensors must reproduce its
-# output to rounding: the forms add the same products in another order (float32
-# ulp 1.2e-7, see blocks.analysis.proof.TOLERANCES); a layout mistake gives errors of order 1.
-CANONICAL_RTOL = 1e-4
-_BLOCK_CHILDREN = ("conv3", "paths", "path")  # a module with one of these children is a bottleneck
-_SEED = 0
+from blocks.analysis.mistakes import CATALOGUE
+from blocks.analysis.recognise import CANONICAL_RTOL, CONVENTIONS, Bottleneck, Recognition, common_prefix, recognise
+from blocks.core.spec import check_input_size
+from blocks.text import render_table
 
 
 @dataclass(frozen=True)
-class ConvRow:
-    """One convolution module, as it ran."""
+class Problem:
+    """One kind of mistake found in a model, with the blocks it was found in.
 
-    name: str
-    in_channels: int
-    out_channels: int
-    kernel: int
-    stride: int
-    groups: int
-    calls: int
-
-
-@dataclass(frozen=True)
-class BlockRow:
-    """One bottleneck block, as it ran.
-
-    ``form`` is "a", "b" or "c" when the block matches that canonical form, else
-    None and ``mismatch`` says why. ``cardinality`` and ``width`` are read from
-    its 3x3 convolutions (C = their groups, summed over calls; C·d = their outputs).
+    Attributes:
+        mistake: its number in :data:`blocks.analysis.mistakes.CATALOGUE`, or None for a
+            deviation the catalogue does not name.
+        where: the blocks (or "the model", "the stem", a stage) it was found in.
+        message: what was measured, in plain words: one or more whole sentences.
+        fix: what to write instead, a whole sentence.
     """
 
-    name: str
-    stage: str
-    in_channels: int
-    out_channels: int
-    stride: int
-    cardinality: int
-    width: int
-    parameters: int
-    form: str | None
-    mismatch: str | None
+    mistake: int | None
+    where: str
+    message: str
+    fix: str
 
-    @property
-    def widths(self) -> str:
-        return f"{self.cardinality}x{self.width}d"
+    def __str__(self) -> str:
+        label = f"Mistake {self.mistake} ({CATALOGUE[self.mistake].title})" if self.mistake else "Not the paper's block"
+        return f"{label}, in {self.where}: {self.message} Fix: {self.fix}"
 
 
 @dataclass(frozen=True)
 class StageRow:
-    """One stage (a top-level child holding bottlenecks, e.g. ``layer1``)."""
+    """One stage: consecutive blocks from one projection (or stride) to the next."""
 
     name: str
     blocks: int
     widths: tuple[str, ...]
+    out_channels: int
     parameters: int
 
 
@@ -99,17 +67,18 @@ class AuditReport:
     Attributes:
         model: the model's class name.
         input_size: the shape of the random input it ran on.
-        unique_parameters: every parameter tensor counted once (what an optimiser trains).
-        per_call_parameters: each module's own parameters counted once per call, as a
-            naive summary tool does; larger exactly when weights are shared between calls.
+        unique_parameters: every parameter tensor of the model counted once.
+        per_call_parameters: the parameters the forward pass used, counted once per use,
+            as a naive summary tool counts them; larger exactly when weights are shared.
         multiply_adds: of the convolutions and linear layers, per image of the input.
-        repeated: the outermost modules with weights that ran more than once.
-        convs: every convolution that ran, in the order they first ran.
-        blocks: every bottleneck, in the order they ran.
-        stages: the top-level children holding bottlenecks (``layer1`` …), with their totals.
-        expected_stages: the same for ``expected``, or None without it.
-        problems: one readable sentence per kind of mistake found, naming the modules;
-            a list, so that ``report.problems == []`` reads as "nothing wrong".
+        repeated: the outermost modules with weights that ran more than once per forward
+            pass, as (name, class, calls, parameters).
+        blocks: every residual bottleneck found, in the order they ran.
+        stages: the blocks grouped into stages.
+        stem, head: the layers before the first and after the last block, in words.
+        expected_stages: the stages of ``expected``, or None without it.
+        problems: one :class:`Problem` per kind of mistake, naming its blocks; a list,
+            so that ``report.problems == []`` reads as "nothing wrong".
     """
 
     model: str
@@ -117,70 +86,51 @@ class AuditReport:
     unique_parameters: int
     per_call_parameters: int
     multiply_adds: int
-    repeated: tuple[tuple[str, str, int, int], ...]  # (module, type, calls, parameters)
-    convs: tuple[ConvRow, ...]
-    blocks: tuple[BlockRow, ...]
+    repeated: tuple[tuple[str, str, int, int], ...]
+    blocks: tuple[Bottleneck, ...]
     stages: tuple[StageRow, ...]
+    stem: tuple[str, ...]
+    head: tuple[str, ...]
     expected_stages: tuple[StageRow, ...] | None
-    problems: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
     def __str__(self) -> str:
         lines = [
             f"Audit of {self.model} on an input of size {self.input_size}",
             f"  parameters, unique:            {self.unique_parameters:>14,}",
-            f"  parameters, counted per call:  {self.per_call_parameters:>14,}",
+            f"  parameters, counted per use:   {self.per_call_parameters:>14,}",
             f"  multiply-adds per image:       {self.multiply_adds:>14,}",
+            f"  stem: {', '.join(self.stem) or '-'}",
+            f"  head: {', '.join(self.head) or '-'}",
             "",
             "Modules with weights that ran more than once per forward pass:" + ("" if self.repeated else " none"),
+            *(
+                f"  {name} ({kind}, {weights:,} parameters): {calls} calls"
+                for name, kind, calls, weights in self.repeated
+            ),
+            "",
+            f"Bottlenecks ({len(self.blocks)}):",
         ]
-        lines += [
-            f"  {name} ({kind}, {weights:,} parameters): {calls} calls" for name, kind, calls, weights in self.repeated
-        ]
-        lines += ["", f"Convolutions ({len(self.convs)} modules; rows merge modules that differ only in one index):"]
-        lines += _table(
-            ("name", "modules", "in", "out", "kernel", "stride", "groups", "calls each"),
-            [
-                (name, n, *attrs)
-                for name, n, attrs in _merge_rows(
-                    (c.name, (c.in_channels, c.out_channels, f"{c.kernel}x{c.kernel}", c.stride, c.groups, c.calls))
-                    for c in self.convs
-                )
-            ],
-        )
-        lines += ["", f"Bottlenecks ({len(self.blocks)}):"]
-        lines += _table(
-            ("name", "in", "out", "stride", "C x d", "parameters", "canonical"),
-            [
-                (
-                    b.name or "(model)",
-                    b.in_channels,
-                    b.out_channels,
-                    b.stride,
-                    b.widths,
-                    f"{b.parameters:,}",
-                    f"form ({b.form})" if b.form else "NO",
-                )
-                for b in self.blocks
-            ],
-        )
+        rows = [
+            (b.where, b.source, b.in_channels, b.out_channels, b.stride, b.widths, b.layout or "-", b.shortcut,
+             "-" if b.error is None else f"{b.error:.1e}", "yes" if b.equivalent else "NO")
+            for b in self.blocks
+        ]  # fmt: skip
+        block_columns = ("block", "source", "in", "out", "stride", "C x d", "layout", "shortcut", "error", "paper's")
+        lines += _indent(render_table(block_columns, rows, style="plain"))
+        lines += ["", "Stages:"]
+        expected = list(self.expected_stages or ())
+        stage_rows: list[tuple[str | int, ...]] = []
+        for i, stage in enumerate(self.stages):
+            row: tuple[str | int, ...] = (stage.name, stage.blocks, " ".join(stage.widths), f"{stage.parameters:,}")
+            if self.expected_stages is not None:
+                other = expected[i] if i < len(expected) else None
+                row += (other.blocks, " ".join(other.widths), f"{other.parameters:,}") if other else ("-", "-", "-")
+            stage_rows.append(row)
+        columns: tuple[str, ...] = ("stage", "blocks", "C x d", "parameters")
         if self.expected_stages is not None:
-            lines += ["", "Stages, this model against the expected one:"]
-            expected = {s.name: s for s in self.expected_stages}
-            rows = []
-            for stage in self.stages:
-                other = expected.get(stage.name, StageRow(stage.name, 0, (), 0))
-                rows.append(
-                    (
-                        stage.name,
-                        stage.blocks,
-                        other.blocks,
-                        " ".join(stage.widths),
-                        " ".join(other.widths),
-                        f"{stage.parameters:,}",
-                        f"{other.parameters:,}",
-                    )
-                )
-            lines += _table(("stage", "blocks", "expected", "C x d", "expected", "parameters", "expected"), rows)
+            columns += ("expected blocks", "expected C x d", "expected parameters")
+        lines += _indent(render_table(columns, stage_rows, style="plain"))
         lines += ["", "Problems:" + ("" if self.problems else " none")]
         lines += [f"  - {problem}" for problem in self.problems]
         return "\n".join(lines)
@@ -190,364 +140,247 @@ def audit(model: nn.Module, input_size: tuple[int, ...], expected: nn.Module | N
     """Run ``model`` once on a random input and report whether it is a correct ResNeXt/ResNet.
 
     Args:
-        model: a network or a single block (ours in any form, torchvision's, or anyone's).
+        model: a network or a single block, written in any style (ours in any form,
+            torchvision's, timm's, a student's, a functional one).
         input_size: the input's shape, e.g. ``(1, 3, 64, 64)`` for an ImageNet network
-            or ``(1, 256, 8, 8)`` for a block; small sizes keep the audit fast.
-        expected: a reference network of the shape ``model`` claims, e.g.
-            ``blocks.resnext(50, 32, 4)``; its stages are compared with ``model``'s.
+            or ``(2, 256, 8, 8)`` for a block; small sizes keep the audit fast.
+        expected: the network ``model`` claims to be, e.g. ``blocks.resnext(50, 32, 4)``;
+            its stem, head and stages are compared with ``model``'s.
 
     Returns:
         An :class:`AuditReport`; ``report.problems`` lists each mistake found as a
-        readable sentence, ``str(report)`` is the full table.
+        :class:`Problem` (``str(problem)`` is its sentence), ``str(report)`` the tables.
 
     Raises:
-        ValueError: ``input_size`` is not a tuple of positive ints starting with the batch size.
+        TypeError: ``model`` or ``expected`` is not an ``nn.Module``.
+        ValueError: ``input_size`` is not a tuple of positive ints starting with the
+            batch size, or the model fails on an input of that size.
 
     Example:
         >>> blocks.audit(blocks.resnext(50, 32, 4), (1, 3, 64, 64)).problems
         []
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if expected is not None and not isinstance(expected, nn.Module):
+        raise TypeError(f"expected must be a torch.nn.Module or None, got {type(expected).__name__}")
     check_input_size(input_size)
-    recorder = _Recorder(model)
-    recorder.run(input_size)
-    problems = recorder.problems()
-    stages = _stages(model, recorder.blocks)
+    found = recognise(model, input_size)
+    stages = _stages(found.blocks)
+    problems = _block_problems(found)
     expected_stages = None
     if expected is not None:
-        reference = audit(expected, input_size)
-        expected_stages = reference.stages
-        problems += _compare(stages, expected_stages, recorder.unique, reference.unique_parameters)
+        reference = recognise(expected, input_size)
+        expected_stages = _stages(reference.blocks)
+        problems += _compare(found, stages, reference, expected_stages)
     return AuditReport(
-        model=type(model).__name__,
+        model=found.model,
         input_size=input_size,
-        unique_parameters=recorder.unique,
-        per_call_parameters=recorder.per_call,
-        multiply_adds=recorder.multiply_adds // input_size[0],
-        repeated=recorder.repeated(),
-        convs=tuple(ConvRow(**row, calls=recorder.calls[row["name"]]) for row in recorder.convs.values()),
-        blocks=tuple(recorder.blocks),
+        unique_parameters=sum(p.numel() for p in model.parameters()),
+        per_call_parameters=_per_use_parameters(found),
+        multiply_adds=_multiply_adds(found),
+        repeated=_repeated(found),
+        blocks=found.blocks,
         stages=stages,
+        stem=found.stem,
+        head=found.head,
         expected_stages=expected_stages,
         problems=problems,
     )
 
 
-def _own_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters(recurse=False))
-
-
-class _Recorder:
-    """The forward hooks of one audit and what they saw."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
-        self.names = {module: name for name, module in model.named_modules()}
-        self.unique = sum(p.numel() for p in model.parameters())
-        self.calls: Counter[str] = Counter()
-        self.per_call = 0
-        self.multiply_adds = 0
-        self.convs: dict[str, dict] = {}
-        self.mutated: list[str] = []
-        self.blocks: list[BlockRow] = []
-        self.block_names = _bottlenecks(model)
-        self._inputs: dict[str, list[Tensor]] = {}
-
-    def run(self, input_size: tuple[int, ...]) -> None:
-        first = next(self.model.parameters(), None)
-        dtype = first.dtype if first is not None else torch.get_default_dtype()
-        device = first.device if first is not None else None
-        x = torch.randn(input_size, generator=torch.Generator().manual_seed(_SEED), dtype=dtype).to(device)
-        modes = {module: module.training for module in self.model.modules()}
-        handles = []
-        for module in self.model.modules():
-            handles.append(module.register_forward_pre_hook(self._before))
-            handles.append(module.register_forward_hook(self._after))
-        try:
-            self.model.eval()
-            with torch.no_grad():
-                self.model(x)
-        finally:
-            for handle in handles:
-                handle.remove()
-            for module, training in modes.items():
-                module.training = training
-
-    def _before(self, module: nn.Module, inputs: tuple) -> None:
-        name = self.names[module]
-        self.calls[name] += 1
-        self.per_call += _own_parameters(module)
-        if next(module.children(), None) is not None:  # containers: keep the input, to spot in-place changes
-            self._inputs[name] = [t.clone() for t in inputs if isinstance(t, Tensor)]
-
-    def _after(self, module: nn.Module, inputs: tuple, output: object) -> None:
-        name = self.names[module]
-        if isinstance(module, nn.Conv2d):
-            self._conv(name, module, output)
-        elif isinstance(module, nn.Linear):
-            self.multiply_adds += output.numel() * module.in_features
-        saved = self._inputs.pop(name, None)
-        if saved is None:
-            return
-        now = [t for t in inputs if isinstance(t, Tensor)]
-        if any(not torch.equal(a, b) for a, b in zip(saved, now)) and name not in self.mutated:
-            self.mutated.append(name)
-        if name in self.block_names and isinstance(output, Tensor) and saved:
-            self.blocks.append(self._block(name, module, saved[0], output))
-
-    def _conv(self, name: str, conv: nn.Conv2d, output: Tensor) -> None:
-        kernel = conv.kernel_size[0] * conv.kernel_size[1]
-        self.multiply_adds += output.numel() * conv.in_channels // conv.groups * kernel
-        self.convs.setdefault(
-            name,
-            dict(
-                name=name,
-                in_channels=conv.in_channels,
-                out_channels=conv.out_channels,
-                kernel=conv.kernel_size[0],
-                stride=conv.stride[0],
-                groups=conv.groups,
-            ),
-        )
-
-    def _block(self, name: str, block: nn.Module, x: Tensor, y: Tensor) -> BlockRow:
-        inside = [c for c in self.convs.values() if c["name"].startswith(f"{name}." if name else "")]
-        threes = [c for c in inside for _ in range(self.calls[c["name"]]) if c["kernel"] == 3]
-        cardinality = sum(c["groups"] for c in threes)
-        width = sum(c["out_channels"] for c in threes) // max(cardinality, 1)
-        stride = max(1, round(x.shape[-1] / y.shape[-1]))
-        form, mismatch = None, None
-        try:
-            spec = BlockSpec(x.shape[1], y.shape[1], cardinality, width, stride)
-        except ValueError as error:
-            mismatch = f"cannot be read as a bottleneck ({error})"
-        else:
-            form, mismatch = _match_canonical(block, spec, x, y)
-        return BlockRow(
-            name=name,
-            stage=name.split(".")[0],
-            in_channels=x.shape[1],
-            out_channels=y.shape[1],
-            stride=stride,
-            cardinality=cardinality,
-            width=width,
-            parameters=sum(p.numel() for p in block.parameters()),
-            form=form,
-            mismatch=mismatch,
-        )
-
-    def repeated(self) -> tuple[tuple[str, str, int, int], ...]:
-        """(name, type, calls, parameters) of the outermost modules with weights that ran more than once."""
-        found = []
-        for module, name in self.names.items():
-            if self.calls[name] < 2 or any(_inside(name, other) for other, *_ in found):
+def _block_problems(found: Recognition) -> list[Problem]:
+    """One Problem per kind of deviation, naming every block it was found in."""
+    if not found.blocks:
+        why = f" ({found.others[0]})" if found.others else ""
+        return [
+            Problem(
+                None,
+                "the model",
+                f"No residual bottleneck was found in its forward pass{why}.",
+                "Write the paper's block: y = ReLU(BN(F(x)) + shortcut(x)) with F = 1x1 -> 3x3 -> 1x1 over C paths.",
+            )
+        ]
+    kinds: dict[tuple[int | None, str], tuple[str, list[str]]] = {}
+    for block in found.blocks:
+        for deviation in block.deviations:
+            if deviation.kind in CONVENTIONS:
                 continue
-            weights = sum(p.numel() for p in module.parameters())
-            if weights:
-                found.append((name, type(module).__name__, self.calls[name], weights))
-        return tuple(found)
-
-    def problems(self) -> list[str]:
-        """One sentence per kind of finding, naming every module it concerns."""
-        findings: list[tuple[str, str]] = []  # (module name, what is wrong with it)
-        for name, _, calls, _ in self.repeated():
-            findings.append(
-                (
-                    name,
-                    f"ran {calls} times in one forward pass: ONE set of weights called {calls} times,"
-                    " not distinct paths, so counting parameters per call inflates the total"
-                    " (mistake 1; fix: a ModuleList of distinct paths)",
-                )
+            symptom, names = kinds.setdefault((deviation.mistake, deviation.kind), (deviation.symptom, []))
+            names.append(block.where)
+        if not block.deviations and block.error is not None and block.error > CANONICAL_RTOL:
+            symptom, names = kinds.setdefault(
+                (None, "error"),
+                (f"a form (c) block rebuilt from its tensors differs from it by {block.error:.1e} (relative)", []),
             )
-        for module, name in self.names.items():
-            if self.calls[name] == 0 and _own_parameters(module):
-                findings.append((name, "holds parameters but never ran"))
-        for name in self.mutated:
-            findings.append(
-                (
-                    name,
-                    "changed its input tensor in place, so the caller's tensor now holds something"
-                    " else (mistake 1; fix: out = out + identity, not identity += out)",
-                )
+            names.append(block.where)
+    problems = []
+    for (mistake, _), (symptom, names) in kinds.items():
+        where = _name_blocks(names)
+        count = f"In {len(names)} blocks" if len(names) > 1 else "In this block"
+        message = f"{count}, {symptom}." if len(names) > 1 else f"{symptom[0].upper()}{symptom[1:]}."
+        fix = (
+            CATALOGUE[mistake].fix[0].upper() + CATALOGUE[mistake].fix[1:] + "."
+            if mistake
+            else "Write the paper's bottleneck: 1x1 -> BN -> ReLU -> grouped 3x3 -> BN -> ReLU -> 1x1 -> BN."
+        )
+        problems.append(Problem(mistake, where, message, fix))
+    if found.mutated_input and not any(p.mistake == 1 and "in place" in p.message for p in problems):
+        problems.append(
+            Problem(1, "the model", "Its forward pass writes into the caller's input tensor in place.",
+                    CATALOGUE[1].fix[0].upper() + CATALOGUE[1].fix[1:] + ".")
+        )  # fmt: skip
+    return problems
+
+
+def _compare(
+    found: Recognition, stages: tuple[StageRow, ...], reference: Recognition, expected: tuple[StageRow, ...]
+) -> list[Problem]:
+    """Problems where ``found`` differs from ``reference``: blocks per stage (6), widths (4), the rest (12)."""
+    problems = []
+    ours = [s.blocks for s in stages]
+    theirs = [s.blocks for s in expected]
+    if ours != theirs:
+        one_more = len(ours) == len(theirs) and all(a == b + 1 for a, b in zip(ours, theirs))
+        problems.append(
+            Problem(
+                6 if one_more else 12,
+                "the stages",
+                f"Its stages have {'-'.join(map(str, ours)) or 'no'} blocks where the expected network has"
+                f" {'-'.join(map(str, theirs)) or 'none'}.",
+                _fix(6 if one_more else 12),
             )
-        flagged = set()
-        for conv in self.convs.values():
-            if conv["kernel"] == 1 and conv["groups"] > 1:
-                flagged.add(conv["name"])
-                findings.append(
-                    (
-                        conv["name"],
-                        f"a 1x1 convolution with groups={conv['groups']}; ResNeXt groups only"
-                        " the 3x3 (mistake 3; fix: groups=1 on the 1x1s)",
-                    )
-                )
-        for block in self.blocks:
-            findings += self._block_findings(block, flagged)
-        return _merge_findings(findings)
-
-    def _block_findings(self, block: BlockRow, flagged: set[str]) -> list[tuple[str, str]]:
-        prefix = f"{block.name}." if block.name else ""
-        inside = [c for c in self.convs.values() if c["name"].startswith(prefix)]
-        if block.stride > 1 and any(c["kernel"] == 3 and c["stride"] != block.stride for c in inside):
-            strided = [
-                c["name"][len(prefix) :]
-                for c in inside
-                if c["kernel"] == 1 and c["stride"] > 1 and "downsample" not in c["name"]
-            ]
-            return [
-                (
-                    block.name,
-                    f"stride {block.stride} on a 1x1 ({', '.join(strided)}) while the 3x3 has"
-                    " stride 1, so the 1x1 skips 3 of every 4 positions (mistake 5; fix: the stride on the"
-                    " 3x3, paper section 4)",
-                )
-            ]
-        if block.mismatch is None or any(c["name"] in flagged for c in inside):
-            return []
-        return [(block.name, f"not a canonical bottleneck: {block.mismatch}")]
+        )
+    if len(stages) == len(expected) and [s.widths for s in stages] != [s.widths for s in expected]:
+        quarter = all(b.cardinality * b.width == b.out_channels // 4 for b in found.blocks) and not all(
+            b.cardinality * b.width == b.out_channels // 4 for b in reference.blocks
+        )
+        widths = "; ".join(" ".join(s.widths) for s in stages)
+        wanted = "; ".join(" ".join(s.widths) for s in expected)
+        problems.append(
+            Problem(
+                4 if quarter else 12,
+                "the stages",
+                f"Its stages' blocks are {widths} where the expected network's are {wanted}"
+                + (" (C·d is out_channels // 4 in every block)." if quarter else "."),
+                _fix(4 if quarter else 12),
+            )
+        )
+    for part, mine, other in (("stem", found.stem, reference.stem), ("head", found.head, reference.head)):
+        if mine != other:
+            problems.append(
+                Problem(12, f"the {part}", f"Its {part} is {', '.join(mine) or 'empty'} where the expected"
+                        f" network's is {', '.join(other) or 'empty'}.", _fix(12))
+            )  # fmt: skip
+    if not problems and [s.out_channels for s in stages] != [s.out_channels for s in expected]:
+        problems.append(
+            Problem(12, "the stages", f"Its stages output {[s.out_channels for s in stages]} channels where the"
+                    f" expected network's output {[s.out_channels for s in expected]}.", _fix(12))
+        )  # fmt: skip
+    return problems
 
 
-def _match_canonical(block: nn.Module, spec: BlockSpec, x: Tensor, y: Tensor) -> tuple[str | None, str | None]:
-    """(form, None) if ``block``'s tensors make a form (c) block computing ``y`` from ``x``; else (None, why)."""
-    state = block.state_dict()
-    paths = [key for key in state if key.startswith("paths.")]
-    form = "c" if not paths else "a" if any(".conv3." in key for key in paths) else "b"
-    try:
-        canonical = to_canonical(state)
-    except ValueError as error:
-        return None, str(error)
-    reference = empty_block(spec, "c")
-    needed = reference.state_dict()
-    extra, missing = sorted(canonical.keys() - needed.keys()), sorted(needed.keys() - canonical.keys())
-    if extra or missing:
-        return None, f"tensors {extra[:2]} have no place in form (c), which needs {missing[:2]}"
-    for key, like in needed.items():
-        have = canonical[key]
-        if have.shape != like.shape:
-            ratio = have.numel() / like.numel()
-            if ratio.is_integer() and ratio > 1:  # e.g. a BN per path where form (c) has one
-                return None, f"the paths' tensors gather to {key} with {ratio:.0f}x the entries form (c) has"
-            return None, f"{key} has shape {tuple(have.shape)}, form (c) has {tuple(like.shape)}"
-    reference.load_state_dict(canonical, assign=True)
-    output = reference.eval()(x)
-    if output.shape != y.shape:
-        return None, f"form (c) with the same weights outputs shape {tuple(output.shape)}, not {tuple(y.shape)}"
-    error = relative_error(y, output)
-    if error > CANONICAL_RTOL:
-        return None, f"form (c) with the same weights computes something else (relative error {error:.2g})"
-    return form, None
+def _fix(mistake: int) -> str:
+    return CATALOGUE[mistake].fix[0].upper() + CATALOGUE[mistake].fix[1:] + "."
 
 
-def _inside(name: str, ancestor: str) -> bool:
-    return ancestor == "" or name.startswith(ancestor + ".")
-
-
-def _bottlenecks(model: nn.Module) -> set[str]:
-    """Names of the outermost modules with a ``conv3``, ``paths`` or ``path`` child."""
-    found: list[str] = []
-    for name, module in model.named_modules():
-        children = dict(module.named_children())
-        if any(child in children for child in _BLOCK_CHILDREN) and not any(_inside(name, f) for f in found):
-            found.append(name)
-    return set(found)
-
-
-def _stages(model: nn.Module, blocks: list[BlockRow]) -> tuple[StageRow, ...]:
+def _stages(found: tuple[Bottleneck, ...]) -> tuple[StageRow, ...]:
+    """Consecutive blocks grouped into stages: a new stage begins where a block changes the shape."""
+    groups: list[list[Bottleneck]] = []
+    for block in found:
+        starts = block.stride != 1 or block.in_channels != block.out_channels or block.shortcut != "identity"
+        if not groups or starts:
+            groups.append([])
+        groups[-1].append(block)
     rows = []
-    for stage in dict.fromkeys(block.stage for block in blocks):
-        members = [block for block in blocks if block.stage == stage]
-        module = model.get_submodule(stage) if members[0].name else model
+    for number, members in enumerate(groups, start=1):
+        prefix = common_prefix([b.where for b in members])
         rows.append(
             StageRow(
-                name=stage,
+                name=prefix if prefix and len(members) > 1 else f"stage {number}",
                 blocks=len(members),
                 widths=tuple(dict.fromkeys(b.widths for b in members)),
-                parameters=sum(p.numel() for p in module.parameters()),
+                out_channels=members[-1].out_channels,
+                parameters=sum(b.parameters for b in members),
             )
         )
     return tuple(rows)
 
 
-def _compare(
-    stages: tuple[StageRow, ...], expected: tuple[StageRow, ...], total: int, expected_total: int
-) -> list[str]:
-    """One sentence per quantity (stage names, blocks, widths, parameters) that differs from ``expected``."""
-    ours, theirs = [s.name for s in stages], [s.name for s in expected]
-    if ours != theirs:
-        return [f"stages {', '.join(ours)}, expected {', '.join(theirs)}", *_compare_total(total, expected_total)]
-    problems = []
-    quantities = (
-        ("blocks per stage", lambda s: str(s.blocks), "mistake 6? Table 1 counts the projection block"),
-        ("C x d per stage", lambda s: " ".join(s.widths), "mistake 4? C·d is C · d · 2^stage, not out // 4"),
-        ("parameters per stage", lambda s: f"{s.parameters:,}", None),
+def _per_use_parameters(found: Recognition) -> int:
+    trace = found.trace
+    total = 0
+    for op in trace.ops:
+        for value in op.inputs:
+            v = trace.values[value]
+            if v.kind == "param" and not v.name.endswith(("running_mean", "running_var", "num_batches_tracked")):
+                total += v.tensor.numel()
+    return total
+
+
+def _multiply_adds(found: Recognition) -> int:
+    """Multiply-adds of every convolution and linear layer that ran, per image (the closed form)."""
+    trace, total = found.trace, 0
+    for op in trace.ops:
+        if op.name == "convolution":
+            weight, out = trace.values[op.inputs[1]].tensor, trace.values[op.outputs[0]].tensor
+            total += weight.numel() * out.shape[-2] * out.shape[-1]  # per output position: (in/g)·k·k·out
+        elif op.name in ("addmm", "mm"):
+            total += trace.values[op.inputs[-1]].tensor.numel()  # the (in, out) weight: in·out per row
+    return total // found.input_size[0]
+
+
+def _repeated(found: Recognition) -> tuple[tuple[str, str, int, int], ...]:
+    """The outermost modules holding parameters that ran more than once, with their call counts."""
+    calls: dict[str, tuple[nn.Module, int]] = {}
+    for call in found.trace.calls:
+        module, count = calls.get(call.name, (call.module, 0))
+        calls[call.name] = (module, count + 1)
+    repeated = {
+        name: (module, count)
+        for name, (module, count) in calls.items()
+        if count > 1 and name and any(True for _ in module.parameters())
+    }
+    outermost = [name for name in repeated if not any(name.startswith(other + ".") for other in repeated)]
+    return tuple(
+        (
+            name,
+            type(repeated[name][0]).__name__,
+            repeated[name][1],
+            sum(p.numel() for p in repeated[name][0].parameters()),
+        )
+        for name in outermost
     )
-    for what, value, hint in quantities:
-        have, want = [value(s) for s in stages], [value(s) for s in expected]
-        if have != want:
-            problems.append(f"{what}: {', '.join(have)}; expected {', '.join(want)}" + (f" ({hint})" if hint else ""))
-    return problems + _compare_total(total, expected_total)
 
 
-def _compare_total(total: int, expected_total: int) -> list[str]:
-    if total == expected_total:
-        return []
-    return [f"{total:,} parameters in all, expected {expected_total:,} ({total / expected_total - 1:+.1%})"]
-
-
-def _split(name: str) -> tuple[str, int | None]:
-    """``layer1.2.conv1`` → (``layer1.{}.conv1``, 2): its last all-digit component; (name, None) if none."""
-    parts = name.split(".")
-    last = max((i for i, part in enumerate(parts) if part.isdigit()), default=None)
-    if last is None:
-        return name, None
-    index = int(parts[last])
-    parts[last] = "{}"
-    return ".".join(parts), index
-
-
-def _indices(indices: list[int]) -> str:
-    """[0, 1, 2, 5] → "{0-2,5}"."""
-    runs: list[list[int]] = []
-    for i in sorted(indices):
-        if runs and i == runs[-1][-1] + 1:
-            runs[-1].append(i)
+def _name_blocks(names: list[str]) -> str:
+    """Block names, merged where they differ only in their last index: ``layer1.{0-2}, layer2.0``."""
+    names = list(dict.fromkeys(names))
+    merged: dict[str, list[int]] = {}
+    others = []
+    for name in names:
+        match = re.fullmatch(r"(.*)\.(\d+)", name)
+        if match:
+            merged.setdefault(match[1], []).append(int(match[2]))
         else:
-            runs.append([i])
-    return "{" + ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs) + "}"
+            others.append(name)
+    parts = []
+    for prefix, indices in merged.items():
+        indices.sort()
+        runs = []
+        start = previous = indices[0]
+        for index in [*indices[1:], None]:
+            if index is not None and index == previous + 1:
+                previous = index
+                continue
+            runs.append(f"{start}" if start == previous else f"{start}-{previous}")
+            if index is not None:
+                start = previous = index
+        parts.append(
+            f"{prefix}.{runs[0]}" if len(runs) == 1 and "-" not in runs[0] else f"{prefix}.{{{','.join(runs)}}}"
+        )
+    return ", ".join([*parts, *others])
 
 
-def _merge_rows(rows: Iterable[tuple[str, object]]) -> list[tuple[str, int, object]]:
-    """Merge (name, value) rows with equal values whose names differ only in their last index."""
-    groups: dict[tuple[str, object], list[int | None]] = {}
-    for name, value in rows:
-        pattern, index = _split(name)
-        groups.setdefault((pattern if index is not None else name, value), []).append(index)
-    merged = []
-    for (pattern, value), indices in groups.items():
-        name = pattern if indices == [None] else pattern.format(_indices(indices) if len(indices) > 1 else indices[0])
-        merged.append((name, len(indices), value))
-    return merged
-
-
-def _merge_findings(findings: list[tuple[str, str]]) -> list[str]:
-    """One sentence per finding, naming all its modules (merged as in the tables), in first-seen order."""
-    by_finding: dict[str, list[str]] = {}
-    for name, finding in findings:
-        by_finding.setdefault(finding, []).append(name)
-    sentences = []
-    for finding, names in by_finding.items():
-        if names == [""]:
-            sentences.append(f"the model: {finding}")
-            continue
-        merged = ", ".join(name for name, _, _ in _merge_rows((name, None) for name in names))
-        sentences.append(f"{merged} ({len(names)} modules): {finding}" if len(names) > 1 else f"{merged}: {finding}")
-    return sentences
-
-
-def _table(header: tuple[str, ...], rows: list[tuple]) -> list[str]:
-    cells = [tuple(str(c) for c in row) for row in [header, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    aligned = [
-        "  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-        for row in cells
-    ]
-    return [aligned[0], "  " + "-" * (len(aligned[0]) - 2), *aligned[1:]]
+def _indent(text: str) -> list[str]:
+    return ["  " + line for line in text.splitlines()]

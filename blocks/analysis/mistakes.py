@@ -1,4 +1,4 @@
-"""Seven WRONG ResNeXt blocks and networks, as course material often writes them.
+"""The catalogue of WRONG ResNeXt blocks and networks, as course material often writes them.
 
 Every class and function here is deliberately mistaken and named ``Wrong…`` or
 ``wrong_…``; each docstring says what is wrong, what it breaks and the fix. They
@@ -13,8 +13,14 @@ exist to be measured (see ``notebooks/07_common_mistakes.ipynb`` and
     5 stride on the first 1x1                 WrongStrideOnFirstConvBlock    stride on the 3x3 (paper section 4)
     6 projection block + N identity blocks    wrong_extra_block_resnext      N blocks in all, the first projecting
     7 BN after each path's last 1x1           WrongPerPathBatchNormBlock     one BN after the sum (fold_path_batchnorms)
+    8 convolution bias before a BN            WrongConvBiasBlock             bias=False: the BN's shift is the bias
+    9 shortcut: pooling, or 1x1 without BN    WrongPoolingShortcutBlock      1x1 conv with the stride, then BN
+   10 ReLU before the add, none after it      WrongReluBeforeAddBlock        ReLU(BN3(F(x)) + shortcut(x))
+   11 a path reads another group's channels   WrongLateBindingPathsBlock     path i reads channels i·d … (i+1)·d
+   12 stem, head or blocks unlike the paper's wrong_stem_resnext             the stem and head of Table 1
 
-:func:`wrong_resnext` builds a whole ResNeXt with any one of the seven mistakes.
+:data:`CATALOGUE` holds each with its measured symptom and fix (the audit's words);
+:func:`wrong_resnext` builds a whole ResNeXt with any one of the twelve mistakes.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import cast
 
 import torch
@@ -203,21 +210,193 @@ def wrong_extra_block_resnext(depth: int = 50, cardinality: int = 32, width: int
     return ResNeXt(counts, cardinality, width)
 
 
+class WrongConvBiasBlock(GroupedConvBlock):
+    """WRONG (mistake 8): convolutions with ``bias=True``, each followed by a BN.
+
+    A BN subtracts its input's mean per channel, so a constant added just before
+    it is removed again (in train mode by the batch mean, in eval mode it only
+    shifts the running mean the BN subtracts). The biases are parameters that
+    change nothing: C·d + C·d + out per block, plus the projection's out.
+
+    Fix: ``bias=False`` on every convolution followed by a BN; the BN's own shift is the bias.
+    """
+
+    form = "WRONG (mistake 8: conv bias before BN)"
+
+    def __init__(self, spec: BlockSpec) -> None:
+        super().__init__(spec)
+        for name in ("conv1", "conv2", "conv3"):
+            conv = getattr(self, name)
+            conv.bias = nn.Parameter(torch.empty(conv.out_channels).uniform_(-0.1, 0.1))  # WRONG: BN removes it again
+
+
+class WrongPoolingShortcutBlock(GroupedConvBlock):
+    """WRONG (mistake 9): a shortcut that averages 2x2 pixels, then a 1x1 conv, with no BN.
+
+    The paper's projection (its option B, section 4) is a 1x1 convolution with the
+    stride, followed by BN, and only where the identity does not fit. This one
+    pools first and leaves the BN out, so the shortcut's scale is not normalised
+    like the branch's and no weights of the paper's block compute it.
+
+    Fix: ``downsample = Sequential(Conv2d(in, out, 1, stride=s, bias=False), BatchNorm2d(out))``.
+    """
+
+    form = "WRONG (mistake 9: pooling shortcut)"
+
+    def __init__(self, spec: BlockSpec) -> None:
+        super().__init__(spec)
+        if spec.has_projection:  # where the identity fits, it stays
+            self.downsample = nn.Sequential(  # WRONG: pooling, and no BN after the 1x1
+                nn.AvgPool2d(spec.stride) if spec.stride > 1 else nn.Identity(),
+                nn.Conv2d(spec.in_channels, spec.out_channels, 1, bias=False),
+            )
+
+
+class WrongReluBeforeAddBlock(GroupedConvBlock):
+    """WRONG (mistake 10): the ReLU on the branch before the add, and none after it.
+
+    ``relu(bn3(F(x))) + x``: the branch can then only add to the shortcut, never
+    subtract, and the block's output is not rectified, so the next block sees
+    negative inputs that the paper's never does.
+
+    Fix: ``relu(bn3(F(x)) + shortcut(x))``, the only ReLU after the add.
+    """
+
+    form = "WRONG (mistake 10: ReLU before the add)"
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.relu(self.bn3(self.aggregate(x)))  # WRONG: ReLU before the add
+        return out + (x if self.downsample is None else self.downsample(x))  # WRONG: no ReLU after it
+
+
+class WrongLateBindingPathsBlock(ResNeXtBlock):
+    """WRONG (mistake 11): the paths are a list of lambdas that all read the LAST group's channels.
+
+    ``[lambda t: t[:, i * d:(i + 1) * d] for i in range(C)]`` binds ``i`` late: every
+    lambda uses the value ``i`` has when the loop ends, C - 1. Each path's 3x3 then
+    reads group C - 1 of the first 1x1's channels, the other groups are computed and
+    thrown away, and the block runs without an error.
+
+    Fix: bind the index when the function is made (``lambda t, i=i: …``), or slice in the loop.
+    """
+
+    form = "WRONG (mistake 11: every path reads the last group)"
+
+    def __init__(self, spec: BlockSpec) -> None:
+        super().__init__(spec)
+        d = spec.width
+        self.conv1 = nn.Conv2d(spec.in_channels, spec.grouped_channels, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(spec.grouped_channels)
+        self.conv2s = nn.ModuleList(
+            nn.Conv2d(d, d, 3, stride=spec.stride, padding=1, bias=False) for _ in range(spec.cardinality)
+        )
+        self.bn2 = nn.BatchNorm2d(spec.grouped_channels)
+        self.conv3 = nn.Conv2d(spec.grouped_channels, spec.out_channels, 1, bias=False)
+        self.groups = [lambda t: t[:, i * d : (i + 1) * d] for i in range(spec.cardinality)]  # noqa: B023  WRONG
+        self._add_tail()
+
+    def aggregate(self, x: Tensor) -> Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))  # (B, C*d, H, W)
+        paths = [conv(group(out)) for conv, group in zip(self.conv2s, self.groups)]  # each (B, d, H/s, W/s)
+        return self.conv3(self.relu(self.bn2(torch.cat(paths, dim=1))))  # (B, out, H/s, W/s)
+
+
+def wrong_stem_resnext(depth: int = 50, cardinality: int = 32, width: int = 4) -> ResNeXt:
+    """WRONG (mistake 12): an ImageNet ResNeXt with the CIFAR stem (one 3x3 conv, no max pool).
+
+    Table 1's stem is a 7x7 conv with stride 2 and a 3x3 max pool with stride 2:
+    the first stage runs on 56x56 for a 224x224 image. With the 3x3 stem it runs on
+    224x224: 16 times the multiply-adds of every stage, for the same parameters
+    within 9,408 - 1,728 = 7,680.
+
+    Fix: ``blocks.resnext(depth, cardinality, width)`` (``stem="imagenet"``).
+    """
+    return ResNeXt(STAGE_BLOCKS[depth], cardinality, width, stem="cifar", num_classes=1000)  # WRONG: the CIFAR stem
+
+
 WRONG_BLOCKS: dict[int, type[ResNeXtBlock]] = {  # the mistakes that live in one block
     1: WrongSharedPathBlock,
     2: WrongPerPathReluBlock,
     3: WrongGroupedFirstConvBlock,
     5: WrongStrideOnFirstConvBlock,
     7: WrongPerPathBatchNormBlock,
+    8: WrongConvBiasBlock,
+    9: WrongPoolingShortcutBlock,
+    10: WrongReluBeforeAddBlock,
+    11: WrongLateBindingPathsBlock,
 }
-MISTAKES = tuple(range(1, 8))
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """One entry of the catalogue: what is wrong, what it does, how to fix it.
+
+    Attributes:
+        number: its number, 1 to 12.
+        title: what the code does wrong, in a few words.
+        symptom: what it does to ResNeXt-50 32x4d, measured (see the README's table).
+        fix: what to write instead.
+        variant: the name of its ``Wrong…`` class or ``wrong_…`` function in this module.
+    """
+
+    number: int
+    title: str
+    symptom: str
+    fix: str
+    variant: str
+
+
+CATALOGUE: dict[int, Mistake] = {
+    m.number: m
+    for m in (
+        Mistake(1, "one path module called C times, or += onto the block's input",
+                "2,720 unique parameters in a 71,168-parameter block, and the caller's tensor is overwritten",
+                "make C distinct paths (an nn.ModuleList), and write out = out + identity", "WrongSharedPathBlock"),
+        Mistake(2, "BN and ReLU after each path's last 1x1",
+                "the residual branch is never negative, and no form (b)/(c) weights compute the block",
+                "sum the paths first, then one BN, and apply the ReLU only after the add", "WrongPerPathReluBlock"),
+        Mistake(3, "groups=C on the first 1x1 as well as on the 3x3",
+                "an input channel reaches 4 of the 128 first-1x1 channels; ResNeXt-50 has 16.6 M parameters",
+                "make the first 1x1 dense (groups=1); only the 3x3 is grouped", "WrongGroupedFirstConvBlock"),
+        Mistake(4, "bottleneck width out_channels // 4, split in C groups",
+                "the stages are 32x2d ... 32x16d: it is ResNeXt-50 32x2d with 14.6 M parameters",
+                "use C·d = C · d · 2^stage, as in Table 1", "wrong_quarter_width_resnext"),
+        Mistake(5, "the stride on the first 1x1 instead of the 3x3",
+                "the same parameters, 3.77 instead of 4.23 GMACs, and a relative error of ~0.2 with the same weights",
+                "put the stride on the 3x3 (paper section 4)", "WrongStrideOnFirstConvBlock"),
+        Mistake(6, "a projection block followed by N identity blocks",
+                "4-5-7-4 blocks instead of 3-4-6-3, 31.0 M parameters",
+                "use N blocks per stage in all, the first of them projecting", "wrong_extra_block_resnext"),
+        Mistake(7, "a BN after each path's last 1x1, none after the sum",
+                "equal to form (c) in eval mode once the BNs are folded (5e-16), but not in train mode (0.8)",
+                "sum the paths first, then one BN", "WrongPerPathBatchNormBlock"),
+        Mistake(8, "a convolution bias just before a BN",
+                "parameters that change nothing: the BN subtracts the bias again (+21,056 in ResNeXt-50)",
+                "use bias=False on every convolution followed by a BN", "WrongConvBiasBlock"),
+        Mistake(9, "a shortcut that is neither the identity nor the paper's projection",
+                "the shortcut is not normalised like the branch, and no weights of the paper's block compute it",
+                "use the identity where it fits, else a 1x1 conv with the stride followed by BN",
+                "WrongPoolingShortcutBlock"),
+        Mistake(10, "the ReLU on the branch before the add, or none after the add",
+                "the branch can only add to the shortcut, or the block's output can be negative",
+                "write relu(bn3(F(x)) + shortcut(x))", "WrongReluBeforeAddBlock"),
+        Mistake(11, "a path reads other channels than its own group",
+                "the paths' 3x3s read one group's channels and the other groups' are computed for nothing",
+                "slice path i's channels i·d ... (i+1)·d, binding i when the slice is made",
+                "WrongLateBindingPathsBlock"),
+        Mistake(12, "blocks per stage, widths, stem or head unlike the network it claims to be",
+                "the CIFAR stem on ResNeXt-50: 16x the multiply-adds of every stage at 224x224",
+                "build the stages, stem and head of the paper's Table 1", "wrong_stem_resnext"),
+    )
+}  # fmt: skip
+MISTAKES = tuple(CATALOGUE)
 
 
 def wrong_resnext(mistake: int, depth: int = 50, cardinality: int = 32, width: int = 4) -> ResNeXt:
     """WRONG on purpose: a ResNeXt (ImageNet stem, 1000 classes) with mistake ``mistake``.
 
     Args:
-        mistake: 1 to 7, as numbered in this module's docstring.
+        mistake: 1 to 12, as numbered in :data:`CATALOGUE`.
         depth: 50, 101 or 152.
         cardinality: C.
         width: d of the first stage (ignored by mistake 4, whose width is the mistake).
@@ -226,11 +405,11 @@ def wrong_resnext(mistake: int, depth: int = 50, cardinality: int = 32, width: i
         The network; compare it with ``blocks.resnext(depth, cardinality, width)``.
 
     Raises:
-        ValueError: ``mistake`` is not 1 to 7.
+        ValueError: ``mistake`` is not 1 to 12.
 
     Example:
-        >>> blocks.audit(wrong_resnext(3), (1, 3, 64, 64)).problems[0]
-        'layer1.{0-2}.conv1, …, layer4.{0-2}.conv1 (16 modules): a 1x1 convolution with groups=32; …'
+        >>> blocks.audit(wrong_resnext(3), (1, 3, 64, 64)).problems[0].mistake
+        3
     """
     if mistake not in MISTAKES:
         raise ValueError(f"mistake must be one of {list(MISTAKES)}, got {mistake!r}")
@@ -238,6 +417,8 @@ def wrong_resnext(mistake: int, depth: int = 50, cardinality: int = 32, width: i
         return wrong_quarter_width_resnext(depth, cardinality)
     if mistake == 6:
         return wrong_extra_block_resnext(depth, cardinality, width)
+    if mistake == 12:
+        return wrong_stem_resnext(depth, cardinality, width)
     return _with_blocks(resnext(depth, cardinality, width), WRONG_BLOCKS[mistake])
 
 

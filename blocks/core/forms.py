@@ -195,22 +195,32 @@ def check_form(form: object) -> str:
     return form
 
 
-def form_of(module: nn.Module) -> str:
+def form_of(module: nn.Module, *, input_size: tuple[int, ...] | None = None) -> str:
     """The form, ``"a"``, ``"b"`` or ``"c"``, of a block, or of every block in a network.
 
+    With ``input_size``, a model this package did not build is read by its dataflow
+    (:func:`blocks.analysis.recognise.recognise`): the layout its bottlenecks share.
+
     Raises:
-        TypeError: ``module`` holds no block of this package, or a block of another
-            class (a subclass of ResNeXtBlock that is not one of the three forms).
+        TypeError: ``module`` is not an ``nn.Module``; it holds no block of this package (and,
+            given ``input_size``, no bottleneck), or a block of another class (a subclass of
+            ResNeXtBlock that is not one of the three forms).
         ValueError: ``module`` holds blocks of more than one form.
 
     Example:
         >>> form_of(blocks.build(blocks.BlockSpec(64, 64, 4, 8), "b"))
         'b'
     """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"form_of: module must be a torch.nn.Module, got {type(module).__name__}")
     found = named_blocks(module)
     for name, block in found:
         check_block(block, f"form_of: submodule {name!r}" if name else "form_of: the module")
     forms = {block.form for _, block in found}
+    if not forms and input_size is not None:
+        from blocks.analysis.recognise import recognise  # reads the model's dataflow: tooling on top of the core
+
+        forms = recognise(module, input_size).layouts
     if not forms:
         raise TypeError(
             f"form_of: {type(module).__name__} is not and does not contain a ResNeXt block"
