@@ -9,8 +9,9 @@
 tensor(True)
 """
 
-from blocks.analysis.audit import AuditReport, audit
+from blocks.analysis.audit import AuditReport, Problem, audit
 from blocks.analysis.complexity import Complexity, LayerCost, Template, complexity, table2_templates
+from blocks.analysis.recognise import Bottleneck, Recognition, recognise
 from blocks.core import (
     FORMS,
     BlockPath,
@@ -33,11 +34,14 @@ __all__ = [
     "AuditReport",
     "BlockPath",
     "BlockSpec",
+    "Bottleneck",
     "Complexity",
     "ConcatenatedPathsBlock",
     "GroupedConvBlock",
     "LayerCost",
     "Path",
+    "Problem",
+    "Recognition",
     "ResNeXt",
     "ResNeXtBlock",
     # training (blocks/training/)
@@ -50,6 +54,7 @@ __all__ = [
     "data_loaders",
     "form_of",
     "load_weights",
+    "recognise",
     "replace_head",
     "resnext",
     "resnext29",

@@ -789,23 +789,27 @@ class _Reader:
         rank1 = {c: i for i, c in enumerate(order1)}
         rank2 = {c: i for i, c in enumerate(order2)}
         width = counts[2] // len(components)
-        conv1 = like.new_zeros(counts[1], in_channels, 1, 1)  # (C·d, in, 1, 1)
-        conv2 = like.new_zeros(counts[2], width, 3, 3)  # (C·d, d, 3, 3)
-        conv3 = like.new_zeros(out_channels, counts[2], 1, 1)  # (out, C·d, 1, 1)
-        for level, target in ((1, conv1), (2, conv2), (3, conv3)):
+        in_order = order1 == list(range(counts[1])) and order2 == list(range(counts[2]))
+        shapes = {1: (counts[1], in_channels, 1, 1), 2: (counts[2], width, 3, 3), 3: (out_channels, counts[2], 1, 1)}
+        groups = {1: 1, 2: len(components), 3: 1}
+        weights = {}
+        for level, shape in shapes.items():
+            (piece, *more) = by_level[level]
+            if in_order and not more and piece.groups == groups[level] and tuple(piece.weight.shape) == shape:
+                weights[level] = piece.weight.detach().clone()  # form (c)'s own layout already: the usual case
+                continue
+            target = weights[level] = like.new_zeros(shape)
             for piece in by_level[level]:
                 for group in range(piece.groups):
                     outs, ins = _group(piece, group)
                     rows = [rank1[o] if level == 1 else rank2[o] if level == 2 else o for o in outs]
-                    cols = (
-                        list(ins)
-                        if level == 1
-                        else [rank1[i] % width for i in ins]
-                        if level == 2
-                        else [rank2[i] for i in ins]
-                    )
+                    if level == 1:
+                        cols = list(ins)
+                    else:
+                        cols = [rank1[i] % width for i in ins] if level == 2 else [rank2[i] for i in ins]
                     per = len(outs)
                     _place(target, rows, cols, piece.weight[group * per : (group + 1) * per])  # (out_g, in_g, k, k)
+        conv1, conv2, conv3 = weights[1], weights[2], weights[3]
         canonical = {"conv1.weight": conv1, "conv2.weight": conv2, "conv3.weight": conv3}
         biases = {level: self.summed_bias(by_level[level], counts.get(level, out_channels)) for level in (1, 2, 3)}
         eps = []

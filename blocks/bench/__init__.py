@@ -1,12 +1,13 @@
 """What the three forms cost at run time: ``python -m blocks bench``.
 
-harness.py      interleaved timing rounds, per-round ratios, fresh weight placements
-experiments.py  the five experiments: blocks, networks, parity, layout, transplant
-report.py       the CSV and the Markdown table
+    harness.py      interleaved timing rounds, per-round ratios, fresh weight placements
+    experiments.py  the experiments: blocks, networks, parity, layout, transplant, audit
+    report.py       the CSV and the Markdown table
 """
 
 from blocks.bench.experiments import (
     BenchConfig,
+    bench_audit,
     bench_blocks,
     bench_networks,
     bench_transplant,
@@ -20,6 +21,7 @@ from blocks.bench.report import environment, format_measurements, write_csv
 __all__ = [
     "BenchConfig",
     "Measurement",
+    "bench_audit",
     "bench_blocks",
     "bench_networks",
     "bench_transplant",

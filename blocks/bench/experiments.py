@@ -27,6 +27,9 @@ min and max of the per-round ratio to a reference candidate:
                 rounds, as it has a target (≤ 3x). Then, for context, the same
                 plain copy for a form (a) and a form (c) network, what plain
                 PyTorch pays to produce the same two networks, vs the reference.
+    audit       ``blocks.audit`` of a ResNeXt-50 32x4d on one 64x64 image, vs one
+                forward pass recorded by its tracer (:func:`blocks.analysis.trace.record`,
+                reference): what reading the dataflow adds to running it (target ≤ 3x).
 
 Times depend on the machine, its load and the thread count, so every CSV row
 carries them (:data:`CSV_COLUMNS`).
@@ -44,7 +47,9 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from blocks.analysis.audit import audit
 from blocks.analysis.complexity import TABLE2_CHANNELS, TABLE2_TEMPLATES
+from blocks.analysis.trace import record
 from blocks.bench.harness import (
     PASSES,
     Measurement,
@@ -230,6 +235,24 @@ def bench_transplant(config: BenchConfig, progress: tqdm | None = None) -> list[
     return rows
 
 
+AUDIT_INPUT = (1, 3, 64, 64)  # the audit's target is stated for ResNeXt-50 at 64x64
+
+
+def bench_audit(config: BenchConfig, progress: tqdm | None = None) -> list[Measurement]:
+    """Time ``audit`` of ResNeXt-50 32x4d against one forward pass with tracing (see the module docstring)."""
+    device = torch.device(config.device)
+    torch.manual_seed(0)
+    net = resnext(50, 32, 4).to(device).eval()
+    x = torch.randn(AUDIT_INPUT, device=device)
+    reference = "forward with tracing"
+    candidates = {reference: lambda: record(net, x), "audit": lambda: audit(net, AUDIT_INPUT)}
+    times = time_interleaved(candidates, TARGET_PAIR_ROUNDS * config.repeats, config.warmup, device)
+    rows = summarise(times, reference, "audit", "ResNeXt-50 32x4d, 1x3x64x64", "forward")
+    if progress is not None:
+        progress.update()
+    return rows
+
+
 # ---------------------------------------------------------------- the whole run
 
 
@@ -241,10 +264,11 @@ def run_benchmark(config: BenchConfig, show_progress: bool = True) -> list[Measu
     Raises:
         ValueError: from :class:`BenchConfig` on a bad setting.
     """
-    steps = len(config.templates) * len(PASSES) + 4  # blocks, networks, parity, layout, transplant
+    steps = len(config.templates) * len(PASSES) + 5  # blocks, networks, parity, layout, transplant, audit
     progress = tqdm(total=steps, desc="bench", disable=not show_progress)
     with fixed_threads(config.threads), torch.random.fork_rng(devices=[]), progress as bar:
         rows = bench_blocks(config, bar)
         rows += bench_networks(config, bar)
         rows += bench_transplant(config, bar)
+        rows += bench_audit(config, bar)
     return rows
