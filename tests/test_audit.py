@@ -85,8 +85,8 @@ def test_each_wrong_block_is_flagged_once_naming_its_blocks(mistake: int) -> Non
     problems = blocks.audit(block, (2, 64, 8, 8)).problems
     assert {p.mistake for p in problems} == {mistake}
     for problem in problems:
-        assert problem.where == "(model)"
-        assert str(problem).startswith(f"Mistake {mistake} ({mistakes.CATALOGUE[mistake].title}), in (model): ")
+        assert problem.where == "the model"
+        assert str(problem).startswith(f"Mistake {mistake} ({mistakes.CATALOGUE[mistake].title}), in the model: ")
 
 
 def test_problems_are_whole_sentences_and_distinct() -> None:

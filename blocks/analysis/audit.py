@@ -379,7 +379,7 @@ def _name_blocks(names: list[str]) -> str:
         parts.append(
             f"{prefix}.{runs[0]}" if len(runs) == 1 and "-" not in runs[0] else f"{prefix}.{{{','.join(runs)}}}"
         )
-    return ", ".join([*parts, *others])
+    return ", ".join([*parts, *("the model" if name == "(model)" else name for name in others)])
 
 
 def _indent(text: str) -> list[str]:

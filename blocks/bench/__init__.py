@@ -1,8 +1,8 @@
 """What the three forms cost at run time: ``python -m blocks bench``.
 
-    harness.py      interleaved timing rounds, per-round ratios, fresh weight placements
-    experiments.py  the experiments: blocks, networks, parity, layout, transplant, audit
-    report.py       the CSV and the Markdown table
+harness.py      interleaved timing rounds, per-round ratios, fresh weight placements
+experiments.py  the experiments: blocks, networks, parity, layout, transplant, audit
+report.py       the CSV and the Markdown table
 """
 
 from blocks.bench.experiments import (
