@@ -155,3 +155,12 @@ def test_every_catalogue_mistake_has_a_variant_and_corpus_models() -> None:
     assert set(mistakes.CATALOGUE) == set(mistakes.MISTAKES) == in_corpus == set(range(1, 13))
     for mistake in mistakes.CATALOGUE.values():
         assert hasattr(mistakes, mistake.variant), mistake
+
+
+@pytest.mark.parametrize("form", "abc")
+def test_meta_device_networks_are_audited_and_transplanted(form: str) -> None:
+    with torch.device("meta"):
+        net = blocks.resnext29(4, 4, form=form)
+    assert blocks.audit(net, (1, 3, 32, 32)).problems == []
+    moved = blocks.transplant(net, "a" if form != "a" else "c")
+    assert all(p.device.type == "meta" for p in moved.parameters())
