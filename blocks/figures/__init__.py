@@ -2,7 +2,7 @@
 
 One module per figure, each with one function returning a matplotlib ``Figure``
 (the notebooks call them); :func:`write_figures` saves them reproducibly with
-:func:`blocks.figures.style.save_figure` (``python -m blocks figures``, ``make figures``):
+:func:`blocks.figures.style.save_figure` (``python -m blocks figures``, ``make figures``)::
 
     three_forms.py  forms_abc          the paper's Figure 3: forms (a), (b), (c) with every channel count
     connections.py  group_conv         which input channels each output channel of a grouped conv sees
@@ -11,8 +11,8 @@ One module per figure, each with one function returning a matplotlib ``Figure``
     errors.py       equivalence_error  how far apart the forms' outputs are: rounding, in float32 and float64
     costs.py        table2_costs       parameters and multiply-adds of the paper's Table 2 templates
     speed.py        speed_figure       time of each form over form (c)'s, from a benchmark run
-                                       (``speed_vs_cardinality``, drawn by ``python -m blocks bench``)
-    curves.py       learning_curves_figure  the forms trained side by side (``training_curves``, notebook 06)
+                                       (speed_vs_cardinality, drawn by ``python -m blocks bench``)
+    curves.py       learning_curves_figure  the forms trained side by side (training_curves, notebook 06)
 
 Every figure has a slide variant (``slide=True``): 16:9, every text at least 18 pt
 on a 1920 x 1080 slide (``python -m blocks figures --slides``).
