@@ -45,7 +45,7 @@ $(DOCS_STAMP): $(STAMP)
 # The course as static HTML in _build/site: every notebook executed, the figure gallery,
 # the API reference, the benchmark results. MathJax comes from the npm registry, no CDN.
 site: $(DOCS_STAMP)
-	$(PY) docs/build.py
+	$(PY) docs/build_site.py
 
 # The lecture deck in _build/slides (open index.html): reveal.js from the npm registry,
 # one slide per figure, the slide variants of the figures in _build/slides/figures.

@@ -1,8 +1,8 @@
-"""Sphinx configuration of the course site (built by ``make site``; see ``docs/build.py``).
+"""Sphinx configuration of the course site (built by ``make site``; see ``docs/build_site.py``).
 
 Sphinx with myst-nb: the notebooks are executed at build time and their outputs and
 figures rendered; the API reference is generated from the docstrings. Everything a page
-loads is copied next to it (MathJax into ``_static/mathjax`` by ``docs/build.py``): no CDN.
+loads is copied next to it (MathJax into ``_static/mathjax`` by ``docs/build_site.py``): no CDN.
 """
 
 project = "blocks"
@@ -36,5 +36,5 @@ napoleon_numpy_docstring = False
 
 html_theme = "furo"  # its fonts and icons ship with it: nothing from outside
 html_static_path = ["_static"]
-mathjax_path = "mathjax/tex-chtml.js"  # relative: under _static, vendored from npm by docs/build.py
+mathjax_path = "mathjax/tex-chtml.js"  # relative: under _static, vendored from npm by docs/build_site.py
 html_show_sphinx = False

@@ -18,7 +18,7 @@ from blocks.figures.style import FIGURE_FORMATS
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY / "docs"))
 
-import build  # noqa: E402 (docs/ is not a package: its scripts import each other by name)
+import build_site  # noqa: E402 (docs/ is not a package: its scripts import each other by name)
 import deck  # noqa: E402
 
 ALL_FIGURES = [*FIGURES, *DATA_FIGURES]
@@ -32,7 +32,7 @@ def test_figures_readme_lists_every_file_in_figures() -> None:
 
 
 def test_gallery_shows_every_figure_with_its_caption_and_three_downloads() -> None:
-    page = build.gallery_page((REPOSITORY / "figures" / "README.md").read_text())
+    page = build_site.gallery_page((REPOSITORY / "figures" / "README.md").read_text())
     for name in ALL_FIGURES:
         assert f"## {name}\n" in page and f"```{{figure}} figures/{name}.png" in page
         for fmt in FIGURE_FORMATS:
@@ -42,11 +42,11 @@ def test_gallery_shows_every_figure_with_its_caption_and_three_downloads() -> No
 
 def test_gallery_of_a_readme_without_figures_is_an_error() -> None:
     with pytest.raises(ValueError, match="found none"):
-        build.gallery_page("# Figures\n\nnothing here\n")
+        build_site.gallery_page("# Figures\n\nnothing here\n")
 
 
 def test_benchmarks_page_says_where_it_ran_and_lists_every_measurement() -> None:
-    page = build.benchmarks_page(REPOSITORY / "benchmarks" / "results.csv")
+    page = build_site.benchmarks_page(REPOSITORY / "benchmarks" / "results.csv")
     rows = (REPOSITORY / "benchmarks" / "results.csv").read_text().strip().splitlines()[1:]
     assert "2 threads" in page and "batch 8" in page
     assert page.count("\n| blocks ") + page.count("\n| networks ") >= sum(

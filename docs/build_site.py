@@ -7,7 +7,7 @@ committed figures, the README, the benchmark results), writes the two generated 
 runs Sphinx, which executes every notebook (myst-nb). The notebooks run in the staged
 copy, so what they write lands in ``_build``, never in the repository.
 
-Usage: ``python docs/build.py [--out _build/site]``.
+Usage: ``python docs/build_site.py [--out _build/site]``.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def stage(source: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     from sphinx.cmd.build import build_main  # the docs extra: only when building
 
-    parser = argparse.ArgumentParser(prog="python docs/build.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python docs/build_site.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=BUILD / "site", help="where the HTML goes (default _build/site)")
     args = parser.parse_args(argv)
     source = BUILD / "site-src"
