@@ -132,18 +132,28 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _add_figures(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "figures",
-        help="draw the lecture figures into OUT/<name>.{svg,pdf,png} (default OUT: figures)",
+        help="draw the lecture figures into OUT/<name>.{svg,pdf,png} (default OUT: figures; --slides: figures/slides)",
         description="Draw the lecture figures from the real modules and weights and write each as"
         " OUT/<name>.<format>, byte-for-byte reproducibly: forms_abc (paper Figure 3), group_conv,"
-        " block_diagonal, equivalence_error, table2_costs. 'make figures' regenerates the committed ones.",
+        " block_diagonal, equivalence_error, table2_costs. 'make figures' regenerates the committed ones."
+        " With --slides, the slide variants (16:9, text at least 18 pt on a 1920x1080 slide) of those and of"
+        " speed_vs_cardinality (drawn from --results) and training_curves (trains the three forms on the"
+        " digits, ~25 s). --only may name those two without --slides as well.",
     )
-    parser.add_argument("--out", default="figures", help="folder to write into (default figures)")
+    parser.add_argument("--out", help="folder to write into (default figures, or figures/slides with --slides)")
     parser.add_argument("--formats", default="svg,pdf,png", help="comma-separated, among svg, pdf, png (default all)")
     parser.add_argument("--only", action="append", metavar="NAME", help="draw only this figure (repeatable)")
+    parser.add_argument("--slides", action="store_true", help="draw the slide variants, all seven by default")
+    parser.add_argument(
+        "--results",
+        default="benchmarks/results.csv",
+        help="benchmark CSV that speed_vs_cardinality is drawn from (default benchmarks/results.csv)",
+    )
     block = parser.add_argument_group(
         "the block drawn by forms_abc and block_diagonal",
         "each option given changes that field of the block both figures draw; the others keep"
-        " each figure's own default (forms_abc: 256->256, 32x4d; block_diagonal: 32->32, 8x4d; stride 1)",
+        " each figure's own default (forms_abc: 256->256, 32x4d; block_diagonal: 32->32, 8x4d, on slides"
+        " 16->16, 4x4d; stride 1)",
     )
     _add_block_arguments(block)
     block.add_argument("--stride", type=int, help="1 or 2")
@@ -153,8 +163,13 @@ def _add_figures(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
         fields = ("in_channels", "out_channels", "cardinality", "width", "stride")
         changes = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
-        with _usage_errors(args.parser):  # write_figures raises ValueError only for its arguments
-            paths = write_figures(args.out, args.formats.split(","), args.only, changes)
+        out = args.out or ("figures/slides" if args.slides else "figures")
+        try:  # write_figures raises ValueError only for its arguments
+            paths = write_figures(
+                out, args.formats.split(","), args.only, changes, slide=args.slides, results=args.results
+            )
+        except (ValueError, FileNotFoundError) as error:  # a bad argument, or no --results file
+            args.parser.error(str(error))
         for path in paths:
             print(path)
         return 0

@@ -15,7 +15,7 @@ import torch
 
 from blocks import BlockSpec, transplant
 from blocks.analysis.proof import random_block, relative_error
-from blocks.bench import BenchConfig, environment, move_weights, run_benchmark, write_csv
+from blocks.bench import BenchConfig, environment, move_weights, read_csv, run_benchmark, write_csv
 from blocks.bench.experiments import FUSED, TARGET_PAIR_ROUNDS, TORCHVISION
 from blocks.bench.harness import PASSES
 from blocks.bench.report import CSV_COLUMNS
@@ -162,3 +162,30 @@ def test_move_weights_keeps_values_and_layout_at_new_addresses() -> None:
     for key, tensor in net.state_dict().items():
         value, address, stride = before[key]
         assert torch.equal(tensor, value) and tensor.stride() == stride and tensor.data_ptr() != address, key
+
+
+def test_read_csv_gives_back_what_write_csv_wrote(tiny_run: tuple[list, Path, list[Path]]) -> None:
+    rows, path, _ = tiny_run
+    read, shared = read_csv(path)
+    assert shared == environment(TINY)
+    assert [(r.experiment, r.case, r.pass_, r.variant, r.repeats) for r in read] == [
+        (r.experiment, r.case, r.pass_, r.variant, r.repeats) for r in rows
+    ]
+    # the CSV keeps 3 decimals of milliseconds and 4 of ratios
+    assert [r.median_ms for r in read] == pytest.approx([r.median_ms for r in rows], abs=5e-4)
+    assert [r.ratio_median for r in read] == pytest.approx([r.ratio_median for r in rows], abs=5e-5)
+
+
+def test_read_csv_refuses_a_foreign_file_or_two_runs_in_one(
+    tiny_run: tuple[list, Path, list[Path]], tmp_path: Path
+) -> None:
+    _, path, _ = tiny_run
+    foreign = tmp_path / "foreign.csv"
+    foreign.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="must be a CSV with the columns"):
+        read_csv(foreign)
+    lines = path.read_text().splitlines()
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("\n".join([*lines, lines[1].replace(",x86_64", ",arm64").replace(f",{TINY.threads},", ",99,")]))
+    with pytest.raises(ValueError, match="must hold one run, but its rows differ in"):
+        read_csv(mixed)

@@ -14,12 +14,28 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 from blocks import BlockSpec
+from blocks.bench import read_csv
 from blocks.cli import main
-from blocks.figures import FIGURES, block_diagonal, equivalence_error, forms_abc, group_conv, write_figures
-from blocks.figures.style import DPI, FIGURE_FORMATS, MIN_FONT_PT, save_figure
+from blocks.figures import (
+    DATA_FIGURES,
+    FIGURES,
+    block_diagonal,
+    equivalence_error,
+    forms_abc,
+    group_conv,
+    speed_figure,
+    write_figures,
+)
+from blocks.figures.style import DPI, FIGURE_FORMATS, MIN_FONT_PT, MIN_SLIDE_FONT_PT, SLIDE_FIGSIZE, save_figure
+from blocks.training.loop import History
 
-COMMITTED = Path(__file__).resolve().parents[1] / "figures"
+REPOSITORY = Path(__file__).resolve().parents[1]
+COMMITTED = REPOSITORY / "figures"
+RESULTS = REPOSITORY / "benchmarks" / "results.csv"
 EDGE_PX = 1.0  # a text may touch the figure's edge by this much: rounding of the extents, not a cut
+SLIDE_INCHES = (13.333, 7.5)  # a 16:9 slide, 1920 x 1080 px: a figure bigger than this shrinks, and so its text
+ASPECT_RTOL = 0.01  # 16:9 up to the rounding of a figure's size in inches
+VARIANTS = {"paper": MIN_FONT_PT, "slide": MIN_SLIDE_FONT_PT}  # variant: its smallest text in pt
 
 
 @pytest.fixture(scope="module")
@@ -38,18 +54,38 @@ def drawn(tmp_path_factory: pytest.TempPathFactory, figures: dict[str, Figure]) 
 
 
 @pytest.fixture(scope="module")
+def slide_figures() -> dict[str, Figure]:
+    """The slide variant of every figure of blocks.figures, and of the speed figure (from the committed CSV)."""
+    figures = {name: draw(slide=True) for name, draw in FIGURES.items()}
+    rows, shared = read_csv(RESULTS)
+    return {**figures, "speed_vs_cardinality": speed_figure(rows, shared, slide=True)}
+
+
+@pytest.fixture(scope="module")
+def slides_drawn(tmp_path_factory: pytest.TempPathFactory, slide_figures: dict[str, Figure]) -> Path:
+    out = tmp_path_factory.mktemp("slides_drawn")
+    for name in FIGURES:
+        save_figure(slide_figures[name], out, name)
+    return out
+
+
+@pytest.fixture(scope="module")
 def redrawn(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The same figures drawn again by ``python -m blocks figures`` in a new process (new hash seeds)."""
+    """The same figures, paper and slide, drawn again by ``python -m blocks figures`` in a new process."""
     out = tmp_path_factory.mktemp("redrawn")
     subprocess.run([sys.executable, "-m", "blocks", "figures", "--out", str(out)], check=True, capture_output=True)
+    only = [arg for name in FIGURES for arg in ("--only", name)]  # not the figures drawn from measurements
+    slides = [sys.executable, "-m", "blocks", "figures", "--slides", "--out", str(out / "slides"), *only]
+    subprocess.run(slides, check=True, capture_output=True)
     return out
 
 
 @pytest.mark.parametrize("fmt", FIGURE_FORMATS)
 @pytest.mark.parametrize("name", list(FIGURES))
-def test_two_runs_write_the_same_bytes(drawn: Path, redrawn: Path, name: str, fmt: str) -> None:
-    first, second = (drawn / f"{name}.{fmt}").read_bytes(), (redrawn / f"{name}.{fmt}").read_bytes()
-    assert first == second, f"{name}.{fmt} differs between two runs: something unseeded or dated is in it"
+def test_two_runs_write_the_same_bytes(drawn: Path, slides_drawn: Path, redrawn: Path, name: str, fmt: str) -> None:
+    for first_dir, second_dir in ((drawn, redrawn), (slides_drawn, redrawn / "slides")):
+        first, second = (first_dir / f"{name}.{fmt}").read_bytes(), (second_dir / f"{name}.{fmt}").read_bytes()
+        assert first == second, f"{name}.{fmt} differs between two runs: something unseeded or dated is in it"
 
 
 @pytest.mark.parametrize("name", list(FIGURES))
@@ -75,20 +111,41 @@ def test_files_carry_no_date_or_software_name(drawn: Path, fmt: str) -> None:
             assert stamp not in data, f"{name}.{fmt} contains {stamp!r}"
 
 
-@pytest.fixture(scope="module", params=list(FIGURES))
-def figure(request: pytest.FixtureRequest, figures: dict[str, Figure], drawn: Path) -> Figure:
-    """One figure, drawn at its saved resolution (so text extents are final), after it was saved."""
-    fig = figures[request.param]
+FIGURE_CASES = [(name, "paper") for name in FIGURES] + [(name, "slide") for name in [*FIGURES, "speed_vs_cardinality"]]
+
+
+@pytest.fixture(scope="module", params=FIGURE_CASES, ids=[f"{name}-{variant}" for name, variant in FIGURE_CASES])
+def figure_case(
+    request: pytest.FixtureRequest, figures: dict[str, Figure], drawn: Path, slide_figures: dict[str, Figure]
+) -> tuple[Figure, str]:
+    """(one figure, its variant), drawn at its saved resolution (so text extents are final), after it was saved."""
+    name, variant = request.param
+    fig = (slide_figures if variant == "slide" else figures)[name]
     fig.set_dpi(DPI)
     FigureCanvasAgg(fig).draw()
-    return fig
+    return fig, variant
 
 
-def test_all_text_at_least_min_font_size(figure: Figure) -> None:
+@pytest.fixture
+def figure(figure_case: tuple[Figure, str]) -> Figure:
+    return figure_case[0]
+
+
+def test_all_text_at_least_min_font_size(figure_case: tuple[Figure, str]) -> None:
+    figure, variant = figure_case
     texts = [t for t in figure.findobj(Text) if t.get_text().strip()]
     assert texts, "the figure has no text at all"
-    small = [(t.get_text(), t.get_fontsize()) for t in texts if t.get_fontsize() < MIN_FONT_PT]
-    assert not small, f"text below {MIN_FONT_PT} pt: {small}"
+    small = [(t.get_text(), t.get_fontsize()) for t in texts if t.get_fontsize() < VARIANTS[variant]]
+    assert not small, f"text below {VARIANTS[variant]} pt: {small}"
+
+
+@pytest.mark.parametrize("name", [*FIGURES, "speed_vs_cardinality"])
+def test_slide_variant_is_16_9_and_fits_a_slide(slide_figures: dict[str, Figure], name: str) -> None:
+    width, height = slide_figures[name].get_size_inches()
+    assert width / height == pytest.approx(16 / 9, rel=ASPECT_RTOL), f"{width} x {height} inches is not 16:9"
+    # at most a slide's size, so that on the slide its text keeps at least its size in pt
+    assert width <= SLIDE_INCHES[0] and height <= SLIDE_INCHES[1], f"{width} x {height} inches is bigger than a slide"
+    assert (width, height) == pytest.approx(SLIDE_FIGSIZE)
 
 
 def test_no_text_cut_off(figure: Figure) -> None:
@@ -102,11 +159,74 @@ def test_no_text_cut_off(figure: Figure) -> None:
         assert inside, f"{what} reaches outside the {width:.0f}x{height:.0f} px figure: {box}"
 
 
+def _texts(figure: Figure) -> list[str]:
+    return [t.get_text() for t in figure.findobj(Text) if t.get_text()]
+
+
+@pytest.mark.parametrize("slide", [False, True], ids=["paper", "slide"])
+def test_forms_abc_calls_form_a_summed_paths_as_the_readme_does(slide: bool) -> None:
+    assert "(a) summed paths" in _texts(forms_abc(slide=slide))
+    assert "(a) | C summed paths |" in (REPOSITORY / "README.md").read_text()
+
+
+@pytest.mark.parametrize("slide", [False, True], ids=["paper", "slide"])
+def test_block_diagonal_greys_what_no_tensor_stores_alike_in_forms_a_and_c(slide: bool) -> None:
+    fig = block_diagonal(slide=slide)
+    grouped, per_path = (ax.images[0].get_array() for ax in fig.axes[:2])
+    assert grouped.mask.any(), "form (c)'s off-diagonal blocks must be drawn as not stored"
+    assert (grouped.mask == per_path.mask).all()
+    assert all(
+        ax.images[0].get_cmap().get_bad().tolist() == fig.axes[0].images[0].get_cmap().get_bad().tolist()
+        for ax in fig.axes[:4]
+    )
+    # every panel marks the paths' boundaries, and channels and paths are both counted from 0
+    assert all(len(ax.lines) >= 1 for ax in fig.axes[:4])
+    assert fig.axes[0].get_xticklabels()[0].get_text() == "0"
+
+
+def test_equivalence_error_says_stride_2_in_words() -> None:
+    texts = _texts(equivalence_error([BlockSpec(8, 16, cardinality=2, width=2, stride=2)]))
+    assert any("stride 2" in text for text in texts)
+    assert not any("/2" in text for text in texts)
+
+
+@pytest.mark.parametrize("slide", [False, True], ids=["paper", "slide"])
+def test_speed_figure_says_what_produced_it(slide: bool) -> None:
+    rows, shared = read_csv(RESULTS)
+    footer = speed_figure(rows, shared, slide=slide).get_supxlabel()
+    assert "median" in footer and f"batch {shared['batch']}" in footer and f"{shared['threads']} threads" in footer
+    if not slide:
+        assert shared["machine"] in footer and "python -m blocks bench" in footer
+
+
+def test_training_curves_footnote_names_the_steps_left_off_the_log_scale() -> None:
+    from blocks.figures import learning_curves_figure
+
+    losses = [2.0 - 0.1 * step for step in range(12)]
+    histories = {
+        "c": History(step_losses=losses),
+        "a": History(step_losses=[loss * (1 + 1e-6 * (step > 2)) for step, loss in enumerate(losses)]),
+        "b": History(step_losses=[loss * (1 + 1e-6 * (step > 0)) for step, loss in enumerate(losses)]),
+    }
+    footnote = learning_curves_figure(histories).get_supxlabel()
+    assert "(a) steps 1, 2, 3" in footnote and "(b) step 1" in footnote and "starts at step 5" in footnote
+
+
+def test_slides_draw_the_data_figures_from_the_csv_and_a_training_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    losses = [2.0 - 0.1 * step for step in range(12)]
+    trained = {form: History(step_losses=losses) for form in "abc"}
+    monkeypatch.setattr("blocks.figures.train_each_form", lambda: trained)  # training itself: test_training.py
+    paths = write_figures(tmp_path, ["png"], list(DATA_FIGURES), slide=True, results=RESULTS)
+    assert [path.name for path in paths] == ["speed_vs_cardinality.png", "training_curves.png"]
+
+
 def test_forms_abc_draws_the_spec_it_is_given() -> None:
     texts = {t.get_text() for t in forms_abc(BlockSpec(64, 128, cardinality=5, width=3, stride=2)).findobj(Text)}
     assert {"path 1", "path 2", "path 5", "input, 64 ch", "output, 128 ch"} <= texts
     assert "path 3" not in texts  # elided
-    assert "grouped 3x3 /2, 15\u219215, 5 groups" in texts
+    assert "grouped 3x3, stride 2, 15\u219215, 5 groups" in texts
 
 
 BAD_CALLS = {
@@ -160,6 +280,16 @@ def test_cli_block_too_big_to_draw_is_a_usage_error(tmp_path: Path, capsys: pyte
         main(["figures", "--out", str(tmp_path), "--only", "block_diagonal", "--cardinality", "64"])
     assert exit_info.value.code == 2
     assert "C·d must be at most 128" in capsys.readouterr().err
+
+
+def test_cli_slides_without_the_results_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["figures", "--slides", "--out", str(tmp_path), "--only", "speed_vs_cardinality"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--results", str(tmp_path / "missing.csv")])
+    assert exit_info.value.code == 2
+    assert "missing.csv" in capsys.readouterr().err
 
 
 def test_cli_unknown_figure_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,7 +32,7 @@ MODES = ("eval", "train")
 
 
 def relative_error(output: Tensor, reference: Tensor) -> float:
-    """max |output - reference| / max |reference|: the error relative to the output's scale."""
+    """``max |output - reference| / max |reference|``: the error relative to the output's scale."""
     scale = reference.abs().max()
     if scale == 0:
         raise ValueError("relative_error: the reference is all zeros, so the comparison proves nothing")

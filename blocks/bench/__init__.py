@@ -16,7 +16,7 @@ from blocks.bench.experiments import (
     torchvision_twin,
 )
 from blocks.bench.harness import Measurement, fixed_threads, move_weights, summarise, time_interleaved, timed_call
-from blocks.bench.report import environment, format_measurements, write_csv
+from blocks.bench.report import environment, format_measurements, read_csv, write_csv
 
 __all__ = [
     "BenchConfig",
@@ -30,6 +30,7 @@ __all__ = [
     "format_measurements",
     "move_weights",
     "quick",
+    "read_csv",
     "run_benchmark",
     "summarise",
     "time_interleaved",

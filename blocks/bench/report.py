@@ -50,6 +50,51 @@ def write_csv(rows: list[Measurement], shared: dict[str, str], path: str | Path)
     return path
 
 
+def read_csv(path: str | Path) -> tuple[list[Measurement], dict[str, str]]:
+    """Read back what :func:`write_csv` wrote: the measurements and the columns they share.
+
+    Args:
+        path: a ``results.csv`` written by ``python -m blocks bench``.
+
+    Returns:
+        (measurements, shared columns: warmup, batch, size, dtype, device, threads, torch, machine).
+
+    Raises:
+        ValueError: the file's header is not :data:`CSV_COLUMNS`, it has no rows, or the rows
+            disagree on a shared column (they came from more than one run).
+
+    Example:
+        >>> rows, shared = read_csv("benchmarks/results.csv")
+        >>> shared["threads"]
+        '2'
+    """
+    with Path(path).open(newline="") as file:
+        reader = csv.DictReader(file)
+        if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
+            raise ValueError(
+                f"path must be a CSV with the columns {list(CSV_COLUMNS)}, got {reader.fieldnames} ({path})"
+            )
+        records = list(reader)
+    if not records:
+        raise ValueError(f"path must hold at least one measurement, got none ({path})")
+    shared_keys = CSV_COLUMNS[CSV_COLUMNS.index("warmup") :]
+    shared = {key: records[0][key] for key in shared_keys}
+    for record in records:
+        differing = [key for key in shared_keys if record[key] != shared[key]]
+        if differing:
+            raise ValueError(f"path must hold one run, but its rows differ in {differing} ({path})")
+    rows = [
+        Measurement(
+            record["experiment"], record["case"], record["pass"], record["variant"], record["reference"],
+            float(record["median_ms"]), float(record["min_ms"]), float(record["max_ms"]),
+            float(record["ratio_median"]), float(record["ratio_min"]), float(record["ratio_max"]),
+            int(record["repeats"]),
+        )
+        for record in records
+    ]  # fmt: skip
+    return rows, shared
+
+
 def format_measurements(rows: list[Measurement]) -> str:
     """The measurements as a Markdown table (the README's speed section)."""
     columns = ("experiment", "case", "pass", "variant", "median ms", "min–max ms", "ratio to", "median ratio (min–max)")

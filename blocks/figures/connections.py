@@ -12,11 +12,10 @@ from torch import nn
 
 from blocks.figures.kit import (
     INK,
-    TITLE_PT,
     canvas,
     write,
 )
-from blocks.figures.style import PALETTE, styled
+from blocks.figures.style import PALETTE, SLIDE_FIGSIZE, styled, title_pt
 from blocks.models.grouped import dense_weight
 
 GROUP_CONV_CHANNELS = 8
@@ -38,19 +37,26 @@ def _check_cardinalities(channels: object, cardinalities: object) -> tuple[int, 
 
 
 @styled
-def group_conv(channels: int = GROUP_CONV_CHANNELS, cardinalities: Sequence[int] = GROUP_CONV_CARDINALITIES) -> Figure:
+def group_conv(
+    channels: int = GROUP_CONV_CHANNELS,
+    cardinalities: Sequence[int] = GROUP_CONV_CARDINALITIES,
+    *,
+    slide: bool = False,
+) -> Figure:
     """Which input channels every output channel of a 3x3 conv sees, for several group counts.
 
     One panel per group count: input channels on top, output channels below, a
     line for every (input, output) pair the conv's weight connects, coloured by
     group. The connections are read from a real ``nn.Conv2d``'s weight shape,
     expanded to the dense (out, in) layout by :func:`blocks.models.grouped.dense_weight`.
-    One group is the ordinary convolution, drawn for contrast.
+    One group is the ordinary convolution, drawn for contrast. The slide variant
+    (18 pt text, 16:9) has shorter titles and a one-line caption.
 
     Args:
         channels: input (and output) channels, 1 to 32.
         cardinalities: the group counts (PyTorch's ``groups``), one panel each;
             each must divide ``channels``.
+        slide: draw the slide variant.
 
     Returns:
         The figure.
@@ -62,14 +68,19 @@ def group_conv(channels: int = GROUP_CONV_CHANNELS, cardinalities: Sequence[int]
         >>> fig = group_conv(8, (1, 4))
     """
     cardinalities = _check_cardinalities(channels, cardinalities)
-    panel_width, gap, height = max(2.8, 0.34 * channels), 0.5, 4.6
-    width = 0.9 + len(cardinalities) * (panel_width + gap)
+    gap, height = (0.3, SLIDE_FIGSIZE[1]) if slide else (0.5, 4.6)
+    panel_width = max(2.1, 0.27 * channels) if slide else max(2.8, 0.34 * channels)
+    margin = 1.4 if slide else 1.15  # left of the panels: the "input/output channels" labels
+    width = margin - 0.25 + len(cardinalities) * (panel_width + gap)
+    if slide:  # 16:9, at least the slide figure's size, the panels centred
+        width = max(width, SLIDE_FIGSIZE[0], height * 16 / 9)
+        height = max(height, width * 9 / 16)
     fig, ax = canvas(width, height)
-    top, bottom, radius = 3.25, 1.25, 0.1
+    top, bottom, radius = (height - 1.55, 1.9, 0.13) if slide else (3.25, 1.25, 0.1)
     write(ax, 0.1, top, "input\nchannels", ha="left")
     write(ax, 0.1, bottom, "output\nchannels", ha="left")
     for panel, cardinality in enumerate(cardinalities):
-        left = 1.15 + panel * (panel_width + gap)
+        left = margin + panel * (panel_width + gap)
         middle = left + panel_width / 2
         with torch.device("meta"):
             conv = nn.Conv2d(channels, channels, kernel_size=3, padding=1, groups=cardinality, bias=False)
@@ -84,14 +95,20 @@ def group_conv(channels: int = GROUP_CONV_CHANNELS, cardinalities: Sequence[int]
                 ax.add_patch(Circle((x, level), radius, facecolor=colour, edgecolor=INK, linewidth=0.8))
         per_group = channels // cardinality
         title = f"{cardinality} groups of {per_group} channel{'s' if per_group > 1 else ''}"
-        if cardinality == 1:
+        if slide:
+            title = f"{cardinality} group{'s' if cardinality > 1 else ''}"
+        elif cardinality == 1:
             title = "ordinary conv (1 group)"
-        write(ax, middle, height - 0.4, title, fontsize=TITLE_PT, weight="bold")
+        write(ax, middle, top + (0.75 if slide else 0.95), title, fontsize=title_pt(), weight="bold")
         weights = f"{int(connects.sum())} connections \u00d7 9 = {conv.weight.numel()} weights"
-        write(ax, middle, 0.75, weights)
+        if slide:
+            weights = f"{conv.weight.numel()} weights"
+        write(ax, middle, bottom - (0.55 if slide else 0.5), weights)
     caption = (
         f"{channels} channels in, {channels} out; each line is one 3x3 kernel (9 weights), coloured by group:\n"
         "an output channel sees only the input channels of its own group"
     )
-    write(ax, width / 2, 0.3, caption)
+    if slide:
+        caption = "each line: one 3x3 kernel (9 weights); a channel sees only its own group"
+    write(ax, width / 2, 0.45 if slide else 0.3, caption)
     return fig

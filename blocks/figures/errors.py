@@ -13,11 +13,7 @@ from torch import nn
 from blocks.analysis.proof import TOLERANCES, random_block, randomise_batchnorm, relative_error
 from blocks.core.spec import BlockSpec
 from blocks.core.transplant import transplant
-from blocks.figures.kit import (
-    FONT_PT,
-    TITLE_PT,
-)
-from blocks.figures.style import PALETTE, new_figure, styled
+from blocks.figures.style import PALETTE, SLIDE_FIGSIZE, new_figure, styled, text_pt, title_pt
 from blocks.models.networks import ResNeXt
 
 EQUIVALENCE_SPECS = (
@@ -49,26 +45,32 @@ def _max_errors(module: nn.Module, x: torch.Tensor) -> dict[torch.dtype, float]:
     return errors
 
 
-def _measure_errors(specs: tuple[BlockSpec, ...], seed: int) -> list[tuple[str, dict[torch.dtype, float]]]:
-    """(x tick label, max error per dtype) for each block and the small network, on one thread."""
+def _measure_errors(specs: tuple[BlockSpec, ...], seed: int) -> list[tuple[BlockSpec | None, dict[torch.dtype, float]]]:
+    """(block, max error per dtype) for each block, then (None, ...) for the small network, on one thread."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # how a kernel splits its sums across threads changes the rounding
     try:
-        rows = []
+        rows: list[tuple[BlockSpec | None, dict[torch.dtype, float]]] = []
         for spec in specs:
             x = torch.randn(2, spec.in_channels, 8, 8, generator=torch.Generator().manual_seed(seed))
-            stride = ", /2" if spec.stride == 2 else ""
-            label = f"block\n{spec.in_channels}\u2192{spec.out_channels}\n{spec.cardinality}x{spec.width}d{stride}"
-            rows.append((label, _max_errors(random_block(spec, "c", seed), x)))
+            rows.append((spec, _max_errors(random_block(spec, "c", seed), x)))
         x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(seed))
-        rows.append(("ResNeXt\n3 stages\n4x4d", _max_errors(_small_network(4, 4, seed), x)))
+        rows.append((None, _max_errors(_small_network(4, 4, seed), x)))
     finally:
         torch.set_num_threads(threads)
     return rows
 
 
+def _tick_label(spec: BlockSpec | None) -> str:
+    """E.g. "block\n64→128\n8x8d\nstride 2"; the small network for None."""
+    if spec is None:
+        return "ResNeXt\n3 stages\n4x4d"
+    stride = f"\nstride {spec.stride}" if spec.stride != 1 else ""
+    return f"block\n{spec.in_channels}\u2192{spec.out_channels}\n{spec.cardinality}x{spec.width}d{stride}"
+
+
 @styled
-def equivalence_error(specs: Sequence[BlockSpec] = EQUIVALENCE_SPECS, seed: int = 0) -> Figure:
+def equivalence_error(specs: Sequence[BlockSpec] = EQUIVALENCE_SPECS, seed: int = 0, *, slide: bool = False) -> Figure:
     """The largest relative error between forms (a), (b), (c), per block and for a network.
 
     Each block is a seeded random block with randomised BatchNorms
@@ -78,11 +80,13 @@ def equivalence_error(specs: Sequence[BlockSpec] = EQUIVALENCE_SPECS, seed: int 
     The last bars are a small ResNeXt (three one-block stages, 16x16 input)
     transplanted as a whole. Dashed lines are the tolerances the proofs use,
     dotted lines the machine epsilon. It runs on one thread, so the rounding,
-    and the figure, do not depend on the number of CPU cores.
+    and the figure, do not depend on the number of CPU cores. The slide variant
+    has 18 pt text, 16:9, and its legend beside the axes.
 
     Args:
         specs: the blocks to measure.
         seed: seeds the weights and inputs.
+        slide: draw the slide variant.
 
     Returns:
         The figure.
@@ -100,7 +104,7 @@ def equivalence_error(specs: Sequence[BlockSpec] = EQUIVALENCE_SPECS, seed: int 
         raise ValueError(f"specs must be a non-empty sequence of BlockSpec, got {specs!r}")
     rows = _measure_errors(specs, seed)
 
-    fig, ax = new_figure(figsize=(10, 5.6), layout="constrained")
+    fig, ax = new_figure(figsize=SLIDE_FIGSIZE if slide else (10, 5.6), layout="constrained")
     positions, bar = np.arange(len(rows)), 0.36
     handles = []  # float32's three entries, then float64's: one legend column each
     for k, (dtype, colour) in enumerate(((torch.float32, PALETTE[1]), (torch.float64, PALETTE[0]))):
@@ -108,21 +112,31 @@ def equivalence_error(specs: Sequence[BlockSpec] = EQUIVALENCE_SPECS, seed: int 
         xs = positions + (k - 0.5) * bar
         values = [errors[dtype] for _, errors in rows]
         heights = [max(value, _ZERO_ERROR_AT) for value in values]
-        handles.append(ax.bar(xs, heights, bar, color=colour, label=f"{name}: max relative error"))
+        handles.append(ax.bar(xs, heights, bar, color=colour, label=f"{name}: {'' if slide else 'max relative '}error"))
         for x, value in zip(xs, values):
             if value == 0:
-                ax.text(x, _ZERO_ERROR_AT * 1.5, "0\n(exact)", ha="center", va="bottom", fontsize=FONT_PT)
+                zero = "0" if slide else "0\n(exact)"
+                ax.text(x, _ZERO_ERROR_AT * 1.5, zero, ha="center", va="bottom", fontsize=text_pt())
+        tolerance_label, eps_label = f"{name}: tolerance {tolerance:.0e}", f"{name}: machine epsilon {eps:.1e}"
+        if slide:
+            tolerance_label, eps_label = f"tolerance {tolerance:.0e}", f"epsilon {eps:.1e}"
         handles += [
-            ax.axhline(
-                tolerance, color=colour, linestyle="--", linewidth=1.2, label=f"{name}: tolerance {tolerance:.0e}"
-            ),
-            ax.axhline(eps, color=colour, linestyle=":", linewidth=1.2, label=f"{name}: machine epsilon {eps:.1e}"),
+            ax.axhline(tolerance, color=colour, linestyle="--", linewidth=1.2, label=tolerance_label),
+            ax.axhline(eps, color=colour, linestyle=":", linewidth=1.2, label=eps_label),
         ]
     ax.set_yscale("log")
     ax.set_ylim(_ZERO_ERROR_AT, 1e-2)
-    ax.set_xticks(positions, [label for label, _ in rows])
-    ax.set_ylabel("max |form \u2212 form| / max |output| (relative, unitless)")
-    ax.set_xlabel("what is compared (eval mode, max over the pairs a\u2013b, a\u2013c, b\u2013c)")
-    ax.set_title("Forms (a), (b), (c) differ only by rounding", fontsize=TITLE_PT, weight="bold")
-    ax.legend(handles=handles, loc="upper right", ncols=2)
+    labels = [_tick_label(spec) for spec, _ in rows]
+    title = "Forms (a), (b), (c) differ only by rounding"
+    if slide:
+        ax.set_xticks(positions, [label.removeprefix("block\n").replace("3 stages\n", "") for label in labels])
+        ax.set_ylabel("relative error (max over pairs)")
+        ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5))
+        fig.suptitle(title, fontsize=title_pt(), weight="bold")
+    else:
+        ax.set_xticks(positions, labels)
+        ax.set_ylabel("max |form \u2212 form| / max |output| (relative, unitless)")
+        ax.set_xlabel("what is compared (eval mode, max over the pairs a\u2013b, a\u2013c, b\u2013c)")
+        ax.legend(handles=handles, loc="upper right", ncols=2)
+        ax.set_title(title, fontsize=title_pt(), weight="bold")
     return fig

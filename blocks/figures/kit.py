@@ -16,13 +16,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyBboxPatch
 
 from blocks.core.spec import BlockSpec
-from blocks.figures.style import MIN_FONT_PT, new_figure
+from blocks.figures.style import new_figure, text_pt, title_pt
 
-FONT_PT = MIN_FONT_PT
-TITLE_PT = 12
 INK = "#000000"
 GREY = "#BBBBBB"  # BN, ReLU, input and output boxes
-NO_WEIGHT = "#C8C8C8"  # matrix entries that no tensor stores
+NO_WEIGHT = "#A0A0A0"  # matrix entries that no tensor stores: mid-grey, apart from the colour map's near-white 0
 ELLIPSIS = "\u22ef"  # ⋯
 BOX_H = 0.34  # inches: the height of every box of the diagrams
 ADD_RADIUS = 0.15  # inches: the circle of a sum
@@ -39,8 +37,8 @@ def canvas(width: float, height: float) -> tuple[Figure, Axes]:
 
 
 def write(ax: Axes, x: float, y: float, text: str, **style: Any) -> None:
-    """``text`` centred on (x, y) at the body size, unless ``style`` says otherwise."""
-    ax.text(x, y, text, **{"ha": "center", "va": "center", "fontsize": FONT_PT, **style})
+    """``text`` centred on (x, y) at the style's smallest size, unless ``style`` says otherwise."""
+    ax.text(x, y, text, **{"ha": "center", "va": "center", "fontsize": text_pt(), **style})
 
 
 def tint(colour: str, amount: float = 0.25) -> tuple[float, float, float]:
@@ -49,20 +47,20 @@ def tint(colour: str, amount: float = 0.25) -> tuple[float, float, float]:
     return (float(rgb[0]), float(rgb[1]), float(rgb[2]))
 
 
-def box(ax: Axes, x: float, y: float, width: float, text: str, colour: str) -> None:
-    """A rounded box centred on (x, y) with ``text`` inside, edged in ``colour``."""
-    corner = (x - width / 2, y - BOX_H / 2)
+def box(ax: Axes, x: float, y: float, width: float, text: str, colour: str, height: float = BOX_H) -> None:
+    """A rounded box centred on (x, y) with ``text`` inside, edged in ``colour``; sizes in inches."""
+    corner = (x - width / 2, y - height / 2)
     style = "round,pad=0,rounding_size=0.06"
     ax.add_patch(
-        FancyBboxPatch(corner, width, BOX_H, boxstyle=style, facecolor=tint(colour), edgecolor=colour, linewidth=1.2)
+        FancyBboxPatch(corner, width, height, boxstyle=style, facecolor=tint(colour), edgecolor=colour, linewidth=1.2)
     )
     write(ax, x, y, text)
 
 
-def plus(ax: Axes, x: float, y: float) -> None:
-    """The ⊕ of a sum: a circle with a plus."""
-    ax.add_patch(Circle((x, y), ADD_RADIUS, facecolor="white", edgecolor=INK, linewidth=1.0))
-    write(ax, x, y, "+", fontsize=TITLE_PT)
+def plus(ax: Axes, x: float, y: float, radius: float = ADD_RADIUS) -> None:
+    """The ⊕ of a sum: a circle of ``radius`` inches with a plus."""
+    ax.add_patch(Circle((x, y), radius, facecolor="white", edgecolor=INK, linewidth=1.0))
+    write(ax, x, y, "+", fontsize=title_pt())
 
 
 def line(ax: Axes, xs: Sequence[float], ys: Sequence[float]) -> None:

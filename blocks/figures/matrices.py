@@ -13,13 +13,13 @@ from blocks.core.transplant import transplant
 from blocks.figures.kit import (
     INK,
     NO_WEIGHT,
-    TITLE_PT,
     check_spec,
 )
-from blocks.figures.style import new_figure, styled
-from blocks.models.grouped import dense_weight
+from blocks.figures.style import SLIDE_FIGSIZE, new_figure, styled, text_pt, title_pt
+from blocks.models.grouped import block_diagonal_mask, dense_weight
 
 BLOCK_DIAGONAL_SPEC = BlockSpec(32, 32, cardinality=8, width=4)  # small enough to see every weight
+BLOCK_DIAGONAL_SLIDE_SPEC = BlockSpec(16, 16, cardinality=4, width=4)  # blocks large enough on a slide
 
 
 def _tap_sum(weight: torch.Tensor) -> np.ndarray:
@@ -28,20 +28,27 @@ def _tap_sum(weight: torch.Tensor) -> np.ndarray:
 
 
 @styled
-def block_diagonal(spec: BlockSpec = BLOCK_DIAGONAL_SPEC, seed: int = 0) -> Figure:
+def block_diagonal(spec: BlockSpec | None = None, seed: int = 0, *, slide: bool = False) -> Figure:
     """Form (c)'s grouped 3x3 as a dense matrix, next to the same weights in forms (a) and (b).
 
-    Top row: form (c)'s ``conv2`` expanded to the dense (C·d) x (C·d) weight and
-    summed over its 3x3 taps: block-diagonal. Beside it, the C per-path 3x3s of
-    form (a) (``paths.i.conv2``) placed on the diagonal: the same blocks.
-    Bottom row: form (b)'s ``conv3``, the 1x1 after the concatenation, an
-    out x (C·d) matrix cut into C column slices; beside it the C output 1x1s of
-    form (a) (``paths.i.conv3``) side by side, which hold exactly those slices.
+    Form (c)'s ``conv2`` placed in the dense (C·d) x (C·d) layout and summed over
+    its 3x3 taps: block-diagonal, since the grouped weight stores only the C diagonal
+    blocks. Beside it, the C per-path 3x3s of form (a) (``paths.i.conv2``) placed on
+    the diagonal: the same blocks. Then form (b)'s ``conv3``, the 1x1 after the
+    concatenation, an out x (C·d) matrix whose column slices are the C output 1x1s
+    of form (a) (``paths.i.conv3``) side by side. Grey marks entries that no tensor
+    stores, in every panel; black lines the paths' boundaries; channels are counted
+    from 0, so path i holds channels i·d to i·d + d - 1, as in ``paths.i``.
     All weights come from one seeded random block transplanted into each form.
+    The paper variant is 2 x 2 with a colour scale per row; the slide variant (18 pt
+    text, 16:9, default a 16->16 4x4d block so every block is large) is one row
+    with one colour scale.
 
     Args:
         spec: the block; C·d and ``out_channels`` at most 128 so every entry is visible.
+            Default 32->32 8x4d (slide: 16->16 4x4d).
         seed: seeds the block's weights.
+        slide: draw the slide variant.
 
     Returns:
         The figure.
@@ -53,7 +60,7 @@ def block_diagonal(spec: BlockSpec = BLOCK_DIAGONAL_SPEC, seed: int = 0) -> Figu
     Example:
         >>> fig = block_diagonal(BlockSpec(16, 16, cardinality=4, width=4))
     """
-    check_spec(spec)
+    spec = check_spec(spec if spec is not None else (BLOCK_DIAGONAL_SLIDE_SPEC if slide else BLOCK_DIAGONAL_SPEC))
     for name, value in (("grouped channels C·d", spec.grouped_channels), ("out_channels", spec.out_channels)):
         if value > 128:
             raise ValueError(f"spec's {name} must be at most 128 so every weight is visible, got {value} ({spec})")
@@ -61,58 +68,71 @@ def block_diagonal(spec: BlockSpec = BLOCK_DIAGONAL_SPEC, seed: int = 0) -> Figu
     a, b = transplant(c, "a"), transplant(c, "b")
     C, d = spec.cardinality, spec.width
 
+    stored = block_diagonal_mask(spec.grouped_channels, spec.grouped_channels, C).numpy()  # (C·d, C·d)
     grouped = _tap_sum(dense_weight(c.get_parameter("conv2.weight"), C))  # (C·d, C·d), zero off the diagonal blocks
-    per_path = np.full(grouped.shape, np.nan)  # NaN: no tensor stores these entries
+    grouped[~stored] = np.nan  # NaN: no tensor stores these entries (the grouped weight is (C·d, d, 3, 3))
+    per_path = np.full(grouped.shape, np.nan)
     for i in range(C):  # path i's 3x3, a (d, d) block on the diagonal
         per_path[i * d : (i + 1) * d, i * d : (i + 1) * d] = _tap_sum(a.get_parameter(f"paths.{i}.conv2.weight"))
     concat = _tap_sum(b.get_parameter("conv3.weight"))  # (out, C·d)
     path_1x1s = [_tap_sum(a.get_parameter(f"paths.{i}.conv3.weight")) for i in range(C)]  # C of (out, d)
     slices = np.concatenate(path_1x1s, axis=1)  # (out, C·d)
 
-    fig, axes = new_figure(2, 2, figsize=(12.5, 11.5), layout="constrained")
+    # (matrix, title, whether its rows are grouped by path too)
+    if slide:
+        titles = ["(c) conv2:\none grouped 3x3", "(a) paths.i.conv2:\nC separate 3x3s"]
+        titles += ["(b) conv3:\none 1x1", "(a) paths.i.conv3:\nC separate 1x1s"]
+    else:
+        titles = [
+            "form (c): conv2, the grouped 3x3 (one tensor),\nin the dense layout",
+            f"form (a): the {C} paths' 3x3s\n(paths.i.conv2, {C} tensors) on the diagonal",
+            "form (b): conv3, the one 1x1\nafter the concatenation",
+            f"form (a): the {C} paths' output 1x1s\n(paths.i.conv3, {C} tensors) side by side",
+        ]
+    panels = list(zip([grouped, per_path, concat, slices], titles, [True, True, False, False]))
+    if slide:
+        fig, axes = new_figure(1, 4, figsize=SLIDE_FIGSIZE, layout="constrained")
+        rows = [list(zip(axes, panels))]
+    else:
+        fig, axes = new_figure(2, 2, figsize=(12.5, 11.5), layout="constrained")
+        rows = [list(zip(axes[0], panels[:2])), list(zip(axes[1], panels[2:]))]
     cmap = matplotlib.colormaps["PuOr"].with_extremes(bad=NO_WEIGHT)  # diverging, colour-blind safe
-    # (axes, matrix, title, x label, whether it is C separate tensors rather than one)
-    panels = [
-        (axes[0, 0], grouped, "form (c): conv2, the grouped 3x3,\nexpanded to a dense matrix", "input channel", False),
-        (
-            axes[0, 1],
-            per_path,
-            f"form (a): the {C} paths' 3x3s\n(paths.i.conv2) on the diagonal",
-            "input channel",
-            True,
-        ),
-        (axes[1, 0], concat, "form (b): conv3, the one 1x1\nafter the concatenation", "concatenated channel", False),
-        (
-            axes[1, 1],
-            slices,
-            f"form (a): the {C} paths' output 1x1s\n(paths.i.conv3) side by side",
-            "input channel",
-            True,
-        ),
-    ]
-    path_ticks = (np.arange(C) * d + (d - 1) / 2, [f"{i + 1}" for i in range(C)])
-    for row in range(2):
-        row_panels = panels[2 * row : 2 * row + 2]
-        limit = max(np.nanmax(np.abs(matrix)) for _, matrix, *_ in row_panels)
-        for ax, matrix, title, xlabel, separate in row_panels:
+    path_starts = np.arange(C) * d  # the first channel of each path
+    for row in rows:
+        limit = max(np.nanmax(np.abs(matrix)) for _, (matrix, *_) in row)
+        for ax, (matrix, title, rows_by_path) in row:
             image = ax.imshow(np.ma.masked_invalid(matrix), cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest")
-            ax.set_title(title, fontsize=TITLE_PT)
-            # Path boundaries: white gaps between separate tensors, thin lines inside one tensor.
-            style = {"color": "white", "linewidth": 3} if separate else {"color": INK, "linewidth": 0.6}
-            for boundary in np.arange(1, C) * d - 0.5:
-                ax.axvline(boundary, **style)
-                if row == 0:
-                    ax.axhline(boundary, **style)
-            ax.set_xticks(*path_ticks)
-            ax.set_xlabel(f"{xlabel} (grouped: path 1\u2026{C})")
-            if row == 0:
-                ax.set_yticks(*path_ticks)
-                ax.set_ylabel(f"output channel (grouped: path 1\u2026{C})")
-            else:
-                ax.set_ylabel("output channel of the block (index)")
+            ax.set_title(title, fontsize=title_pt() if not slide else text_pt())
+            for boundary in path_starts[1:] - 0.5:  # between path i - 1 and path i, in every panel alike
+                ax.axvline(boundary, color=INK, linewidth=1.0)
+                if rows_by_path:
+                    ax.axhline(boundary, color=INK, linewidth=1.0)
+            ticks = path_starts if C * d <= 16 or not slide else path_starts[::2]
+            ax.set_xticks(ticks, [str(t) for t in ticks])
+            if rows_by_path or slide:
+                ax.set_yticks(ticks, [str(t) for t in ticks] if ax is axes.flat[0] or not slide else [])
+            if not slide:
+                ax.set_xlabel(f"input channel (path i: channels {d}i to {d}i+{d - 1})")
+                ax.set_ylabel("output channel" if rows_by_path else "output channel of the block")
             ax.tick_params(length=0)
-        label = "weight summed over the 3x3 taps (unitless)" if row == 0 else "1x1 weight (unitless)"
-        fig.colorbar(image, ax=[ax for ax, *_ in row_panels], shrink=0.9, label=label)
-    title = f"The same weights in three forms: block {spec}, seed {seed}\n(grey: no weight stored there)"
-    fig.suptitle(title, fontsize=TITLE_PT)
+        if slide:
+            label = "weight"
+        else:
+            label = "weight summed over the 3x3 taps (unitless)" if row is rows[0] else "1x1 weight (unitless)"
+        colorbar = fig.colorbar(image, ax=[ax for ax, _ in row], shrink=0.9 if not slide else 0.6, label=label)
+        if slide:  # three ticks: the colour scale's ends and 0
+            ends = np.floor(limit * 10) / 10
+            colorbar.set_ticks([-ends, 0, ends], labels=[f"{-ends:g}", "0", f"{ends:g}"])
+    if slide:
+        axes[0].set_ylabel("output channel")
+        fig.supxlabel(
+            f"input channel (path i: channels {d}i to {d}i+{d - 1}); 3x3s summed over taps", fontsize=text_pt()
+        )
+        fig.suptitle(
+            f"One {spec.cardinality}x{spec.width}d block's weights in every form (grey: not stored)",
+            fontsize=title_pt(),
+        )
+    else:
+        title = f"The same weights in three forms: block {spec}, seed {seed}"
+        fig.suptitle(f"{title}\n(grey: no weight stored there, in any form)", fontsize=title_pt())
     return fig

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 FIGURE_FORMATS = ("svg", "pdf", "png")
 DPI = 200
 MIN_FONT_PT = 10  # readable on a projector at the saved size
+# A slide is 13.33 x 7.5 inches (16:9, 1920 x 1080 px: 1 pt = 2 px); a slide figure fills it but for a
+# title line above, and keeps the 16:9 shape, so its text is at least MIN_SLIDE_FONT_PT on the slide.
+MIN_SLIDE_FONT_PT = 18  # legible from the back of a lecture room
+SLIDE_FIGSIZE = (11.2, 6.3)  # inches, 16:9
 
 # Okabe & Ito (2008), a palette that colour-blind viewers can tell apart.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -45,6 +49,17 @@ STYLE: dict[RcKeyType, Any] = {
     "savefig.dpi": DPI,
 }
 
+# The same look, for slides: every text at least MIN_SLIDE_FONT_PT.
+SLIDE_STYLE: dict[RcKeyType, Any] = {
+    **STYLE,
+    "font.size": 20,
+    "axes.titlesize": 22,
+    "axes.labelsize": 20,
+    "xtick.labelsize": MIN_SLIDE_FONT_PT,
+    "ytick.labelsize": MIN_SLIDE_FONT_PT,
+    "legend.fontsize": MIN_SLIDE_FONT_PT,
+}
+
 _METADATA = {
     "svg": {"Date": None, "Creator": None, "Format": None, "Type": None},
     "pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
@@ -53,10 +68,24 @@ _METADATA = {
 
 
 @contextmanager
-def house_style() -> Iterator[None]:
-    """Temporarily apply the package's figure style (fonts, palette, reproducibility settings)."""
-    with matplotlib.rc_context(STYLE):
+def house_style(slide: bool = False) -> Iterator[None]:
+    """Temporarily apply the package's figure style (fonts, palette, reproducibility settings).
+
+    Args:
+        slide: the slide sizes of text (:data:`SLIDE_STYLE`) instead of the paper's.
+    """
+    with matplotlib.rc_context(SLIDE_STYLE if slide else STYLE):
         yield
+
+
+def text_pt() -> float:
+    """The size of the smallest text in the style in force (tick labels): 10 pt, or 18 pt on slides."""
+    return float(matplotlib.rcParams["xtick.labelsize"])
+
+
+def title_pt() -> float:
+    """The size of titles in the style in force: 12 pt, or 22 pt on slides."""
+    return float(matplotlib.rcParams["axes.titlesize"])
 
 
 _P = ParamSpec("_P")
@@ -67,11 +96,12 @@ def styled(draw: Callable[_P, Figure]) -> Callable[_P, Figure]:
 
     Text and lines take their font and colours from rcParams when they are made,
     so the style must hold for the whole drawing, not only for the figure's creation.
+    A call with ``slide=True`` runs in the slide style.
     """
 
     @functools.wraps(draw)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> Figure:
-        with house_style():
+        with house_style(slide=bool(kwargs.get("slide", False))):
             return draw(*args, **kwargs)
 
     return wrapper
@@ -85,10 +115,12 @@ def new_figure(
     layout: Literal["constrained", "compressed", "tight"] | None = None,
     **subplots: Any,
 ) -> tuple[Figure, Any]:
-    """Like ``plt.subplots``, but a plain Figure: no pyplot state, no backend switch, nothing to close."""
-    with house_style():
-        fig = Figure(figsize=figsize, layout=layout)
-        axes = fig.subplots(nrows, ncols, **subplots)
+    """Like ``plt.subplots``, but a plain Figure: no pyplot state, no backend switch, nothing to close.
+
+    Call it inside a :func:`styled` function: the axes take their label sizes from the style in force.
+    """
+    fig = Figure(figsize=figsize, layout=layout)
+    axes = fig.subplots(nrows, ncols, **subplots)
     return fig, axes
 
 

@@ -7,6 +7,6 @@ lockstep.py  forms (a), (b), (c) trained side by side, step by step
 
 from blocks.training.data import data_loaders
 from blocks.training.lockstep import train_in_lockstep
-from blocks.training.loop import SGDRecipe, small_resnext, train
+from blocks.training.loop import SGDRecipe, small_resnext, train, train_each_form
 
-__all__ = ["SGDRecipe", "data_loaders", "small_resnext", "train", "train_in_lockstep"]
+__all__ = ["SGDRecipe", "data_loaders", "small_resnext", "train", "train_each_form", "train_in_lockstep"]

@@ -35,7 +35,7 @@ class Lockstep:
     weight_errors: dict[str, float]
 
     def loss_errors(self, form: str) -> list[float]:
-        """|loss_form − loss_c| / |loss_c| at every step."""
+        """``|loss_form − loss_c| / |loss_c|`` at every step."""
         return [abs(mine - ref) / abs(ref) for mine, ref in zip(self.losses[form], self.losses["c"])]
 
     def table(self) -> str:
@@ -95,7 +95,7 @@ def train_in_lockstep(
 
 
 def _max_relative_error(state: Mapping[str, Tensor], reference: Mapping[str, Tensor]) -> float:
-    """Largest over tensors of max|state − reference| / max|reference|; integer counters must be equal."""
+    """Largest over tensors of ``max|state − reference| / max|reference|``; integer counters must be equal."""
     worst = 0.0
     for key, ref in reference.items():
         if not ref.is_floating_point():  # BN's num_batches_tracked

@@ -1,0 +1,130 @@
+"""``make site``: the course as static HTML in ``_build/site``, built offline.
+
+Stages the sources in ``_build/site-src`` (the pages in ``docs/``, the notebooks, the
+committed figures, the README, the benchmark results), writes the two generated pages
+(the gallery, from ``figures/README.md``; the benchmark results, from
+``benchmarks/results.csv``), vendors MathJax from the npm registry into ``_static``, and
+runs Sphinx, which executes every notebook (myst-nb). The notebooks run in the staged
+copy, so what they write lands in ``_build``, never in the repository.
+
+Usage: ``python docs/build_site.py [--out _build/site]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from vendor import unpack
+
+from blocks.bench import format_measurements, read_csv
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+BUILD = REPOSITORY / "_build"
+PAGES = ("conf.py", "index.md", "api.md")  # the hand-written pages in docs/
+# The MathJax parts a page with formulas loads: the combined TeX-to-HTML component, its extensions,
+# fonts, menu and accessibility pieces (not the speech engine, which nothing here enables).
+MATHJAX_PARTS = ["tex-chtml.js", "input", "output", "ui", "a11y", "adaptors"]
+# figures/README.md's table rows: | `name.{svg,pdf,png}` | what it shows | drawn by |
+_FIGURE_ROW = re.compile(r"^\| `(?P<name>\w+)\.\{svg,pdf,png\}` \| (?P<caption>.+?) \| (?P<drawn_by>.*?) \|$")
+
+
+def gallery_page(figures_readme: str) -> str:
+    """The gallery: every figure of ``figures/README.md``'s table, with its caption and downloads."""
+    lines = [
+        "# Gallery of the lecture figures",
+        "",
+        "Every figure is drawn by the package from real modules and weights (`make figures`), as SVG, PDF",
+        "and PNG. Slide variants (16:9, text at least 18 pt) are written by `python -m blocks figures --slides`",
+        "and used in the lecture deck (`make slides`).",
+        "",
+    ]
+    rows = [match for line in figures_readme.splitlines() if (match := _FIGURE_ROW.match(line))]
+    if not rows:
+        raise ValueError("figures_readme must list the figures in its table, found none")
+    for row in rows:
+        name = row["name"]
+        downloads = " · ".join(f"{{download}}`{fmt.upper()} <figures/{name}.{fmt}>`" for fmt in ("svg", "pdf", "png"))
+        lines += [
+            f"## {name}",
+            "",
+            f"```{{figure}} figures/{name}.png",
+            f":alt: {name}",
+            ":width: 100%",
+            "",
+            row["caption"],
+            "```",
+            "",
+            f"Download: {downloads}. Drawn by {row['drawn_by']}.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def benchmarks_page(results_csv: Path) -> str:
+    """The committed benchmark run: where it ran, every measurement, the figure, and the method."""
+    rows, shared = read_csv(results_csv)
+    return "\n".join(
+        [
+            "# Benchmark results",
+            "",
+            f"The committed run of `python -m blocks bench` (`benchmarks/results.csv`): {shared['machine']},"
+            f" {shared['device']}, torch {shared['torch']}, {shared['dtype']}, {shared['threads']} threads,"
+            f" batch {shared['batch']}, blocks on {shared['size']}x{shared['size']} inputs, {shared['warmup']}"
+            " warm-up rounds. Ratios are medians (min–max) of per-round ratios.",
+            "",
+            "```{figure} figures/speed_vs_cardinality.png",
+            ":alt: speed_vs_cardinality",
+            ":width: 100%",
+            "",
+            "Time of forms (a), a-fused and (b) over form (c)'s, per cardinality at equal FLOPs.",
+            "```",
+            "",
+            "## Every measurement",
+            "",
+            format_measurements(rows),
+            "",
+            "```{include} benchmarks/README.md",
+            ":start-line: 2",
+            ":heading-offset: 1",
+            "```",
+            "",
+        ]
+    )
+
+
+def stage(source: Path) -> None:
+    """Copy what the site is built from into ``source`` and write the generated pages."""
+    shutil.rmtree(source, ignore_errors=True)
+    source.mkdir(parents=True)
+    for page in PAGES:
+        shutil.copy2(REPOSITORY / "docs" / page, source / page)
+    shutil.copy2(REPOSITORY / "README.md", source / "README.md")
+    for folder in ("notebooks", "figures", "benchmarks"):
+        shutil.copytree(REPOSITORY / folder, source / folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.rmtree(source / "figures" / "slides", ignore_errors=True)  # slide variants: not the site's
+    (source / "gallery.md").write_text(gallery_page((REPOSITORY / "figures" / "README.md").read_text()))
+    (source / "benchmarks.md").write_text(benchmarks_page(REPOSITORY / "benchmarks" / "results.csv"))
+    unpack("mathjax", "es5", MATHJAX_PARTS, source / "_static" / "mathjax")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from sphinx.cmd.build import build_main  # the docs extra: only when building
+
+    parser = argparse.ArgumentParser(prog="python docs/build_site.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=BUILD / "site", help="where the HTML goes (default _build/site)")
+    args = parser.parse_args(argv)
+    source = BUILD / "site-src"
+    stage(source)
+    shutil.rmtree(args.out, ignore_errors=True)
+    status = build_main(["-b", "html", "-d", str(BUILD / "doctrees"), "--keep-going", str(source), str(args.out)])
+    if status == 0:
+        print(f"site: {args.out / 'index.html'}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
