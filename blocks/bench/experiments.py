@@ -27,7 +27,7 @@ min and max of the per-round ratio to a reference candidate:
                 rounds, as it has a target (≤ 3x). Then, for context, the same
                 plain copy for a form (a) and a form (c) network, what plain
                 PyTorch pays to produce the same two networks, vs the reference.
-    audit       ``blocks.audit`` of a ResNeXt-50 32x4d on one 64x64 image, vs one
+    audit       ``blocks.audit`` of the network (ResNeXt-50 32x4d) on one 64x64 image, vs one
                 forward pass recorded by its tracer (:func:`blocks.analysis.trace.record`,
                 reference): what reading the dataflow adds to running it (target ≤ 3x).
 
@@ -239,15 +239,16 @@ AUDIT_INPUT = (1, 3, 64, 64)  # the audit's target is stated for ResNeXt-50 at 6
 
 
 def bench_audit(config: BenchConfig, progress: tqdm | None = None) -> list[Measurement]:
-    """Time ``audit`` of ResNeXt-50 32x4d against one forward pass with tracing (see the module docstring)."""
+    """Time ``audit`` of the network of ``config`` against one forward pass with tracing (see the module docstring)."""
     device = torch.device(config.device)
+    depth, cardinality, width = config.network
     torch.manual_seed(0)
-    net = resnext(50, 32, 4).to(device).eval()
+    net = resnext(depth, cardinality, width).to(device).eval()
     x = torch.randn(AUDIT_INPUT, device=device)
     reference = "forward with tracing"
     candidates = {reference: lambda: record(net, x), "audit": lambda: audit(net, AUDIT_INPUT)}
     times = time_interleaved(candidates, TARGET_PAIR_ROUNDS * config.repeats, config.warmup, device)
-    rows = summarise(times, reference, "audit", "ResNeXt-50 32x4d, 1x3x64x64", "forward")
+    rows = summarise(times, reference, "audit", f"ResNeXt-{depth} {cardinality}x{width}d, 1x3x64x64", "forward")
     if progress is not None:
         progress.update()
     return rows
