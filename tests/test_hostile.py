@@ -1,0 +1,162 @@
+"""Bad input, nothing lost: every row of the hostile-user list gets a clear error, and nothing is half-changed.
+
+Each test is one row of issue 19: the input a hostile (or hurried) user gives, the
+error it must get (a ValueError or TypeError naming the argument and the value,
+never a raw internal), and, where the call would change something, the proof that
+nothing changed. The CLI rows are in ``test_cli.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import blocks
+from blocks import load_weights, small_resnext
+
+# Forms (a), (b) add the same products in another order than (c): float64 rounding only.
+FP64_RTOL = 1e-12
+
+# --- load_weights: file errors -----------------------------------------------------------------
+
+
+def _write_checkpoint(path: Path) -> None:
+    torch.save(small_resnext().state_dict(), path)
+
+
+def _truncated(path: Path) -> None:
+    _write_checkpoint(path)
+    path.write_bytes(path.read_bytes()[:1000])
+
+
+def _foreign_zip(path: Path) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("notes.txt", "not a checkpoint")
+
+
+# (what the file is, how to make it, what the message says after the path)
+BAD_FILES: dict[str, tuple[Callable[[Path], object], str]] = {
+    "missing": (lambda path: None, "is not there: no such file"),
+    "folder": (lambda path: path.mkdir(), "is a folder, not a checkpoint file"),
+    "empty": (lambda path: path.write_bytes(b""), "is an empty file"),
+    "truncated": (_truncated, "is a zip archive that is not a whole torch.save checkpoint"),
+    "random-bytes": (lambda path: path.write_bytes(bytes(range(7, 256))), "is binary data"),
+    "text": (lambda path: path.write_text("conv1.weight = 0.5\n"), "is a text file, not a torch.save checkpoint"),
+    "foreign-zip": (_foreign_zip, "is a zip archive that is not a whole torch.save checkpoint"),
+    "pickled-module": (lambda path: torch.save(nn.Linear(2, 2), path), "is a pickled torch.nn.modules.linear.Linear"),
+    "tensor": (lambda path: torch.save(torch.ones(3), path), "holds a Tensor, not a state_dict"),
+    "list": (lambda path: torch.save([1, 2], path), "holds a list, not a state_dict"),
+    "other-wrapper": (
+        lambda path: torch.save({"epoch": 3, "net": small_resnext().state_dict()}, path),
+        r"holds no state_dict of tensors, nor one under 'state_dict' or 'model' or 'model_state_dict';"
+        r" its top-level keys are \['epoch', 'net'\]",
+    ),
+}
+
+
+@pytest.mark.parametrize(("make", "message"), BAD_FILES.values(), ids=BAD_FILES.keys())
+def test_load_weights_bad_file_is_one_sentence_naming_the_path(
+    tmp_path: Path, make: Callable[[Path], object], message: str
+) -> None:
+    path = tmp_path / "weights.pth"
+    make(path)
+    with pytest.raises(ValueError, match=f"^load_weights: '{path}' {message}"):
+        load_weights(small_resnext(), path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are a POSIX thing")
+def test_load_weights_refuses_a_fifo_without_opening_it(tmp_path: Path) -> None:
+    path = tmp_path / "weights.pth"
+    os.mkfifo(path)  # opening it for reading would wait for a writer forever
+    with pytest.raises(ValueError, match="is a FIFO, not a checkpoint file"):
+        load_weights(small_resnext(), path)
+
+
+@pytest.mark.parametrize("path", [None, 3, b"weights.pth"], ids=["None", "int", "bytes"])
+def test_load_weights_path_of_the_wrong_type(path: object) -> None:
+    with pytest.raises(TypeError, match=f"path must be a str or os.PathLike, got {type(path).__name__}"):
+        load_weights(small_resnext(), path)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("net", [None, torch.ones(2), "resnext50", blocks.BlockSpec(8, 8, 2, 2)], ids=repr)
+def test_load_weights_net_that_is_not_a_module(tmp_path: Path, net: object) -> None:
+    _write_checkpoint(tmp_path / "weights.pth")
+    with pytest.raises(TypeError, match=f"net must be a torch.nn.Module, got {type(net).__name__}"):
+        load_weights(net, tmp_path / "weights.pth")  # type: ignore[arg-type]
+
+
+# --- load_weights: checkpoints as people save them ----------------------------------------------
+
+WRAPPED: dict[str, Callable[[dict[str, torch.Tensor]], object]] = {
+    "state_dict+epoch": lambda state: {"state_dict": state, "epoch": 3, "best_acc": 0.9},
+    "model+optimizer": lambda state: {"model": state, "optimizer": {"state": {}, "param_groups": []}},
+    "model_state_dict+epoch": lambda state: {"epoch": 7, "model_state_dict": state, "loss": 0.1},
+    "module.": lambda state: {f"module.{k}": v for k, v in state.items()},
+    "_orig_mod.": lambda state: {f"_orig_mod.{k}": v for k, v in state.items()},
+    "_orig_mod.module.": lambda state: {f"_orig_mod.module.{k}": v for k, v in state.items()},
+    "module.-under-state_dict": lambda state: {"state_dict": {f"module.{k}": v for k, v in state.items()}, "epoch": 1},
+}
+
+
+@pytest.mark.parametrize("form", ["a", "c"])
+@pytest.mark.parametrize("wrap", WRAPPED.values(), ids=WRAPPED.keys())
+def test_load_weights_unwraps_training_checkpoints(
+    tmp_path: Path, wrap: Callable[[dict[str, torch.Tensor]], object], form: str
+) -> None:
+    torch.manual_seed(0)
+    source = small_resnext().eval()
+    torch.save(wrap(source.state_dict()), tmp_path / "checkpoint.pth")
+    net = load_weights(small_resnext(form), tmp_path / "checkpoint.pth")
+    state = blocks.transplant(net, "c").state_dict()
+    assert all(torch.equal(state[k], v) for k, v in source.state_dict().items())
+
+
+# --- load_weights: nothing loaded unless everything fits ----------------------------------------
+
+BAD_TENSORS: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], str]] = {
+    "sparse": (lambda t: t.to_sparse(), "is a torch.sparse_coo tensor in the checkpoint; only dense ones load"),
+    "complex": (lambda t: t.to(torch.complex64), "is torch.complex64 in the checkpoint, but the network holds"),
+    "meta": (lambda t: t.to("meta"), "is on the meta device in the checkpoint: it holds no values"),
+    "nan": (lambda t: t.clone().fill_(float("nan")), "holds NaN or infinite values in the checkpoint"),
+    "inf": (lambda t: t.clone().fill_(float("inf")), "holds NaN or infinite values in the checkpoint"),
+    "int": (lambda t: t.long(), "is torch.int64 in the checkpoint, but the network holds torch.float32"),
+}
+# A key outside any block, in the first block, and the very last one: the load must not copy what comes before.
+BAD_KEYS = ["conv1.weight", "layer1.0.conv2.weight", "fc.bias"]
+
+
+# torch.load warns that it scans a sparse tensor's indices: expected, and harmless here.
+@pytest.mark.filterwarnings("ignore:Validating sparse tensor invariants")
+@pytest.mark.parametrize("form", ["a", "c"])
+@pytest.mark.parametrize("key", BAD_KEYS)
+@pytest.mark.parametrize(("spoil", "message"), BAD_TENSORS.values(), ids=BAD_TENSORS.keys())
+def test_load_weights_checks_every_tensor_before_the_first_copy(
+    tmp_path: Path, spoil: Callable[[torch.Tensor], torch.Tensor], message: str, key: str, form: str
+) -> None:
+    state = small_resnext().state_dict()
+    state[key] = spoil(state[key])
+    torch.save(state, tmp_path / "checkpoint.pth")
+    net = small_resnext(form)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises(ValueError, match=f"'{key}' {message}"):
+        load_weights(net, tmp_path / "checkpoint.pth")
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+
+
+@pytest.mark.parametrize("form", ["a", "b", "c"])
+def test_load_weights_fills_a_network_on_the_meta_device(tmp_path: Path, form: str) -> None:
+    torch.manual_seed(0)
+    source = small_resnext().double().eval()
+    torch.save(source.state_dict(), tmp_path / "checkpoint.pth")
+    with torch.device("meta"):
+        net = small_resnext(form).double()
+    load_weights(net, tmp_path / "checkpoint.pth").eval()
+    assert all(t.device.type == "cpu" and t.dtype in (torch.float64, torch.int64) for t in net.state_dict().values())
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    torch.testing.assert_close(net(x), source(x), rtol=FP64_RTOL, atol=0)
