@@ -23,6 +23,10 @@ from blocks import load_weights, small_resnext
 # Forms (a), (b) add the same products in another order than (c): float64 rounding only.
 FP64_RTOL = 1e-12
 
+# The non-modules of the hostile list, given where a module belongs.
+NOT_MODULES = [None, torch.ones(2), "resnext50", blocks.BlockSpec(8, 8, 2, 2)]
+NOT_MODULE_IDS = ["None", "tensor", "str", "BlockSpec"]
+
 # --- load_weights: file errors -----------------------------------------------------------------
 
 
@@ -84,7 +88,7 @@ def test_load_weights_path_of_the_wrong_type(path: object) -> None:
         load_weights(small_resnext(), path)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("net", [None, torch.ones(2), "resnext50", blocks.BlockSpec(8, 8, 2, 2)], ids=repr)
+@pytest.mark.parametrize("net", NOT_MODULES, ids=NOT_MODULE_IDS)
 def test_load_weights_net_that_is_not_a_module(tmp_path: Path, net: object) -> None:
     _write_checkpoint(tmp_path / "weights.pth")
     with pytest.raises(TypeError, match=f"net must be a torch.nn.Module, got {type(net).__name__}"):
@@ -160,3 +164,49 @@ def test_load_weights_fills_a_network_on_the_meta_device(tmp_path: Path, form: s
     assert all(t.device.type == "cpu" and t.dtype in (torch.float64, torch.int64) for t in net.state_dict().values())
     x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
     torch.testing.assert_close(net(x), source(x), rtol=FP64_RTOL, atol=0)
+
+
+# --- networks: replace_head and resnext --------------------------------------------------------
+
+HEAD_PLACES = [
+    pytest.param(torch.float64, "cpu", id="float64"),
+    pytest.param(torch.float32, "meta", id="meta"),
+    pytest.param(
+        torch.float32,
+        "cuda",
+        id="cuda",
+        marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+    ),
+]
+
+
+@pytest.mark.parametrize("hidden", [None, 16], ids=["linear", "hidden-16"])
+@pytest.mark.parametrize(("dtype", "device"), HEAD_PLACES)
+def test_replace_head_keeps_dtype_and_device(dtype: torch.dtype, device: str, hidden: int | None) -> None:
+    net = small_resnext().to(device, dtype)
+    new = blocks.replace_head(net, 3, hidden=hidden)
+    assert {(p.dtype, p.device.type) for p in new.parameters()} == {(dtype, device)}
+    out = new.eval()(torch.zeros(2, 3, 8, 8, dtype=dtype, device=device))
+    assert out.shape == (2, 3) and out.dtype == dtype
+
+
+@pytest.mark.parametrize("net", NOT_MODULES, ids=NOT_MODULE_IDS)
+def test_replace_head_of_a_non_module_is_a_type_error(net: object) -> None:
+    with pytest.raises(TypeError, match=f"net must be a torch.nn.Module, got {type(net).__name__}"):
+        blocks.replace_head(net, 10)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("depth", "error", "message"),
+    [
+        ([50], TypeError, r"depth must be an int, one of \[50, 101, 152\], got list \[50\]"),
+        ("50", TypeError, r"depth must be an int, one of \[50, 101, 152\], got str '50'"),
+        (None, TypeError, r"depth must be an int, one of \[50, 101, 152\], got NoneType None"),
+        (50.0, ValueError, r"depth must be one of \[50, 101, 152\], got 50.0"),
+        (True, ValueError, r"depth must be one of \[50, 101, 152\], got True"),
+    ],
+    ids=["list", "str", "None", "float", "bool"],
+)
+def test_resnext_depth_that_is_not_an_int(depth: object, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message), torch.device("meta"):
+        blocks.resnext(depth, 32, 4)  # type: ignore[arg-type]

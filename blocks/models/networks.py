@@ -18,6 +18,7 @@ from typing import cast
 import torch
 from torch import nn
 
+from blocks.checks import check_module
 from blocks.core.build import build
 from blocks.core.forms import check_form
 from blocks.core.spec import BlockSpec, check_positive_int
@@ -123,14 +124,18 @@ def resnext(
         stem: "imagenet" or "cifar".
 
     Raises:
-        ValueError: an argument outside the values above; the message names it.
+        TypeError: ``depth`` is not a number.
+        ValueError: an argument outside the values above (``depth`` 50.0 too: it must be an int);
+            the message names it.
 
     Example:
         >>> net = resnext(50, 32, 4)   # torchvision.models.resnext50_32x4d's shape
         >>> sum(p.numel() for p in net.parameters())
         25028904
     """
-    if depth not in STAGE_BLOCKS:
+    if not isinstance(depth, (int, float)):  # a list or a str: not a number at all (and maybe unhashable)
+        raise TypeError(f"depth must be an int, one of {sorted(STAGE_BLOCKS)}, got {type(depth).__name__} {depth!r}")
+    if type(depth) is not int or depth not in STAGE_BLOCKS:  # 50.0 == 50 and True == 1: the type decides
         raise ValueError(f"depth must be one of {sorted(STAGE_BLOCKS)}, got {depth!r}")
     return ResNeXt(STAGE_BLOCKS[depth], cardinality, width, form, num_classes, stem)
 
@@ -158,17 +163,21 @@ def replace_head(net: nn.Module, num_classes: int, hidden: int | None = None, dr
         dropout: dropout probability before each linear layer of the head (0 for none).
 
     Returns:
-        A new network; ``net`` itself is not changed.
+        A new network; ``net`` itself is not changed. The new head has the old one's
+        dtype and device (a float64 or CUDA network gets a float64 or CUDA head).
 
     Raises:
+        TypeError: ``net`` is not a module.
         ValueError: bad ``num_classes``, ``hidden`` or ``dropout``, or no ``fc`` Linear in ``net``.
     """
+    check_module("net", net)
     check_positive_int("num_classes", num_classes)
     if hidden is not None:
         check_positive_int("hidden", hidden)
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be a float in [0, 1), got {dropout!r}")
-    features = _head_features(net)
+    old = _first_linear(net)
+    features = old.in_features
     sizes = [features, num_classes] if hidden is None else [features, hidden, num_classes]
     layers: list[nn.Module] = []
     for k in range(len(sizes) - 1):
@@ -177,14 +186,15 @@ def replace_head(net: nn.Module, num_classes: int, hidden: int | None = None, dr
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
         layers.append(nn.Linear(sizes[k], sizes[k + 1]))
-    head = layers[0] if len(layers) == 1 else nn.Sequential(*layers)
+    head = (layers[0] if len(layers) == 1 else nn.Sequential(*layers)).to(old.weight.device, old.weight.dtype)
     # deepcopy's memo maps an object's id to its copy: the old head is "copied" to the new one.
     return copy.deepcopy(net, memo={id(net.fc): head})
 
 
-def _head_features(net: nn.Module) -> int:
+def _first_linear(net: nn.Module) -> nn.Linear:
+    """The first Linear layer of ``net.fc``: the old head's input size, dtype and device."""
     fc = getattr(net, "fc", None)
-    first = next((m for m in fc.modules() if isinstance(m, nn.Linear)), None) if fc is not None else None
+    first = next((m for m in fc.modules() if isinstance(m, nn.Linear)), None) if isinstance(fc, nn.Module) else None
     if first is None:
         raise ValueError(f"replace_head: {type(net).__name__} has no classifier 'fc' with a Linear layer")
-    return first.in_features
+    return first
