@@ -69,6 +69,7 @@ def writable_folder(name: str, path: object) -> Path:
     folder = _as_path(name, path)
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"{name} must be a folder to write into, but {str(folder)!r} is a file")
+    _check_can_make(name, folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):  # the real test: root ignores permission bits, read-only mounts do not
@@ -102,6 +103,7 @@ def writable_file(name: str, path: object) -> Path:
     file = _as_path(name, path)
     if file.is_dir():
         raise ValueError(f"{name} must be a file, but {str(file)!r} is a folder")
+    _check_can_make(name, file.parent)
     writable_folder(name, file.parent)
     if file.exists():
         mode = file.stat().st_mode
@@ -118,6 +120,13 @@ def _as_path(name: str, path: object) -> Path:
     if not isinstance(path, str):
         raise TypeError(f"{name} must be a str or os.PathLike path, got {type(path).__name__}")
     return Path(path)
+
+
+def _check_can_make(name: str, folder: Path) -> None:
+    """Raise ValueError if a file stands where ``folder`` or one of its parents should be."""
+    existing = next(p for p in (folder, *folder.parents) if p.exists())  # the root "/" always exists
+    if not existing.is_dir():
+        raise ValueError(f"{name}: cannot make the folder {str(folder)!r}: {str(existing)!r} is a file")
 
 
 def _reason(error: OSError) -> str:
