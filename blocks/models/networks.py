@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from blocks.checks import check_module
-from blocks.core.build import build
+from blocks.core.build import Footprint, build, check_fits, footprint
 from blocks.core.forms import check_form
 from blocks.core.spec import BlockSpec, check_positive_int
 
@@ -68,6 +68,12 @@ class ResNeXt(nn.Module):
         check_form(form)
         if stem not in STEMS:
             raise ValueError(f"stem must be one of {list(STEMS)}, got {stem!r}")
+        needed = network_footprint(stage_blocks, cardinality, width, form, num_classes, stem, base_channels)
+        check_fits(
+            f"ResNeXt: {sum(stage_blocks):,} blocks of {cardinality}x{width}d in form {form!r}"
+            f" with {num_classes:,} classes",
+            needed,
+        )
         self.stem = stem
         if stem == "imagenet":
             self.conv1 = nn.Conv2d(3, STEM_CHANNELS, kernel_size=7, stride=2, padding=3, bias=False)
@@ -78,18 +84,11 @@ class ResNeXt(nn.Module):
         nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
         self.bn1 = nn.BatchNorm2d(STEM_CHANNELS)
         self.relu = nn.ReLU(inplace=True)
-        in_channels = STEM_CHANNELS
-        for i, count in enumerate(stage_blocks):
-            out_channels = base_channels * 2**i
-            stage = []
-            for j in range(count):
-                stride = 2 if i > 0 and j == 0 else 1
-                spec = BlockSpec(in_channels, out_channels, cardinality, width * 2**i, stride)
-                stage.append(build(spec, form))
-                in_channels = out_channels
+        for i, (first, rest, count) in enumerate(_stage_specs(stage_blocks, cardinality, width, base_channels)):
+            stage = [build(first, form)] + [build(rest, form) for _ in range(count - 1)]
             self.add_module(f"layer{i + 1}", nn.Sequential(*stage))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc: nn.Module = nn.Linear(in_channels, num_classes)
+        self.fc: nn.Module = nn.Linear(base_channels * 2 ** (len(stage_blocks) - 1), num_classes)
 
     @property
     def stages(self) -> list[nn.Sequential]:
@@ -103,6 +102,47 @@ class ResNeXt(nn.Module):
             x = stage(x)  # each stage after the first halves H and W and doubles the channels
         x = torch.flatten(self.avgpool(x), 1)  # (B, base_channels·2^(stages-1))
         return self.fc(x)  # (B, num_classes)
+
+
+def _stage_specs(
+    stage_blocks: tuple[int, ...], cardinality: int, width: int, base_channels: int
+) -> list[tuple[BlockSpec, BlockSpec, int]]:
+    """Per stage: its first block (stride 2 after stage 0, a projection), the spec of the others, and the count."""
+    stages = []
+    for i, count in enumerate(stage_blocks):
+        in_channels = STEM_CHANNELS if i == 0 else base_channels * 2 ** (i - 1)
+        out_channels = base_channels * 2**i
+        first = BlockSpec(in_channels, out_channels, cardinality, width * 2**i, stride=2 if i > 0 else 1)
+        stages.append((first, BlockSpec(out_channels, out_channels, cardinality, width * 2**i), count))
+    return stages
+
+
+def network_footprint(
+    stage_blocks: tuple[int, ...],
+    cardinality: int,
+    width: int,
+    form: str = "c",
+    num_classes: int = 1000,
+    stem: str = "imagenet",
+    base_channels: int = 256,
+) -> Footprint:
+    """The parameter and buffer values and the modules of a :class:`ResNeXt`, by closed form, before building it.
+
+    The arguments are :class:`ResNeXt`'s (checked by it, not here). ``ResNeXt`` refuses
+    a network over the limits of :func:`blocks.core.build.check_fits` with this estimate.
+
+    Example:
+        >>> network_footprint((3, 4, 6, 3), 32, 4).values   # parameters 25,028,904, plus BN statistics
+        25098173
+    """
+    kernel = 7 if stem == "imagenet" else 3
+    stem_values = 3 * STEM_CHANNELS * kernel * kernel + 4 * STEM_CHANNELS + 1  # conv1, bn1 (and its counter)
+    features = base_channels * 2 ** (len(stage_blocks) - 1)
+    # modules: the network, conv1, bn1, relu, maxpool, avgpool, fc, and one Sequential per stage
+    needed = Footprint(stem_values + features * num_classes + num_classes, 7 + len(stage_blocks))
+    for first, rest, count in _stage_specs(stage_blocks, cardinality, width, base_channels):
+        needed += footprint(first, form) + footprint(rest, form) * (count - 1)
+    return needed
 
 
 def resnext(
