@@ -6,6 +6,7 @@ the canonical layout, then :func:`assemble` a block of the wanted form from them
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -106,6 +107,27 @@ def check_fits(what: str, needed: Footprint) -> None:
             f"{what} would need about {needed.bytes / 2**30:,.1f} GiB for its {needed.values:,} parameters and"
             f" buffers, over the limit of {limit / 2**30:.1f} GiB (the smaller of 16 GiB and half this"
             " machine's memory); under `with torch.device('meta'):` it is built without memory, to count it"
+        )
+
+
+def check_input_fits(what: str, input_size: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> None:
+    """Raise ValueError, naming ``what`` and the estimate, if an input of ``input_size`` is over the memory limit.
+
+    Only the input itself is estimated (a forward pass writes several times more);
+    nothing is checked on the meta device, where tensors take no memory.
+
+    Example:
+        >>> check_input_fits("complexity", (1, 3, 10**6, 10**6), torch.float32, torch.device("cpu"))
+        Traceback (most recent call last):
+        ValueError: complexity: an input of size (1, 3, 1000000, 1000000) alone would need about 11,175.9 GiB ...
+    """
+    needed = math.prod(input_size) * dtype.itemsize
+    limit = memory_limit()
+    if device.type != "meta" and needed > limit:
+        raise ValueError(
+            f"{what}: an input of size {input_size} alone would need about {needed / 2**30:,.1f} GiB in {dtype},"
+            f" over the limit of {limit / 2**30:.1f} GiB (the smaller of 16 GiB and half this machine's memory);"
+            " a model built under `with torch.device('meta'):` is measured without memory"
         )
 
 
