@@ -20,7 +20,10 @@ from torch.utils.data import DataLoader
 
 import blocks
 from blocks import load_weights, small_resnext
+from blocks.core.build import Footprint, footprint
+from blocks.models.networks import network_footprint
 from blocks.training.data import digits_datasets
+from tests.conftest import SPECS, spec_id
 
 # Forms (a), (b) add the same products in another order than (c): float64 rounding only.
 FP64_RTOL = 1e-12
@@ -295,3 +298,78 @@ def test_data_loaders_seed_must_be_an_int_in_range(seed: object) -> None:
 def test_data_loaders_seed_at_the_ends_of_the_range(seed: int) -> None:
     train_loader, val_loader = blocks.data_loaders("digits", seed=seed)
     assert len(train_loader.dataset) + len(val_loader.dataset) == 1797  # scikit-learn's digits
+
+
+# --- sizes that cannot fit: estimated first, refused with the estimate ---------------------------
+
+
+@pytest.mark.parametrize("form", sorted(blocks.FORMS))
+@pytest.mark.parametrize("spec", SPECS, ids=spec_id)
+def test_footprint_is_the_built_blocks(spec: blocks.BlockSpec, form: str) -> None:
+    with torch.device("meta"):
+        block = blocks.build(spec, form)
+    assert footprint(spec, form) == Footprint(
+        values=sum(t.numel() for t in block.state_dict().values()), modules=len(list(block.modules()))
+    )
+
+
+NETWORKS = {
+    "resnext50-a": ((3, 4, 6, 3), 32, 4, "a", 1000, "imagenet", 256),
+    "resnext29-b": ((3, 3, 3), 8, 64, "b", 10, "cifar", 256),
+    "small-c": ((1, 1, 1), 4, 4, "c", 10, "cifar", 64),
+}
+
+
+@pytest.mark.parametrize("arguments", NETWORKS.values(), ids=NETWORKS.keys())
+def test_network_footprint_is_the_built_networks(arguments: tuple) -> None:
+    with torch.device("meta"):
+        net = blocks.ResNeXt(*arguments)
+    assert network_footprint(*arguments) == Footprint(
+        values=sum(t.numel() for t in net.state_dict().values()), modules=len(list(net.modules()))
+    )
+
+
+TOO_BIG: dict[str, tuple[Callable[[], object], str]] = {
+    "build-a-C=1e5": (
+        lambda: blocks.build(blocks.BlockSpec(256, 256, 10**5, 4), "a"),
+        r"build: the block 256->256, 100000x4d, stride 1 in form 'a' would make 700,004 modules,"
+        r" over the limit of 50,000",
+    ),
+    "build-c-C=1e9": (
+        lambda: blocks.build(blocks.BlockSpec(256, 256, 10**9, 4), "c"),
+        r"build: the block 256->256, 1000000000x4d, stride 1 in form 'c' would need about 8,285.0 GiB"
+        r" for its 2,224,000,001,027 parameters and buffers, over the limit of",
+    ),
+    "build-channels-1e7": (
+        lambda: blocks.build(blocks.BlockSpec(10**6, 10**7, 32, 4), "c"),  # the projection: 10^13 weights
+        r"would need about 37,258.4 GiB for its 10,001,488,005,636 parameters and buffers",
+    ),
+    "resnext-num_classes-1e9": (
+        lambda: blocks.resnext(50, 32, 4, num_classes=10**9),
+        r"ResNeXt: 16 blocks of 32x4d in form 'c' with 1,000,000,000 classes would need about 7,633.2 GiB",
+    ),
+    "resnext-a-C=1024": (
+        lambda: blocks.resnext(101, 1024, 4, form="a"),
+        r"ResNeXt: 33 blocks of 1024x4d in form 'a' with 1,000 classes would make 236,699 modules",
+    ),
+    "resnext29-d=1e5": (lambda: blocks.resnext29(8, 10**5), r"ResNeXt: 9 blocks of 8x100000d in form 'c'"),
+    "stage_blocks-1e8": (
+        lambda: blocks.ResNeXt((10**8,), 2, 2),
+        r"ResNeXt: 100,000,000 blocks of 2x2d in form 'c' with 1,000 classes would make 800,000,011 modules",
+    ),
+}
+
+
+@pytest.mark.parametrize(("make", "message"), TOO_BIG.values(), ids=TOO_BIG.keys())
+def test_what_cannot_fit_is_refused_with_the_estimate(make: Callable[[], object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_the_memory_limit_does_not_apply_on_the_meta_device() -> None:
+    spec = blocks.BlockSpec(256, 256, 10**9, 4)  # 8,285.0 GiB in float32
+    with torch.device("meta"):
+        block = blocks.build(spec, "c")
+    assert block.conv2.weight.shape == (4 * 10**9, 4, 3, 3)
+    with pytest.raises(ValueError, match="modules"), torch.device("meta"):  # modules are Python objects anywhere
+        blocks.build(blocks.BlockSpec(256, 256, 10**5, 4), "a")
