@@ -190,7 +190,7 @@ class ConvTwice(nn.Module):
         (
             nn.Conv2d(3, 4, 3),
             (1, 3, 10**6, 10**6),
-            r"complexity: an input of size \(1, 3, 1000000, 1000000\) alone would need about 11,175.9 GiB",
+            r"complexity: an input of size \(1, 3, 1000000, 1000000\) in torch.float32 would need about 11,175.9 GiB",
         ),
     ],
     ids=["layer-run-twice", "fails-in-forward", "input-over-the-memory-limit"],

@@ -53,7 +53,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from blocks.analysis.census import OperatorCounter
-from blocks.core.build import build, check_input_fits
+from blocks.core.build import build, check_memory
 from blocks.core.spec import BlockSpec, check_input_size
 
 # Paper Table 2: the conv2 block templates at (nearly) the same complexity, (C, d).
@@ -177,7 +177,7 @@ def complexity(spec_or_module: BlockSpec | nn.Module, input_size: tuple[int, ...
     Raises:
         ValueError: ``input_size`` is not a tuple of positive ints with a batch dimension,
             does not fit the spec's ``in_channels``, or the input alone would be over the
-            memory limit (see :func:`blocks.core.build.check_input_fits`; a meta model needs
+            memory limit (see :func:`blocks.core.build.check_memory`; a meta model needs
             none); or the module fails on the input, or runs a Conv2d or Linear layer more
             than once per pass (its counts would be wrong). The message names the module and the input.
         TypeError: ``spec_or_module`` is neither a BlockSpec nor a module.
@@ -191,7 +191,8 @@ def complexity(spec_or_module: BlockSpec | nn.Module, input_size: tuple[int, ...
     batch = input_size[0]
     parameter = next(module.parameters(), None)
     like = torch.zeros(()) if parameter is None else parameter  # the input takes the model's dtype and device
-    check_input_fits("complexity", input_size, like.dtype, like.device)
+    input_bytes = math.prod(input_size) * like.dtype.itemsize  # the input alone: the pass writes several times more
+    check_memory(f"complexity: an input of size {input_size} in {like.dtype}", input_bytes, like.device)
     x = like.new_zeros(input_size)
     modes = {m: m.training for m in module.modules()}
     module.eval()  # BN uses its running statistics and updates nothing

@@ -6,7 +6,6 @@ the canonical layout, then :func:`assemble` a block of the wanted form from them
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -86,10 +85,30 @@ def memory_limit() -> int:
     return min(MEMORY_CAP, physical // 2)
 
 
+def check_memory(what: str, needed: int, device: torch.device | None = None) -> None:
+    """Raise ValueError, naming ``what`` and the estimate, if ``needed`` bytes are over :func:`memory_limit`.
+
+    Nothing is checked on the meta device (default: the current default device), where tensors take no memory.
+
+    Example:
+        >>> check_memory("an input of size (1, 3, 100000, 100000)", 120_000_000_000)
+        Traceback (most recent call last):
+        ValueError: an input of size (1, 3, 100000, 100000) would need about 111.8 GiB, over the limit of ...
+    """
+    device = torch.get_default_device() if device is None else device
+    limit = memory_limit()
+    if device.type != "meta" and needed > limit:
+        raise ValueError(
+            f"{what} would need about {needed / 2**30:,.1f} GiB, over the limit of {limit / 2**30:.1f} GiB"
+            " (the smaller of 16 GiB and half this machine's memory); under `with torch.device('meta'):`"
+            " nothing is allocated, and blocks.complexity counts what is built there"
+        )
+
+
 def check_fits(what: str, needed: Footprint) -> None:
     """Raise ValueError, naming ``what`` and the estimate, if ``needed`` is over MODULE_LIMIT or the memory limit.
 
-    The memory is not checked under ``with torch.device("meta"):``, where tensors take none.
+    Modules are limited on every device (they are Python objects); memory as :func:`check_memory` does.
 
     Example:
         >>> check_fits("build: 64->64, 100000x4d", footprint(BlockSpec(64, 64, 100_000, 4), "a"))
@@ -101,34 +120,7 @@ def check_fits(what: str, needed: Footprint) -> None:
             f"{what} would make {needed.modules:,} modules, over the limit of {MODULE_LIMIT:,}"
             " (forms a and b make 6-7 modules per path; form c makes 8 per block)"
         )
-    limit = memory_limit()
-    if torch.get_default_device().type != "meta" and needed.bytes > limit:
-        raise ValueError(
-            f"{what} would need about {needed.bytes / 2**30:,.1f} GiB for its {needed.values:,} parameters and"
-            f" buffers, over the limit of {limit / 2**30:.1f} GiB (the smaller of 16 GiB and half this"
-            " machine's memory); under `with torch.device('meta'):` it is built without memory, to count it"
-        )
-
-
-def check_input_fits(what: str, input_size: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> None:
-    """Raise ValueError, naming ``what`` and the estimate, if an input of ``input_size`` is over the memory limit.
-
-    Only the input itself is estimated (a forward pass writes several times more);
-    nothing is checked on the meta device, where tensors take no memory.
-
-    Example:
-        >>> check_input_fits("complexity", (1, 3, 10**6, 10**6), torch.float32, torch.device("cpu"))
-        Traceback (most recent call last):
-        ValueError: complexity: an input of size (1, 3, 1000000, 1000000) alone would need about 11,175.9 GiB ...
-    """
-    needed = math.prod(input_size) * dtype.itemsize
-    limit = memory_limit()
-    if device.type != "meta" and needed > limit:
-        raise ValueError(
-            f"{what}: an input of size {input_size} alone would need about {needed / 2**30:,.1f} GiB in {dtype},"
-            f" over the limit of {limit / 2**30:.1f} GiB (the smaller of 16 GiB and half this machine's memory);"
-            " a model built under `with torch.device('meta'):` is measured without memory"
-        )
+    check_memory(f"{what}, {needed.values:,} parameters and buffers,", needed.bytes)
 
 
 def initial_weights(spec: BlockSpec, zero_init_last_bn: bool = False) -> dict[str, Tensor]:
