@@ -53,7 +53,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from blocks.analysis.census import OperatorCounter
-from blocks.core.build import build, check_memory
+from blocks.core.build import META_HINT, build, check_memory
 from blocks.core.spec import BlockSpec, check_input_size
 
 # Paper Table 2: the conv2 block templates at (nearly) the same complexity, (C, d).
@@ -192,7 +192,7 @@ def complexity(spec_or_module: BlockSpec | nn.Module, input_size: tuple[int, ...
     parameter = next(module.parameters(), None)
     like = torch.zeros(()) if parameter is None else parameter  # the input takes the model's dtype and device
     input_bytes = math.prod(input_size) * like.dtype.itemsize  # the input alone: the pass writes several times more
-    check_memory(f"complexity: an input of size {input_size} in {like.dtype}", input_bytes, like.device)
+    check_memory(f"complexity: an input of size {input_size} in {like.dtype}", input_bytes, like.device, META_HINT)
     x = like.new_zeros(input_size)
     modes = {m: m.training for m in module.modules()}
     module.eval()  # BN uses its running statistics and updates nothing

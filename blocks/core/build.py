@@ -25,6 +25,7 @@ MEMORY_CAP = 16 * 2**30  # bytes of parameters and buffers: ~50x ResNeXt-101 32x
 # ~10 KB of Python objects and its own operator calls: 140,000 (one block of C = 20,000) took a
 # minute to build and minutes per forward pass on a 2-core VM.
 MODULE_LIMIT = 50_000
+META_HINT = "; under `with torch.device('meta'):` nothing is allocated, and blocks.complexity counts it there"
 _MODULES_PER_PATH = {"a": 7, "b": 6, "c": 0}  # BlockPath and its layers: conv1 bn1 conv2 bn2 relu [conv3]
 _MODULES_PER_BLOCK = {"a": 4, "b": 5, "c": 8}  # the block, its paths list or its own layers, bn3, relu
 _PROJECTION_MODULES = 3  # downsample: Sequential, conv, BN
@@ -85,10 +86,11 @@ def memory_limit() -> int:
     return min(MEMORY_CAP, physical // 2)
 
 
-def check_memory(what: str, needed: int, device: torch.device | None = None) -> None:
+def check_memory(what: str, needed: int, device: torch.device | None = None, hint: str = "") -> None:
     """Raise ValueError, naming ``what`` and the estimate, if ``needed`` bytes are over :func:`memory_limit`.
 
-    Nothing is checked on the meta device (default: the current default device), where tensors take no memory.
+    Nothing is checked on the meta device (default: the current default device), where tensors
+    take no memory. ``hint``, if given, ends the message: what to do instead.
 
     Example:
         >>> check_memory("an input of size (1, 3, 100000, 100000)", 120_000_000_000)
@@ -100,8 +102,7 @@ def check_memory(what: str, needed: int, device: torch.device | None = None) -> 
     if device.type != "meta" and needed > limit:
         raise ValueError(
             f"{what} would need about {needed / 2**30:,.1f} GiB, over the limit of {limit / 2**30:.1f} GiB"
-            " (the smaller of 16 GiB and half this machine's memory); under `with torch.device('meta'):`"
-            " nothing is allocated, and blocks.complexity counts what is built there"
+            f" (the smaller of 16 GiB and half this machine's memory){hint}"
         )
 
 
@@ -120,7 +121,7 @@ def check_fits(what: str, needed: Footprint) -> None:
             f"{what} would make {needed.modules:,} modules, over the limit of {MODULE_LIMIT:,}"
             " (forms a and b make 6-7 modules per path; form c makes 8 per block)"
         )
-    check_memory(f"{what}, {needed.values:,} parameters and buffers,", needed.bytes)
+    check_memory(f"{what}, {needed.values:,} parameters and buffers,", needed.bytes, hint=META_HINT)
 
 
 def initial_weights(spec: BlockSpec, zero_init_last_bn: bool = False) -> dict[str, Tensor]:
