@@ -65,8 +65,8 @@ def load_weights(net: nn.Module, path: str | os.PathLike[str]) -> nn.Module:
         >>> net = load_weights(resnext(50, 32, 4, form="a"), "r50.pth")
     """
     check_module("net", net)
-    name = _checked_path(path)
-    state = _unwrapped(_read(name), name, net.state_dict().keys())
+    file = _checked_path(path)
+    state = _unwrapped(_read(file), file, net.state_dict().keys())
     converted = convert_state_dict(state, net)
     target = net.state_dict()
     if any(tensor.is_meta for tensor in target.values()):  # nothing to copy into: put the file's tensors in place
