@@ -47,19 +47,22 @@ def check_seed(name: str, value: object) -> int:
 
 
 def writable_folder(name: str, path: object) -> Path:
-    """Make the folder ``path`` if missing and check that a file can be written into it.
+    """Check that files can be written into the folder ``path``, or that it can be made; nothing is changed.
+
+    The writer makes the folder when it writes (as :func:`blocks.figures.style.save_figure` does).
 
     Args:
         name: the argument's name, for the error message (e.g. ``"--out"``).
-        path: the folder.
+        path: the folder; it may be missing, if a folder above it can be written into.
 
     Returns:
-        ``path`` as a ``Path``; the folder exists.
+        ``path`` as a ``Path``.
 
     Raises:
         TypeError: ``path`` is not a str or ``os.PathLike`` of str.
-        ValueError: ``path`` is a file, or the folder cannot be made or written into;
-            the message names ``name``, the path and the reason.
+        ValueError: ``path`` or a folder above it is a file, or the folder (or the nearest
+            existing one above it) cannot be written into; the message names ``name``, the
+            path and the reason.
 
     Example:
         >>> writable_folder("--out", "/etc/passwd")
@@ -69,18 +72,20 @@ def writable_folder(name: str, path: object) -> Path:
     folder = _as_path(name, path)
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"{name} must be a folder to write into, but {str(folder)!r} is a file")
-    _check_can_make(name, folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):  # the real test: root ignores permission bits, read-only mounts do not
+    existing = next(p for p in (folder, *folder.parents) if p.exists())  # the root "/" always exists
+    if not existing.is_dir():
+        raise ValueError(f"{name}: cannot make the folder {str(folder)!r}: {str(existing)!r} is a file")
+    try:  # the real test (root ignores permission bits, a read-only mount does not): a file made and deleted
+        with tempfile.NamedTemporaryFile(dir=existing):
             pass
     except OSError as error:
-        raise ValueError(f"{name}: cannot write into the folder {str(folder)!r} ({_reason(error)})") from error
+        where = "" if existing == folder else f"; it would be made in {str(existing)!r}"
+        raise ValueError(f"{name}: cannot write into the folder {str(folder)!r}{where} ({_reason(error)})") from error
     return folder
 
 
 def writable_file(name: str, path: object) -> Path:
-    """Check that the file ``path`` can be (re)written, making its folder if missing; the file is not touched.
+    """Check that the file ``path`` can be (re)written, its folder made if missing; nothing is changed.
 
     Args:
         name: the argument's name, for the error message (e.g. ``"csv_path"``).
@@ -93,7 +98,8 @@ def writable_file(name: str, path: object) -> Path:
         TypeError: ``path`` is not a str or ``os.PathLike`` of str.
         ValueError: ``path`` is a folder or something other than a regular file
             (a FIFO, a device), an existing file that cannot be written, or its folder
-            cannot be made or written into; the message names ``name``, the path and the reason.
+            cannot be made or written into (see :func:`writable_folder`); the message
+            names ``name``, the path and the reason.
 
     Example:
         >>> writable_file("--csv", "/tmp")
@@ -103,7 +109,8 @@ def writable_file(name: str, path: object) -> Path:
     file = _as_path(name, path)
     if file.is_dir():
         raise ValueError(f"{name} must be a file, but {str(file)!r} is a folder")
-    _check_can_make(name, file.parent)
+    if file.parent.exists() and not file.parent.is_dir():
+        raise ValueError(f"{name}: cannot make the folder {str(file.parent)!r}: {str(file.parent)!r} is a file")
     writable_folder(name, file.parent)
     if file.exists():
         mode = file.stat().st_mode
@@ -120,13 +127,6 @@ def _as_path(name: str, path: object) -> Path:
     if not isinstance(path, str):
         raise TypeError(f"{name} must be a str or os.PathLike path, got {type(path).__name__}")
     return Path(path)
-
-
-def _check_can_make(name: str, folder: Path) -> None:
-    """Raise ValueError if a file stands where ``folder`` or one of its parents should be."""
-    existing = next(p for p in (folder, *folder.parents) if p.exists())  # the root "/" always exists
-    if not existing.is_dir():
-        raise ValueError(f"{name}: cannot make the folder {str(folder)!r}: {str(existing)!r} is a file")
 
 
 def _reason(error: OSError) -> str:

@@ -9,6 +9,7 @@ nothing changed. The CLI rows are in ``test_cli.py``.
 from __future__ import annotations
 
 import os
+import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from torch.utils.data import DataLoader
 
 import blocks
 from blocks import load_weights, small_resnext
+from blocks.checks import writable_file, writable_folder
 from blocks.core.build import Footprint, footprint
 from blocks.models.networks import network_footprint
 from blocks.training.data import digits_datasets
@@ -373,3 +375,26 @@ def test_the_memory_limit_does_not_apply_on_the_meta_device() -> None:
     assert block.conv2.weight.shape == (4 * 10**9, 4, 3, 3)
     with pytest.raises(ValueError, match="modules"), torch.device("meta"):  # modules are Python objects anywhere
         blocks.build(blocks.BlockSpec(256, 256, 10**5, 4), "a")
+
+
+# --- output paths: checked without changing anything ---------------------------------------------
+
+
+def test_output_path_checks_make_nothing(tmp_path: Path) -> None:
+    assert writable_folder("out", tmp_path / "figures" / "new") == tmp_path / "figures" / "new"
+    assert writable_file("csv_path", tmp_path / "runs" / "a.csv") == tmp_path / "runs" / "a.csv"
+    assert list(tmp_path.iterdir()) == []  # the writer makes the folders when it writes
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sysfs is Linux's")
+@pytest.mark.parametrize(
+    ("check", "path", "message"),
+    [
+        (writable_folder, "/sys/blocks-figures", r"out: cannot write into the folder '/sys/blocks-figures'; it would"),
+        (writable_file, "/sys/run.csv", r"out: cannot write into the folder '/sys' \(Permission denied\)"),
+    ],
+    ids=["folder", "file"],
+)
+def test_a_folder_nobody_may_write_is_refused(check: Callable[[str, object], Path], path: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):  # sysfs refuses new files even to root
+        check("out", path)

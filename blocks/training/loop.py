@@ -30,6 +30,7 @@ import os
 import time
 from collections.abc import Sized
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -159,7 +160,8 @@ def train(
         ValueError: ``epochs`` is not a positive int, ``seed`` not an int torch can seed with,
             ``net`` has no parameters, ``train_loader`` no batches, or ``csv_path`` cannot be
             written (a folder, a FIFO, a file under a file, …). All are checked before any
-            work, so a bad argument leaves ``net`` untouched; the CSV's folder is made if missing.
+            work, so a bad argument leaves ``net`` untouched (the CSV's folder is made, if missing,
+            when the first epoch is written).
 
     Example:
         >>> train_loader, val_loader = blocks.data_loaders("digits")
@@ -259,6 +261,7 @@ def _mean_of_epoch(step_losses: list[float], steps: int) -> float:
 
 
 def _write_csv(path: str | os.PathLike[str], rows: list[dict[str, float]]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=[name for name in METRICS if name in rows[0]])
         writer.writeheader()
