@@ -15,16 +15,18 @@ from typing import cast
 
 
 @contextmanager
-def _usage_errors(parser: argparse.ArgumentParser) -> Iterator[None]:
-    """Report a ValueError raised inside as a usage error of ``parser``: its message, exit status 2.
+def _usage_errors(parser: argparse.ArgumentParser, *also: type[Exception]) -> Iterator[None]:
+    """Report a ValueError (or one of ``also``) raised inside as a usage error of ``parser``: one line, exit status 2.
 
     Only code whose ValueErrors are about the arguments runs inside (turning them
-    into objects, or a library call documented so), so that a ValueError from the
-    work itself still shows its traceback.
+    into objects, checking them, or a library call documented so), so that a
+    ValueError from the work itself still shows its traceback. Every check runs
+    before the work starts: a bad ``--out`` fails at once, not after the benchmark.
     """
+    caught: tuple[type[Exception], ...] = (ValueError, *also)
     try:
         yield
-    except ValueError as error:
+    except caught as error:
         parser.error(str(error))
 
 
@@ -56,13 +58,17 @@ def _add_prove(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--seed", type=int, default=0, help="seed for weights and input (default 0)")
 
     def run(args: argparse.Namespace) -> int:
-        from blocks.analysis.proof import compare_forms, format_agreements
+        from blocks.analysis.proof import check_comparison, compare_forms, format_agreements
+        from blocks.checks import check_seed
         from blocks.core.spec import BlockSpec, check_positive_int
 
         with _usage_errors(args.parser):
-            check_positive_int("batch", args.batch)
-            check_positive_int("size", args.size)
+            check_positive_int("--batch", args.batch)
+            check_positive_int("--size", args.size)
+            check_seed("--seed", args.seed)
             specs = [BlockSpec(args.in_channels, args.out_channels, args.cardinality, args.width, s) for s in (1, 2)]
+            for spec in specs:  # values per channel for BN, and memory
+                check_comparison(spec, args.batch, args.size, args.seed)
         all_ok = True
         for spec in specs:
             rows = compare_forms(spec, batch=args.batch, size=args.size, seed=args.seed)
@@ -111,6 +117,7 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         import torch
 
         from blocks.bench import BenchConfig, environment, format_measurements, quick, run_benchmark, write_csv
+        from blocks.checks import writable_folder
         from blocks.figures.speed import FIGURE_NAME, speed_figure
         from blocks.figures.style import save_figure
 
@@ -118,6 +125,8 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         with _usage_errors(args.parser):
             config = BenchConfig(args.device, args.batch, args.size, args.repeats, args.warmup, threads)
             config = quick(config) if args.quick else config
+            writable_folder("--out", args.out)
+            writable_folder("--figures", args.figures)
         print(f"threads: {config.threads} (torch.set_num_threads), device: {config.device}, torch {torch.__version__}")
         rows = run_benchmark(config)
         print(format_measurements(rows))
@@ -159,17 +168,18 @@ def _add_figures(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     block.add_argument("--stride", type=int, help="1 or 2")
 
     def run(args: argparse.Namespace) -> int:
+        from blocks.checks import writable_folder
         from blocks.figures import write_figures
 
         fields = ("in_channels", "out_channels", "cardinality", "width", "stride")
         changes = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
         out = args.out or ("figures/slides" if args.slides else "figures")
-        try:  # write_figures raises ValueError only for its arguments
+        # write_figures raises ValueError only for its arguments, FileNotFoundError for a missing --results file
+        with _usage_errors(args.parser, FileNotFoundError):
+            writable_folder("--out", out)
             paths = write_figures(
                 out, args.formats.split(","), args.only, changes, slide=args.slides, results=args.results
             )
-        except (ValueError, FileNotFoundError) as error:  # a bad argument, or no --results file
-            args.parser.error(str(error))
         for path in paths:
             print(path)
         return 0
@@ -233,20 +243,24 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     def run(args: argparse.Namespace) -> int:
         import torch
 
+        from blocks.checks import check_seed, writable_file
         from blocks.core.spec import check_positive_int
         from blocks.training.data import data_loaders
         from blocks.training.loop import SGDRecipe, small_resnext, train
 
         with _usage_errors(args.parser):
             recipe = SGDRecipe(args.lr, args.momentum, args.weight_decay)
-            check_positive_int("epochs", args.epochs)
-            check_positive_int("batch_size", args.batch_size)
-        try:
+            check_positive_int("--epochs", args.epochs)
+            check_positive_int("--batch-size", args.batch_size)
+            check_seed("--seed", args.seed)
+            if args.csv is not None:
+                writable_file("--csv", args.csv)
+        # CIFAR-10 missing (FileNotFoundError), not downloaded (ConnectionError) or corrupted (ValueError):
+        # one line that says how to get it, no traceback
+        with _usage_errors(args.parser, FileNotFoundError, ConnectionError):
             train_loader, val_loader = data_loaders(
                 args.data, batch_size=args.batch_size, seed=args.seed, root=args.data_root, download=args.download
             )
-        except FileNotFoundError as error:  # CIFAR-10 not there: say how to get it, no traceback
-            args.parser.error(str(error))
         torch.manual_seed(args.seed)
         net = small_resnext(args.form)
         train_images = len(cast(Sized, train_loader.dataset))  # TensorDataset and CIFAR10 both have a length

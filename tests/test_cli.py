@@ -1,13 +1,17 @@
-"""python -m blocks: the proof summary a teacher runs first."""
+"""python -m blocks: the proof summary a teacher runs first, and a one-line error for every user error."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import urllib.error
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from blocks.cli import main
+from blocks.training.data import CIFAR10_FILES
 
 
 def test_prove_prints_every_pair_and_succeeds(capsys: pytest.CaptureFixture[str]) -> None:
@@ -56,3 +60,102 @@ def test_bad_values_of_each_command_are_usage_errors(
 def test_module_entry_point_help() -> None:
     result = subprocess.run([sys.executable, "-m", "blocks", "--help"], capture_output=True, text=True, check=True)
     assert "prove" in result.stdout and "usage: python -m blocks" in result.stdout
+
+
+# --- a user error in any subcommand: one line naming the flag, exit status 2, no traceback ---------
+
+
+def _file(tmp_path: Path) -> str:
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    return str(tmp_path / "notes.txt")
+
+
+# (argv, given tmp_path; what the error line says)
+USER_ERRORS: dict[str, tuple[Callable[[Path], list[str]], str]] = {
+    "prove-seed-too-big": (lambda tmp: ["prove", "--seed", str(2**64)], "--seed must be an int from -2**63"),
+    "prove-seed-too-small": (lambda tmp: ["prove", "--seed", str(-(2**63) - 1)], "--seed must be an int from"),
+    "prove-batch-1-size-1": (
+        lambda tmp: ["prove", "--batch", "1", "--size", "1"],
+        "batch 1 with size 1 leaves 1 value per channel after the stride-1 3x3",
+    ),
+    "prove-batch-1-size-2": (
+        lambda tmp: ["prove", "--batch", "1", "--size", "2"],
+        "batch 1 with size 2 leaves 1 value per channel after the stride-2 3x3",
+    ),
+    "prove-C-1e5": (lambda tmp: ["prove", "-C", "100000"], "in form 'a' would make 700,004 modules"),
+    "prove-channels-1e7": (
+        lambda tmp: ["prove", "--in-channels", "1000000", "--out-channels", "10000000"],
+        "parameters and buffers, would need about 37,258.4 GiB",
+    ),
+    "prove-size-1e5": (lambda tmp: ["prove", "--size", "100000"], "(batch 4, size 100000) would need about"),
+    "figures-out-is-a-file": (
+        lambda tmp: ["figures", "--out", _file(tmp)],
+        "--out must be a folder to write into, but '{tmp}/notes.txt' is a file",
+    ),
+    "figures-out-under-a-file": (
+        lambda tmp: ["figures", "--out", _file(tmp) + "/figures"],
+        "--out: cannot make the folder '{tmp}/notes.txt/figures': '{tmp}/notes.txt' is a file",
+    ),
+    "bench-out-is-a-file": (lambda tmp: ["bench", "--out", _file(tmp)], "--out must be a folder to write into"),
+    "bench-figures-is-a-file": (
+        lambda tmp: ["bench", "--figures", _file(tmp)],
+        "--figures must be a folder to write into",
+    ),
+    "bench-size-1e5": (lambda tmp: ["bench", "--size", "100000"], "bench: a block input of batch 8 and size 100000"),
+    "train-csv-is-a-folder": (
+        lambda tmp: ["train", "--csv", str(tmp)],
+        "--csv must be a file, but '{tmp}' is a folder",
+    ),
+    "train-csv-under-a-file": (
+        lambda tmp: ["train", "--csv", _file(tmp) + "/run.csv"],
+        "--csv: cannot make the folder '{tmp}/notes.txt': '{tmp}/notes.txt' is a file",
+    ),
+    "train-lr-inf": (lambda tmp: ["train", "--lr", "inf"], "lr must be a finite number in (0, 10], got inf"),
+    "train-lr-nan": (lambda tmp: ["train", "--lr", "nan"], "lr must be a finite number in (0, 10], got nan"),
+    "train-lr-absurd": (lambda tmp: ["train", "--lr", "1e3"], "lr must be a finite number in (0, 10], got 1000.0"),
+    "train-weight-decay-inf": (lambda tmp: ["train", "--weight-decay", "inf"], "weight_decay must be a finite number"),
+    "train-seed-too-big": (lambda tmp: ["train", "--seed", str(2**64)], "--seed must be an int from -2**63"),
+}
+
+
+@pytest.mark.parametrize(("argv", "message"), USER_ERRORS.values(), ids=USER_ERRORS.keys())
+def test_user_error_is_one_line_naming_it_and_exit_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: Callable[[Path], list[str]], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv(tmp_path))
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    error_line = err.splitlines()[-1]  # argparse prints the usage, then one line "...: error: <message>"
+    assert error_line.startswith(f"python -m blocks {argv(tmp_path)[0]}: error: ")
+    assert message.format(tmp=tmp_path) in error_line
+    assert out == ""  # checked before any work: nothing was run, drawn or trained
+
+
+def _offline(*args: object, **kwargs: object) -> None:
+    raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+
+def test_download_without_a_network_is_one_line_saying_how_to_get_the_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torchvision.datasets.cifar
+
+    monkeypatch.setattr(torchvision.datasets.cifar, "download_and_extract_archive", _offline)  # nothing downloads
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--data", "cifar10", "--data-root", str(tmp_path), "--download"])
+    assert exit_info.value.code == 2
+    error_line = capsys.readouterr().err.splitlines()[-1]
+    assert "could not download CIFAR-10" in error_line and "unpack cifar-10-python.tar.gz from https://" in error_line
+
+
+def test_corrupted_cifar_folder_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in CIFAR10_FILES:
+        (folder / name).write_bytes(b"damaged")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--data", "cifar10", "--data-root", str(tmp_path)])
+    assert exit_info.value.code == 2
+    error_line = capsys.readouterr().err.splitlines()[-1]
+    assert f"CIFAR-10 in '{folder}' is corrupted (data_batch_1, " in error_line and "delete the folder" in error_line

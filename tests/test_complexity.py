@@ -167,6 +167,48 @@ def test_bad_input_size_is_named(argument: object, input_size: object, message: 
         complexity(argument, input_size)
 
 
+class ConvTwice(nn.Module):
+    """One convolution run twice: the closed form would count it once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.conv(x))
+
+
+@pytest.mark.parametrize(
+    ("module", "input_size", "message"),
+    [
+        (ConvTwice(), (1, 3, 8, 8), "complexity: layer 'conv' of ConvTwice runs more than once per pass"),
+        (
+            nn.Conv2d(3, 4, 3),
+            (1, 5, 8, 8),
+            r"complexity: Conv2d fails on an input of size \(1, 5, 8, 8\): RuntimeError: Given groups=1",
+        ),
+        (
+            nn.Conv2d(3, 4, 3),
+            (1, 3, 10**6, 10**6),
+            r"complexity: an input of size \(1, 3, 1000000, 1000000\) in torch.float32 would need about 11,175.9 GiB",
+        ),
+    ],
+    ids=["layer-run-twice", "fails-in-forward", "input-over-the-memory-limit"],
+)
+def test_a_model_that_cannot_be_counted_is_a_value_error(
+    module: nn.Module, input_size: tuple[int, ...], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message) as error:
+        complexity(module, input_size)
+    assert type(error.value) is ValueError  # not torchinfo's RuntimeError, not a private subclass
+
+
+def test_a_huge_input_is_counted_on_the_meta_device() -> None:
+    with torch.device("meta"):
+        conv = nn.Conv2d(3, 4, 3)
+    assert complexity(conv, (1, 3, 10**6, 10**6)).macs == 3 * 3 * 3 * 4 * (10**6 - 2) ** 2  # no memory needed
+
+
 def test_not_a_module_is_a_type_error() -> None:
     with pytest.raises(TypeError, match=r"spec_or_module must be a blocks.BlockSpec or a torch.nn.Module, got str"):
         complexity("resnext50", IMAGENET)

@@ -6,6 +6,7 @@ import csv
 import itertools
 import pickle
 import re
+import urllib.error
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,14 @@ from torch.utils.data import DataLoader, Subset
 from blocks import ResNeXt, SGDRecipe, data_loaders, small_resnext, train, train_in_lockstep
 from blocks.cli import main
 from blocks.figures import learning_curves_figure
-from blocks.training.data import CIFAR10_FILES, CIFAR10_FOLDER, CIFAR10_MEAN, CIFAR10_STD, digits_datasets
+from blocks.training.data import (
+    CIFAR10_FILES,
+    CIFAR10_FOLDER,
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    CIFAR10_URL,
+    digits_datasets,
+)
 from blocks.training.loop import METRICS, History
 
 # The bounds for 20 float64 steps. Every operation is the same sum in another
@@ -105,6 +113,41 @@ def fake_cifar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, n
     # cannot match, so the check is reduced to "the file exists" for this test only.
     monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda path, md5=None: Path(path).is_file())
     return tmp_path, _write_fake_cifar(tmp_path)
+
+
+def _offline(*args: object, **kwargs: object) -> None:
+    raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+
+@pytest.mark.parametrize("folder", ["absent", "damaged"])
+def test_download_without_a_network_says_how_to_get_the_data_by_hand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folder: str
+) -> None:
+    import torchvision.datasets.cifar
+
+    if folder == "damaged":  # torchvision downloads again when a checksum fails
+        _write_fake_cifar(tmp_path)
+    monkeypatch.setattr(torchvision.datasets.cifar, "download_and_extract_archive", _offline)  # nothing downloads
+    with pytest.raises(ConnectionError) as error:
+        data_loaders("cifar10", root=tmp_path, download=True)
+    assert str(error.value) == (
+        f"could not download CIFAR-10 into '{tmp_path}' ([Errno -3] Temporary failure in name resolution);"
+        f" to get it by hand, unpack cifar-10-python.tar.gz from {CIFAR10_URL} into '{tmp_path}'"
+    )
+
+
+def test_corrupted_cifar_folder_names_the_files_that_fail_their_checksum(tmp_path: Path) -> None:
+    _write_fake_cifar(tmp_path)  # the real format, other pixels: every MD5 differs from the data set's
+    files = "data_batch_1, data_batch_2, data_batch_3, data_batch_4, data_batch_5, test_batch"
+    with pytest.raises(ValueError, match=f"is corrupted \\({files} fail the data set's MD5 checksum\\)"):
+        data_loaders("cifar10", root=tmp_path)
+
+
+def test_unreadable_cifar_file_is_named_as_corrupted(fake_cifar: tuple[Path, np.ndarray]) -> None:
+    root, _ = fake_cifar  # checksums reduced to "the file exists"
+    (root / CIFAR10_FOLDER / "data_batch_3").write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match=r"CIFAR-10 in '.+' is corrupted \(UnpicklingError: .+\); delete the folder"):
+        data_loaders("cifar10", root=root)
 
 
 def test_cifar_loaders_read_the_folder(fake_cifar: tuple[Path, np.ndarray]) -> None:
@@ -227,12 +270,24 @@ def test_small_resnext_is_the_documented_network() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"lr": 0}, "lr must be above 0"),
-        ({"momentum": 1.0}, "momentum must be below 1"),
-        ({"weight_decay": -1e-4}, "weight_decay must be a number >= 0"),
+        ({"lr": 0}, r"lr must be a finite number in \(0, 10\], got 0"),
+        ({"lr": float("inf")}, r"lr must be a finite number in \(0, 10\], got inf"),
+        ({"lr": float("nan")}, r"lr must be a finite number in \(0, 10\], got nan"),
+        ({"lr": 100.0}, r"lr must be a finite number in \(0, 10\], got 100.0"),
+        ({"lr": "0.1"}, r"lr must be a finite number in \(0, 10\], got '0.1'"),
+        ({"lr": True}, r"lr must be a finite number in \(0, 10\], got True"),
+        ({"momentum": 1.0}, r"momentum must be a finite number in \[0, 1\), got 1.0"),
+        ({"momentum": -0.1}, r"momentum must be a finite number in \[0, 1\), got -0.1"),
+        ({"momentum": float("-inf")}, r"momentum must be a finite number in \[0, 1\), got -inf"),
+        ({"weight_decay": -1e-4}, r"weight_decay must be a finite number in \[0, 1\], got -0.0001"),
+        ({"weight_decay": float("inf")}, r"weight_decay must be a finite number in \[0, 1\], got inf"),
+        ({"weight_decay": 5.0}, r"weight_decay must be a finite number in \[0, 1\], got 5.0"),
     ],
-    ids=["zero-lr", "momentum-1", "negative-decay"],
-)
+    ids=[
+        "zero-lr", "inf-lr", "nan-lr", "absurd-lr", "str-lr", "bool-lr", "momentum-1", "negative-momentum",
+        "minus-inf-momentum", "negative-decay", "inf-decay", "absurd-decay",
+    ],
+)  # fmt: skip
 def test_bad_recipe(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SGDRecipe(**kwargs)

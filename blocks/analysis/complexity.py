@@ -53,7 +53,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from blocks.analysis.census import OperatorCounter
-from blocks.core.build import build
+from blocks.core.build import META_HINT, build, check_memory
 from blocks.core.spec import BlockSpec, check_input_size
 
 # Paper Table 2: the conv2 block templates at (nearly) the same complexity, (C, d).
@@ -176,7 +176,10 @@ def complexity(spec_or_module: BlockSpec | nn.Module, input_size: tuple[int, ...
 
     Raises:
         ValueError: ``input_size`` is not a tuple of positive ints with a batch dimension,
-            or does not fit the spec's ``in_channels``.
+            does not fit the spec's ``in_channels``, or the input alone would be over the
+            memory limit (see :func:`blocks.core.build.check_memory`; a meta model needs
+            none); or the module fails on the input, or runs a Conv2d or Linear layer more
+            than once per pass (its counts would be wrong). The message names the module and the input.
         TypeError: ``spec_or_module`` is neither a BlockSpec nor a module.
 
     Example:
@@ -187,7 +190,10 @@ def complexity(spec_or_module: BlockSpec | nn.Module, input_size: tuple[int, ...
     module = _as_module(spec_or_module, input_size)
     batch = input_size[0]
     parameter = next(module.parameters(), None)
-    x = torch.zeros(input_size) if parameter is None else parameter.new_zeros(input_size)
+    like = torch.zeros(()) if parameter is None else parameter  # the input takes the model's dtype and device
+    input_bytes = math.prod(input_size) * like.dtype.itemsize  # the input alone: the pass writes several times more
+    check_memory(f"complexity: an input of size {input_size} in {like.dtype}", input_bytes, like.device, META_HINT)
+    x = like.new_zeros(input_size)
     modes = {m: m.training for m in module.modules()}
     module.eval()  # BN uses its running statistics and updates nothing
     # One forward pass (torchinfo's), watched by the three methods: 1. hooks record each
@@ -202,6 +208,15 @@ def complexity(spec_or_module: BlockSpec | nn.Module, input_size: tuple[int, ...
             OperatorCounter() as counting,
         ):
             info = torchinfo.summary(module, input_data=x, cache_forward_pass=False, mode="eval", verbose=0)
+    except RuntimeError as error:  # torchinfo's "Failed to run torchinfo", raised from the model's own error
+        cause = error.__cause__ or error
+        if isinstance(cause, _RunTwice):  # our own message, as a plain ValueError
+            raise ValueError(str(cause)) from None
+        first_line = (str(cause).splitlines() or [""])[0]
+        raise ValueError(
+            f"complexity: {type(module).__name__} fails on an input of size {input_size}:"
+            f" {type(cause).__name__}: {first_line}"
+        ) from cause
     finally:
         for m, training in modes.items():
             m.train(training)
@@ -289,6 +304,10 @@ def _as_module(spec_or_module: BlockSpec | nn.Module, input_size: tuple[int, ...
     )
 
 
+class _RunTwice(ValueError):
+    """A counted layer ran more than once in one forward pass (raised inside torchinfo's pass, then re-raised)."""
+
+
 @contextlib.contextmanager
 def _recorded_output_sizes(module: nn.Module) -> Iterator[dict[str, tuple[int, ...]]]:
     """While open, record the output size per image of each Conv2d and Linear layer that runs."""
@@ -297,7 +316,10 @@ def _recorded_output_sizes(module: nn.Module) -> Iterator[dict[str, tuple[int, .
     def recorder(name: str) -> Callable[[nn.Module, tuple[Tensor, ...], Tensor], None]:
         def hook(layer: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
             if name in sizes:
-                raise ValueError(f"complexity: layer {name!r} runs more than once per pass; it counts only once")
+                raise _RunTwice(
+                    f"complexity: layer {name!r} of {type(module).__name__} runs more than once per pass;"
+                    " the closed form counts each layer once, so the counts would be wrong"
+                )
             sizes[name] = tuple(output.shape[1:])  # (c_out, H_out, W_out), or (out,) for Linear
 
         return hook

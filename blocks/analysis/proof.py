@@ -9,15 +9,17 @@ and every form is a separate module built by :func:`blocks.transplant`.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
 
-from blocks.core.build import build
+from blocks.checks import check_seed
+from blocks.core.build import build, check_fits, check_memory, footprint
 from blocks.core.forms import FORMS
-from blocks.core.spec import BlockSpec
+from blocks.core.spec import BlockSpec, check_positive_int
 from blocks.core.transplant import transplant
 from blocks.text import render_table
 
@@ -90,6 +92,35 @@ class Agreement:
         return self.max_rel <= self.tolerance
 
 
+def check_comparison(spec: BlockSpec, batch: int, size: int, seed: int = 0) -> None:
+    """Raise ValueError, naming the argument, if :func:`compare_forms` cannot run with these arguments.
+
+    Train-mode BN needs more than one value per channel: ``batch`` images of
+    ``size`` x ``size`` give batch·⌈size/stride⌉² after the 3x3. The block in three
+    forms and float64, and one forward pass, must fit in memory (an estimate: four
+    copies of the block's tensors, and the input, the 3x3's and the output's
+    activations three times over, 8 bytes each).
+
+    Raises:
+        ValueError: ``batch`` or ``size`` not a positive int, too few values per channel,
+            ``seed`` not an int torch can seed with, or a block or pass that would not fit.
+    """
+    check_positive_int("batch", batch)
+    check_positive_int("size", size)
+    check_seed("seed", seed)
+    values = batch * math.ceil(size / spec.stride) ** 2
+    if values < 2:
+        raise ValueError(
+            f"batch {batch} with size {size} leaves 1 value per channel after the stride-{spec.stride} 3x3,"
+            " but BatchNorm in train mode needs more than one: use a batch of 2 or more, or a larger size"
+        )
+    for form in FORMS:
+        check_fits(f"the block {spec} in form {form!r}", footprint(spec, form))
+    activations = batch * size**2 * (spec.in_channels + 2 * spec.grouped_channels + 2 * spec.out_channels)
+    needed = 8 * (4 * footprint(spec, "c").values + 3 * activations)
+    check_memory(f"comparing the forms of the block {spec} in float64 (batch {batch}, size {size})", needed)
+
+
 def compare_forms(spec: BlockSpec, *, batch: int = 4, size: int = 8, seed: int = 0) -> list[Agreement]:
     """Run every form on the same input and compare each pair of outputs.
 
@@ -105,7 +136,11 @@ def compare_forms(spec: BlockSpec, *, batch: int = 4, size: int = 8, seed: int =
 
     Returns:
         One :class:`Agreement` per pair of forms, dtype and mode.
+
+    Raises:
+        ValueError: see :func:`check_comparison`, which runs first.
     """
+    check_comparison(spec, batch, size, seed)
     reference = random_block(spec, "c", seed)
     x = torch.randn(batch, spec.in_channels, size, size, generator=torch.Generator().manual_seed(seed))
     rows = []

@@ -59,7 +59,7 @@ from blocks.bench.harness import (
     time_interleaved,
     timed_call,
 )
-from blocks.core.build import build
+from blocks.core.build import build, check_memory
 from blocks.core.forms import FORMS, ResNeXtBlock
 from blocks.core.spec import BlockSpec, check_positive_int
 from blocks.core.transplant import transplant
@@ -114,6 +114,13 @@ class BenchConfig:
                 raise ValueError(f"{name} depth must be one of {sorted(STAGE_BLOCKS)}, got {depth!r}")
         if not self.templates:
             raise ValueError("templates must name at least one (C, d)")
+        images = 4 * self.size  # the networks' input height and width
+        device = torch.device(self.device)
+        # The inputs alone, in float32 (4 bytes); the passes write several times more.
+        block_input = self.batch * TABLE2_CHANNELS * self.size**2 * 4
+        check_memory(f"bench: a block input of batch {self.batch} and size {self.size}", block_input, device)
+        network_input = self.batch * 3 * images**2 * 4
+        check_memory(f"bench: a network input of batch {self.batch} and size {images}", network_input, device)
 
 
 def quick(config: BenchConfig) -> BenchConfig:

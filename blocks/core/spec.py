@@ -50,6 +50,9 @@ class BlockSpec:
         width: d, the channels of ONE path, the paper's bottleneck width.
         stride: 1, or 2 to halve the spatial size; it sits on the 3x3 (paper section 4).
 
+    A spec allocates nothing, so any size is a valid spec (counted on the meta device by
+    :func:`blocks.complexity`); :func:`blocks.build` refuses one whose block cannot fit in memory.
+
     Raises:
         ValueError: a size that is not a positive int, or a stride other than 1 or 2;
             the message names the field and the value.

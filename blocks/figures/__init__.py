@@ -34,6 +34,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from blocks.bench.report import read_csv
+from blocks.checks import writable_folder
 from blocks.core.spec import BlockSpec
 from blocks.figures.connections import group_conv
 from blocks.figures.costs import table2_costs
@@ -113,7 +114,8 @@ def write_figures(
         The paths written, in order.
 
     Raises:
-        ValueError: an unknown figure name, format or BlockSpec field, or a changed spec that is invalid
+        ValueError: an unknown figure name, format or BlockSpec field, an ``out_dir`` that cannot
+            be made or written into (checked before any drawing), or a changed spec that is invalid
             or too big for a figure (the message names the field).
 
     Example:
@@ -133,6 +135,7 @@ def write_figures(
     for field in spec_changes or ():
         if field not in fields:
             raise ValueError(f"spec_changes must name BlockSpec fields {fields}, got {field!r}")
+    writable_folder("out_dir", out_dir)  # before drawing: a bad folder costs nothing
     written = []
     for name in names:
         if name in DATA_FIGURES:

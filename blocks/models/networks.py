@@ -18,7 +18,8 @@ from typing import cast
 import torch
 from torch import nn
 
-from blocks.core.build import build
+from blocks.checks import check_module
+from blocks.core.build import Footprint, build, check_fits, footprint
 from blocks.core.forms import check_form
 from blocks.core.spec import BlockSpec, check_positive_int
 
@@ -67,6 +68,12 @@ class ResNeXt(nn.Module):
         check_form(form)
         if stem not in STEMS:
             raise ValueError(f"stem must be one of {list(STEMS)}, got {stem!r}")
+        needed = network_footprint(stage_blocks, cardinality, width, form, num_classes, stem, base_channels)
+        check_fits(
+            f"ResNeXt: {sum(stage_blocks):,} blocks of {cardinality}x{width}d in form {form!r}"
+            f" with {num_classes:,} classes",
+            needed,
+        )
         self.stem = stem
         if stem == "imagenet":
             self.conv1 = nn.Conv2d(3, STEM_CHANNELS, kernel_size=7, stride=2, padding=3, bias=False)
@@ -77,18 +84,11 @@ class ResNeXt(nn.Module):
         nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
         self.bn1 = nn.BatchNorm2d(STEM_CHANNELS)
         self.relu = nn.ReLU(inplace=True)
-        in_channels = STEM_CHANNELS
-        for i, count in enumerate(stage_blocks):
-            out_channels = base_channels * 2**i
-            stage = []
-            for j in range(count):
-                stride = 2 if i > 0 and j == 0 else 1
-                spec = BlockSpec(in_channels, out_channels, cardinality, width * 2**i, stride)
-                stage.append(build(spec, form))
-                in_channels = out_channels
+        for i, (first, rest, count) in enumerate(_stage_specs(stage_blocks, cardinality, width, base_channels)):
+            stage = [build(first, form)] + [build(rest, form) for _ in range(count - 1)]
             self.add_module(f"layer{i + 1}", nn.Sequential(*stage))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc: nn.Module = nn.Linear(in_channels, num_classes)
+        self.fc: nn.Module = nn.Linear(base_channels * 2 ** (len(stage_blocks) - 1), num_classes)
 
     @property
     def stages(self) -> list[nn.Sequential]:
@@ -102,6 +102,47 @@ class ResNeXt(nn.Module):
             x = stage(x)  # each stage after the first halves H and W and doubles the channels
         x = torch.flatten(self.avgpool(x), 1)  # (B, base_channels·2^(stages-1))
         return self.fc(x)  # (B, num_classes)
+
+
+def _stage_specs(
+    stage_blocks: tuple[int, ...], cardinality: int, width: int, base_channels: int
+) -> list[tuple[BlockSpec, BlockSpec, int]]:
+    """Per stage: its first block (stride 2 after stage 0, a projection), the spec of the others, and the count."""
+    stages = []
+    for i, count in enumerate(stage_blocks):
+        in_channels = STEM_CHANNELS if i == 0 else base_channels * 2 ** (i - 1)
+        out_channels = base_channels * 2**i
+        first = BlockSpec(in_channels, out_channels, cardinality, width * 2**i, stride=2 if i > 0 else 1)
+        stages.append((first, BlockSpec(out_channels, out_channels, cardinality, width * 2**i), count))
+    return stages
+
+
+def network_footprint(
+    stage_blocks: tuple[int, ...],
+    cardinality: int,
+    width: int,
+    form: str = "c",
+    num_classes: int = 1000,
+    stem: str = "imagenet",
+    base_channels: int = 256,
+) -> Footprint:
+    """The parameter and buffer values and the modules of a :class:`ResNeXt`, by closed form, before building it.
+
+    The arguments are :class:`ResNeXt`'s (checked by it, not here). ``ResNeXt`` refuses
+    a network over the limits of :func:`blocks.core.build.check_fits` with this estimate.
+
+    Example:
+        >>> network_footprint((3, 4, 6, 3), 32, 4).values   # parameters 25,028,904, plus BN statistics
+        25098173
+    """
+    kernel = 7 if stem == "imagenet" else 3
+    stem_values = 3 * STEM_CHANNELS * kernel * kernel + 4 * STEM_CHANNELS + 1  # conv1, bn1 (and its counter)
+    features = base_channels * 2 ** (len(stage_blocks) - 1)
+    # modules: the network, conv1, bn1, relu, maxpool, avgpool, fc, and one Sequential per stage
+    needed = Footprint(stem_values + features * num_classes + num_classes, 7 + len(stage_blocks))
+    for first, rest, count in _stage_specs(stage_blocks, cardinality, width, base_channels):
+        needed += footprint(first, form) + footprint(rest, form) * (count - 1)
+    return needed
 
 
 def resnext(
@@ -123,14 +164,18 @@ def resnext(
         stem: "imagenet" or "cifar".
 
     Raises:
-        ValueError: an argument outside the values above; the message names it.
+        TypeError: ``depth`` is not a number.
+        ValueError: an argument outside the values above (``depth`` 50.0 too: it must be an int);
+            the message names it.
 
     Example:
         >>> net = resnext(50, 32, 4)   # torchvision.models.resnext50_32x4d's shape
         >>> sum(p.numel() for p in net.parameters())
         25028904
     """
-    if depth not in STAGE_BLOCKS:
+    if not isinstance(depth, (int, float)):  # a list or a str: not a number at all (and maybe unhashable)
+        raise TypeError(f"depth must be an int, one of {sorted(STAGE_BLOCKS)}, got {type(depth).__name__} {depth!r}")
+    if type(depth) is not int or depth not in STAGE_BLOCKS:  # 50.0 == 50 and True == 1: the type decides
         raise ValueError(f"depth must be one of {sorted(STAGE_BLOCKS)}, got {depth!r}")
     return ResNeXt(STAGE_BLOCKS[depth], cardinality, width, form, num_classes, stem)
 
@@ -158,17 +203,21 @@ def replace_head(net: nn.Module, num_classes: int, hidden: int | None = None, dr
         dropout: dropout probability before each linear layer of the head (0 for none).
 
     Returns:
-        A new network; ``net`` itself is not changed.
+        A new network; ``net`` itself is not changed. The new head has the old one's
+        dtype and device (a float64 or CUDA network gets a float64 or CUDA head).
 
     Raises:
+        TypeError: ``net`` is not a module.
         ValueError: bad ``num_classes``, ``hidden`` or ``dropout``, or no ``fc`` Linear in ``net``.
     """
+    check_module("net", net)
     check_positive_int("num_classes", num_classes)
     if hidden is not None:
         check_positive_int("hidden", hidden)
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be a float in [0, 1), got {dropout!r}")
-    features = _head_features(net)
+    old = _first_linear(net)
+    features = old.in_features
     sizes = [features, num_classes] if hidden is None else [features, hidden, num_classes]
     layers: list[nn.Module] = []
     for k in range(len(sizes) - 1):
@@ -177,14 +226,15 @@ def replace_head(net: nn.Module, num_classes: int, hidden: int | None = None, dr
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
         layers.append(nn.Linear(sizes[k], sizes[k + 1]))
-    head = layers[0] if len(layers) == 1 else nn.Sequential(*layers)
+    head = (layers[0] if len(layers) == 1 else nn.Sequential(*layers)).to(old.weight.device, old.weight.dtype)
     # deepcopy's memo maps an object's id to its copy: the old head is "copied" to the new one.
     return copy.deepcopy(net, memo={id(net.fc): head})
 
 
-def _head_features(net: nn.Module) -> int:
+def _first_linear(net: nn.Module) -> nn.Linear:
+    """The first Linear layer of ``net.fc``: the old head's input size, dtype and device."""
     fc = getattr(net, "fc", None)
-    first = next((m for m in fc.modules() if isinstance(m, nn.Linear)), None) if fc is not None else None
+    first = next((m for m in fc.modules() if isinstance(m, nn.Linear)), None) if isinstance(fc, nn.Module) else None
     if first is None:
         raise ValueError(f"replace_head: {type(net).__name__} has no classifier 'fc' with a Linear layer")
-    return first.in_features
+    return first

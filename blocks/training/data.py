@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from blocks.checks import check_seed
 from blocks.core.spec import check_positive_int
 
 DATASETS = ("digits", "cifar10")
@@ -67,7 +68,8 @@ def digits_datasets(
         [0, 1], labels int64 in 0 … 9.
 
     Raises:
-        ValueError: ``size`` below 8, or ``validation_fraction`` outside (0, 1).
+        ValueError: ``size`` below 8, ``validation_fraction`` outside (0, 1), or ``seed``
+            not an int that torch can seed with (see :data:`blocks.checks.SEED_RANGE`).
 
     Example:
         >>> train, val = digits_datasets()
@@ -78,6 +80,9 @@ def digits_datasets(
 
     if type(size) is not int or size < DIGITS_SIZE:
         raise ValueError(f"size must be an int of at least {DIGITS_SIZE}, got {size!r}")
+    check_seed("seed", seed)
+    if isinstance(validation_fraction, bool) or not isinstance(validation_fraction, (int, float)):
+        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}")
     if not 0.0 < validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}")
     digits = load_digits()
@@ -106,23 +111,52 @@ def cifar10_datasets(root: str | os.PathLike[str], download: bool = False) -> tu
     Raises:
         FileNotFoundError: ``download`` is False and a file of the data set is missing;
             the message names the folder and how to get the data.
+        ConnectionError: ``download`` is True and the download failed (no network, …);
+            the message says how to get the data by hand.
+        ValueError: the folder's files are there but damaged (a checksum or their format).
     """
     from torchvision import datasets, transforms  # optional dependency
 
     folder = Path(root) / CIFAR10_FOLDER
+    by_hand = f"unpack cifar-10-python.tar.gz from {CIFAR10_URL} into {os.fspath(root)!r}"
     missing = [name for name in CIFAR10_FILES if not (folder / name).is_file()]
     if missing and not download:
         raise FileNotFoundError(
             f"CIFAR-10 is not in {str(folder)!r} (missing {', '.join(missing)}). Download it with"
             f" `python -m blocks train --data cifar10 --data-root {os.fspath(root)} --download`"
-            f" (download=True in Python), or unpack cifar-10-python.tar.gz from {CIFAR10_URL}"
-            f" into {os.fspath(root)!r}."
+            f" (download=True in Python), or {by_hand}."
         )
+    if download:  # fetches and unpacks the archive unless every file is there with its checksum
+        try:
+            datasets.CIFAR10(root, train=False, download=True)
+        except (OSError, RuntimeError) as error:  # no network (URLError), a full disk, a corrupted download
+            reason = getattr(error, "reason", None) or error
+            raise ConnectionError(
+                f"could not download CIFAR-10 into {os.fspath(root)!r} ({reason}); to get it by hand, {by_hand}"
+            ) from error
     normalise = [transforms.ToTensor(), transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD)]
     augment = [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()]
-    train = datasets.CIFAR10(root, train=True, transform=transforms.Compose(augment + normalise), download=download)
-    val = datasets.CIFAR10(root, train=False, transform=transforms.Compose(normalise))
+    try:
+        train = datasets.CIFAR10(root, train=True, transform=transforms.Compose(augment + normalise))
+        val = datasets.CIFAR10(root, train=False, transform=transforms.Compose(normalise))
+    except Exception as error:  # a checksum, or pickle.load of a damaged file (UnpicklingError, EOFError, KeyError, …)
+        raise ValueError(
+            f"CIFAR-10 in {str(folder)!r} is corrupted ({_what_is_wrong(folder, error)}); delete the folder"
+            f" and download it again with --download (download=True in Python), or {by_hand}"
+        ) from error
     return train, val
+
+
+def _what_is_wrong(folder: Path, error: Exception) -> str:
+    """Which files of a CIFAR-10 folder fail torchvision's checksum, or else the error, in a few words."""
+    from torchvision.datasets import cifar
+
+    listed = cifar.CIFAR10.train_list + cifar.CIFAR10.test_list
+    bad = [name for name, md5 in listed if not cifar.check_integrity(str(folder / name), md5)]
+    if bad:
+        return f"{', '.join(bad)} fail{'s' if len(bad) == 1 else ''} the data set's MD5 checksum"
+    first_line = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
 
 
 def data_loaders(
@@ -149,16 +183,20 @@ def data_loaders(
         ``(train_loader, val_loader)``, yielding images (B, 3, H, W) float32 and labels (B,) int64.
 
     Raises:
-        ValueError: unknown ``data`` or a ``batch_size`` that is not a positive int.
+        ValueError: unknown ``data``, a ``batch_size`` that is not a positive int, a ``seed``
+            that is not an int torch can seed with, or a corrupted CIFAR-10 folder.
         FileNotFoundError: CIFAR-10 is missing from ``root`` and ``download`` is False.
+        ConnectionError: ``download`` is True and the download failed; the message says
+            how to get the data by hand.
 
     Example:
         >>> train, val = data_loaders("digits", batch_size=32)
         >>> images, labels = next(iter(train)); tuple(images.shape), tuple(labels.shape)
         ((32, 3, 8, 8), (32,))
     """
-    if data not in DATASETS:
+    if not isinstance(data, str) or data not in DATASETS:
         raise ValueError(f"data must be one of {list(DATASETS)}, got {data!r}")
     check_positive_int("batch_size", batch_size)
+    check_seed("seed", seed)
     train, val = digits_datasets(seed=seed) if data == "digits" else cifar10_datasets(root, download)
     return DataLoader(train, batch_size, shuffle=True), DataLoader(val, batch_size)

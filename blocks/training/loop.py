@@ -28,7 +28,9 @@ import csv
 import math
 import os
 import time
+from collections.abc import Sized
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -36,11 +38,17 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from blocks.checks import check_module, check_seed, writable_file
 from blocks.core.forms import FORMS
 from blocks.core.spec import check_positive_int
 from blocks.models.networks import ResNeXt
 from blocks.training.data import data_loaders
 
+# Upper bounds of SGDRecipe. No recipe for these networks comes near them: the paper uses lr 0.1
+# and weight decay 5e-4 (section 5.3). Above them SGD diverges at once ("train loss nan"), and the
+# value is most likely a typo (1e2 for 1e-2), so it is refused before any work.
+MAX_LR = 10.0
+MAX_WEIGHT_DECAY = 1.0
 METRICS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
 
 
@@ -79,7 +87,8 @@ class SGDRecipe:
         weight_decay: λ, the L2 penalty added to every gradient.
 
     Raises:
-        ValueError: a negative value, a zero ``lr`` or a ``momentum`` of 1 or more.
+        ValueError: a value that is not a finite number, or outside its range: ``lr`` in
+            (0, MAX_LR], ``momentum`` in [0, 1), ``weight_decay`` in [0, MAX_WEIGHT_DECAY].
     """
 
     lr: float = 0.05
@@ -87,14 +96,16 @@ class SGDRecipe:
     weight_decay: float = 5e-4
 
     def __post_init__(self) -> None:
-        for name in ("lr", "momentum", "weight_decay"):
+        ranges = (
+            ("lr", f"in (0, {MAX_LR:g}]", lambda v: 0 < v <= MAX_LR),
+            ("momentum", "in [0, 1)", lambda v: 0 <= v < 1),
+            ("weight_decay", f"in [0, {MAX_WEIGHT_DECAY:g}]", lambda v: 0 <= v <= MAX_WEIGHT_DECAY),
+        )
+        for name, text, inside in ranges:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-        if self.lr == 0:
-            raise ValueError("lr must be above 0, got 0")
-        if self.momentum >= 1:
-            raise ValueError(f"momentum must be below 1, got {self.momentum!r}")
+            number = not isinstance(value, bool) and isinstance(value, (int, float))
+            if not number or not math.isfinite(value) or not inside(value):
+                raise ValueError(f"{name} must be a finite number {text}, got {value!r}")
 
     def optimiser(self, net: nn.Module) -> torch.optim.SGD:
         """A new ``torch.optim.SGD`` over all of ``net``'s parameters."""
@@ -146,7 +157,13 @@ def train(
         The per-epoch metrics and the loss of every step.
 
     Raises:
-        ValueError: ``epochs`` is not a positive int.
+        TypeError: ``net`` is not a module, ``recipe`` not an :class:`SGDRecipe`, or a loader
+            has no length (a DataLoader has one).
+        ValueError: ``epochs`` is not a positive int, ``seed`` not an int torch can seed with,
+            ``net`` has no parameters, ``train_loader`` no batches, or ``csv_path`` cannot be
+            written (a folder, a FIFO, a file under a file, …). All are checked before any
+            work, so a bad argument leaves ``net`` untouched (the CSV's folder is made, if missing,
+            when the first epoch is written).
 
     Example:
         >>> train_loader, val_loader = blocks.data_loaders("digits")
@@ -155,7 +172,20 @@ def train(
         >>> history.epochs[-1]["val_accuracy"] > 0.9
         True
     """
+    check_module("net", net)
+    if next(net.parameters(), None) is None:
+        raise ValueError(f"net must have parameters to train, but {type(net).__name__} has none")
+    for name, loader in (("train_loader", train_loader), ("val_loader", val_loader)):
+        if not isinstance(loader, Sized) and (loader is not None or name == "train_loader"):
+            raise TypeError(f"{name} must be a DataLoader (with a length), got {type(loader).__name__}")
+    if len(train_loader) == 0:
+        raise ValueError("train_loader must yield at least one batch, got an empty one")
     check_positive_int("epochs", epochs)
+    if not isinstance(recipe, SGDRecipe):
+        raise TypeError(f"recipe must be a blocks.SGDRecipe, got {type(recipe).__name__}")
+    check_seed("seed", seed)
+    if csv_path is not None:
+        writable_file("csv_path", csv_path)
     optimiser = recipe.optimiser(net)
     total_steps = epochs * len(train_loader)
 
@@ -233,6 +263,7 @@ def _mean_of_epoch(step_losses: list[float], steps: int) -> float:
 
 
 def _write_csv(path: str | os.PathLike[str], rows: list[dict[str, float]]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=[name for name in METRICS if name in rows[0]])
         writer.writeheader()
