@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+import blocks
 from blocks import BlockSpec, ResNeXtBlock, build, form_of, transplant
 from blocks.analysis.proof import random_block, relative_error
 from blocks.core._fast import state_of
@@ -280,3 +281,27 @@ def test_transplanted_network_trains_like_the_source() -> None:
         nn.functional.cross_entropy(net(x), labels).backward()
         optimiser.step()
     assert relative_error(target.eval()(x), source.eval()(x)) <= FP64_RTOL
+
+
+@pytest.mark.parametrize(
+    "module", [None, torch.zeros(3), "resnext50", BlockSpec(8, 8, 2, 4)], ids=["None", "tensor", "str", "spec"]
+)
+def test_a_non_module_is_a_type_error_naming_the_argument(module: object) -> None:
+    with pytest.raises(TypeError, match=r"transplant: module must be a torch.nn.Module, got"):
+        transplant(module, "a")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"form_of: module must be a torch.nn.Module, got"):
+        form_of(module)  # type: ignore[arg-type]
+
+
+def test_a_layer_tied_outside_its_block_is_refused_not_untied() -> None:
+    net = blocks.resnext29(2, 4)
+    net.extra = net.layer1[0].bn3  # the same BN registered twice
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises(ValueError, match=r"'layer1.0''s 'bn3.weight' is also 'extra.weight', outside every block"):
+        transplant(net, "a")
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_a_huge_input_is_refused_with_an_estimate() -> None:
+    with pytest.raises(ValueError, match=r"recognise: an input of size .* would need about [\d,.]+ GiB"):
+        blocks.audit(build(BlockSpec(8, 8, 2, 4), "c"), (100_000, 8, 1000, 1000))

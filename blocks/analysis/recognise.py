@@ -25,6 +25,7 @@ reads the DATAFLOW:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -34,7 +35,7 @@ from torch import Tensor, nn
 from blocks.analysis.proof import relative_error
 from blocks.analysis.trace import Op, Trace, record
 from blocks.core import _fast
-from blocks.core.build import assemble
+from blocks.core.build import assemble, check_memory
 from blocks.core.spec import BlockSpec, check_input_size
 
 # A form (c) block rebuilt from a block's own tensors must reproduce its output to
@@ -187,7 +188,8 @@ def recognise(model: nn.Module, input_size: tuple[int, ...]) -> Recognition:
     Raises:
         TypeError: ``model`` is not an ``nn.Module``.
         ValueError: ``input_size`` is not a tuple of positive ints starting with the
-            batch size, or the model fails on an input of that size.
+            batch size, the input alone would not fit in memory (the message gives the
+            estimate), or the model fails on an input of that size.
 
     Example:
         >>> found = recognise(blocks.resnext(50, 32, 4), (1, 3, 64, 64))
@@ -218,6 +220,8 @@ def _run(model: nn.Module, input_size: tuple[int, ...]) -> Trace:
     like = next(iter(model.parameters()), None)
     dtype = like.dtype if like is not None and like.is_floating_point() else torch.get_default_dtype()
     device = like.device if like is not None else torch.device("cpu")
+    # The input alone; the recorded pass keeps every value it makes, several times more.
+    check_memory(f"recognise: an input of size {input_size} in {dtype}", math.prod(input_size) * dtype.itemsize, device)
     generator = torch.Generator().manual_seed(_SEED)
     x = torch.randn(input_size, generator=generator, dtype=dtype).to(device)
     modes = {m: m.training for m in model.modules()}

@@ -76,9 +76,11 @@ def transplant(module: nn.Module, form: str, *, input_size: tuple[int, ...] | No
             f"transplant: {type(module).__name__} is not and does not contain a ResNeXt block"
             " of form a, b or c; for a model this package did not build, pass input_size=(batch, C, H, W)"
         )
+    # A layer tied to one outside the blocks (``net.extra = net.layer1[0].bn3``) would silently come apart.
+    outside = _outside_tensors(module)
     with _fast.collector_paused():  # speed: no GC walks while thousands of modules are made
         converted = {
-            id(block): _transplant_block(block, form, f"submodule {name!r}" if name else "block")
+            id(block): _transplant_block(block, form, f"submodule {name!r}" if name else "block", outside)
             for name, block in _fast.largest_first(found)  # speed: plain module order gives the same result
         }
         if isinstance(module, ResNeXtBlock):
@@ -87,11 +89,31 @@ def transplant(module: nn.Module, form: str, *, input_size: tuple[int, ...] | No
         return copy.deepcopy(module, memo=dict(converted))
 
 
-def _transplant_block(block: ResNeXtBlock, form: str, where: str) -> ResNeXtBlock:
+def _outside_tensors(module: nn.Module, prefix: str = "") -> dict[int, str]:
+    """Every parameter and buffer registered outside the blocks of ``module``, by id, with its name."""
+    found: dict[int, str] = {}
+    if isinstance(module, ResNeXtBlock):
+        return found
+    for name, tensor in [*module._parameters.items(), *module._buffers.items()]:
+        if tensor is not None:
+            found[id(tensor)] = prefix + name
+    for name, child in module._modules.items():
+        if child is not None:
+            found.update(_outside_tensors(child, f"{prefix}{name}."))
+    return found
+
+
+def _transplant_block(block: ResNeXtBlock, form: str, where: str, outside: dict[int, str]) -> ResNeXtBlock:
     """Check, gather, cut: one block in ``form``, with the source's modes and frozen parameters."""
     check_block(block, f"transplant: {where}")
     with torch.no_grad():  # the source's own Parameters (to see which are frozen), copied without a graph
         state = _fast.state_of(block)  # = block.state_dict(keep_vars=True)
+        for key, tensor in state.items():
+            if id(tensor) in outside:
+                raise ValueError(
+                    f"transplant: {where}'s {key!r} is also {outside[id(tensor)]!r}, outside every block; the"
+                    " transplant makes new layers for each block, so the two would come apart: untie them first"
+                )
         _check_shapes(state, block, where)
         canonical = to_canonical(state, where)  # gather: form (c)'s tensors
         gathered = canonical.keys() - state.keys()  # new tensors (the source's own ones are copied)
