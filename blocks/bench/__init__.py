@@ -2,7 +2,7 @@
 
 harness.py      interleaved timing rounds, per-round ratios, fresh weight placements
 experiments.py  the five experiments: blocks, networks, parity, layout, transplant
-report.py       the CSV and the Markdown table
+report.py       the CSV, the Markdown table, the committed run beside a live one
 """
 
 from blocks.bench.experiments import (
@@ -15,7 +15,17 @@ from blocks.bench.experiments import (
     torchvision_twin,
 )
 from blocks.bench.harness import Measurement, fixed_threads, move_weights, summarise, time_interleaved, timed_call
-from blocks.bench.report import environment, format_measurements, write_csv
+from blocks.bench.report import (
+    blocks_beside_reference,
+    environment,
+    format_measurements,
+    format_ratio,
+    read_csv,
+    reference_run,
+    spread_warning,
+    too_wide,
+    write_csv,
+)
 
 __all__ = [
     "BenchConfig",
@@ -23,15 +33,21 @@ __all__ = [
     "bench_blocks",
     "bench_networks",
     "bench_transplant",
+    "blocks_beside_reference",
     "environment",
     "fixed_threads",
     "format_measurements",
+    "format_ratio",
     "move_weights",
     "quick",
+    "read_csv",
+    "reference_run",
     "run_benchmark",
+    "spread_warning",
     "summarise",
     "time_interleaved",
     "timed_call",
+    "too_wide",
     "torchvision_twin",
     "write_csv",
 ]
