@@ -101,3 +101,32 @@ def test_notebook_runs_from_an_empty_folder(path: Path, wheel_python: Path, tmp_
     texts = ["".join(o.get("data", {}).get("text/plain", "")) for c in executed["cells"] for o in c.get("outputs", [])]
     assert not [text for text in texts if UNSHOWN_FIGURE.search(text)], "a figure shows as text only: display(fig)"
     assert [f.name for f in tmp_path.iterdir()] == [path.name], "the notebook wrote into its folder"
+
+
+def pinned(path: Path) -> dict[str, str]:
+    """name -> version of every ``name==version`` line of a requirements or constraints file."""
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return dict(line.split("==", 1) for line in lines if "==" in line)
+
+
+def test_binder_pins_the_versions_of_constraints() -> None:
+    binder, constraints = pinned(ROOT / ".binder" / "requirements.txt"), pinned(ROOT / "constraints.txt")
+    assert {"torch", "torchvision", "torchinfo", "matplotlib", "numpy"} <= set(binder)
+    assert {name: binder[name] for name in binder} == {name: constraints.get(name) for name in binder}
+
+
+def test_binder_requirements_need_nothing_of_the_repository() -> None:
+    """repo2docker installs requirements.txt before it copies the repository in: no -e ., -r, -c or local path."""
+    lines = [line.split("#", 1)[0].strip() for line in (ROOT / ".binder" / "requirements.txt").read_text().splitlines()]
+    assert not [line for line in lines if line.startswith(("-e", "-r", "-c", ".", "--requirement", "--constraint"))]
+    post_build = ROOT / ".binder" / "postBuild"
+    assert post_build.stat().st_mode & 0o111, "postBuild must be executable"
+    assert 'pip install --no-cache-dir -e ".[notebooks]"' in post_build.read_text()
+
+
+def test_readme_links_name_the_repository_of_pyproject() -> None:
+    readme = (ROOT / "README.md").read_text()
+    owner_and_name = course.repository_url().removeprefix("https://github.com/")
+    linked = re.findall(r"(?:colab\.research\.google\.com/github|mybinder\.org/v2/gh)/([\w.-]+/[\w.-]+)/", readme)
+    assert linked and set(linked) == {owner_and_name}
+    assert f"mybinder.org/v2/gh/{owner_and_name}/main" in readme
