@@ -163,11 +163,12 @@ def clean_environment() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
 
 
-def execute(path: Path, folder: Path, python: Path | str = sys.executable) -> dict:
+def execute(path: Path, folder: Path, python: Path | str = sys.executable, environment: dict | None = None) -> dict:
     """Run the notebook at ``path`` as a student's Jupyter would, in ``folder``, and return the executed notebook.
 
     The notebook is copied into ``folder`` and run there by a fresh kernel of ``python``
     (``python -m nbconvert --execute``), so it finds no file of the repository around it.
+    ``environment`` is the kernel's (default: this one's without PYTHONPATH, see :func:`clean_environment`).
 
     Raises:
         subprocess.CalledProcessError: a cell raised (its traceback is in the error's ``stderr``).
@@ -176,7 +177,8 @@ def execute(path: Path, folder: Path, python: Path | str = sys.executable) -> di
     shutil.copyfile(path, copy)
     command = [str(python), "-m", "nbconvert", "--to", "notebook", "--execute", "--inplace"]
     command += [f"--ExecutePreprocessor.timeout={RUN_LIMIT_S}", copy.name]
-    subprocess.run(command, cwd=folder, env=clean_environment(), check=True, capture_output=True, text=True)
+    environment = clean_environment() if environment is None else environment
+    subprocess.run(command, cwd=folder, env=environment, check=True, capture_output=True, text=True)
     return json.loads(copy.read_text())
 
 
@@ -199,14 +201,19 @@ def image_outputs(executed: dict) -> int:
 
 
 def measure_times(repeats: int) -> None:
-    """Run every notebook ``repeats`` times (each from an empty folder); write TIMES.md and each header's time."""
+    """Run every notebook ``repeats`` times (each from an empty folder); write TIMES.md and each header's time.
+
+    The kernels run in this process's environment, PYTHONPATH included: the package they time is
+    the one this command imports.
+    """
     cores = os.cpu_count() or 1
-    rows = []
+    rows, loads = [], []
     for path in notebooks():
         seconds = []
         for _ in range(repeats):
+            loads.append(os.getloadavg()[0])
             with tempfile.TemporaryDirectory() as folder:
-                seconds.append(run_seconds(execute(path, Path(folder))))
+                seconds.append(run_seconds(execute(path, Path(folder), environment=dict(os.environ))))
         median = statistics.median(seconds)
         print(f"{path.name}: {median:.1f} s (median of {repeats}: {', '.join(f'{s:.1f}' for s in seconds)})")
         rows.append(f"| [{path.name}]({path.name}) | {median:.1f} | {min(seconds):.1f}–{max(seconds):.1f} |")
@@ -219,8 +226,10 @@ def measure_times(repeats: int) -> None:
         f" {repeats} times, each from an empty folder by a fresh kernel, from the first cell's start to the last"
         " cell's end (kernel start-up excluded). Each notebook states its median in its first cell.\n\n"
         f"Machine: {platform.machine()} {platform.system()}, {cores} CPU cores, torch {torch.__version__},"
-        f" Python {platform.python_version()}, {datetime.now().date().isoformat()}. On a machine busy with other work"
-        " the same runs took up to three times as long.\n\n"
+        f" Python {platform.python_version()}, {datetime.now().date().isoformat()}. The machine's load average"
+        f" (processes wanting a core, over the last minute) before each run: median {statistics.median(loads):.1f},"
+        f" at most {max(loads):.1f}. A load above {cores} means other work shared the cores: the times are then"
+        " longer than on a quiet machine.\n\n"
         f"| notebook | median s | min–max s ({repeats} runs) |\n|---|---:|---:|\n" + "\n".join(rows) + "\n"
     )
     print(f"wrote {TIMES_FILE.relative_to(ROOT)} and the time in each notebook's first cell")
