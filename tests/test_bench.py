@@ -20,6 +20,7 @@ from blocks.bench import (
     Measurement,
     blocks_beside_reference,
     environment,
+    equal_work_warning,
     move_weights,
     read_csv,
     reference_run,
@@ -29,7 +30,7 @@ from blocks.bench import (
 )
 from blocks.bench.experiments import FUSED, TARGET_PAIR_ROUNDS, TORCHVISION
 from blocks.bench.harness import PASSES
-from blocks.bench.report import CSV_COLUMNS, REFERENCE_RESULTS, SPREAD_LIMIT
+from blocks.bench.report import CSV_COLUMNS, EQUAL_WORK_LIMIT, REFERENCE_RESULTS, SPREAD_LIMIT
 from blocks.cli import main
 from blocks.figures.speed import FIGURE_NAME, speed_figure
 from blocks.figures.style import save_figure
@@ -141,6 +142,17 @@ def test_spread_warning_names_the_widest_ratio() -> None:
     warning = spread_warning(busy)
     assert warning.startswith(f"WARNING: 2 of 3 live ratios (marked ⚠) moved more than {SPREAD_LIMIT}x")
     assert "a-fused / c at 1x64d forward, ranged 0.10–4.65" in warning
+
+
+def test_equal_work_warning_names_the_ratio_furthest_from_one() -> None:
+    believable = [ratio("a", 0.9, 1.1), ratio("b", 0.8, 0.9)]  # medians 1.0 and 0.85
+    assert equal_work_warning(believable) == ""
+    busy = [*believable, ratio("a", 12.0, 13.0), ratio("b", 0.3, 0.34)]  # medians 12.5 and 0.32
+    warning = equal_work_warning(busy)
+    assert warning.startswith(
+        "WARNING: a / c (1x64d, forward) does the same work and must be about 1, but measured 12.50"
+    )
+    assert equal_work_warning([ratio("a", EQUAL_WORK_LIMIT, EQUAL_WORK_LIMIT)]) == ""  # the limit itself is believed
 
 
 def test_figure_is_written(tiny_run: tuple[list, Path, list[Path]]) -> None:

@@ -18,6 +18,7 @@ from blocks.bench.harness import Measurement, fixed_threads, move_weights, summa
 from blocks.bench.report import (
     blocks_beside_reference,
     environment,
+    equal_work_warning,
     format_measurements,
     format_ratio,
     read_csv,
@@ -35,6 +36,7 @@ __all__ = [
     "bench_transplant",
     "blocks_beside_reference",
     "environment",
+    "equal_work_warning",
     "fixed_threads",
     "format_measurements",
     "format_ratio",

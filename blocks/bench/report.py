@@ -25,6 +25,9 @@ REFERENCE_RESULTS = "reference_results.csv"
 # A ratio whose timed rounds lie further apart than this factor (max / min) says more about what else
 # the machine was doing than about the code: the committed run's widest is 2.2 (4x24d, a / c forward).
 SPREAD_LIMIT = 2.5
+# Two candidates doing the same work (forms a, b and c at C = 1; our form (c) and torchvision's network) must
+# take the same time: a median ratio beyond 1.3x either way is the machine (the committed run: 0.97 to 1.05).
+EQUAL_WORK_LIMIT = 1.3
 
 
 def environment(config: BenchConfig) -> dict[str, str]:
@@ -167,5 +170,29 @@ def spread_warning(rows: list[Measurement], limit: float = SPREAD_LIMIT) -> str:
         f"WARNING: {len(wide)} of {measured} live ratios (marked ⚠) moved more than {limit}x between rounds;"
         f" the widest, {widest.variant} / {widest.reference} at {widest.case} {widest.pass_},"
         f" ranged {widest.ratio_min:.2f}–{widest.ratio_max:.2f}. The machine was busy: those medians mean nothing."
+        " Rerun the cell on a quiet machine, or read the committed run."
+    )
+
+
+def equal_work_warning(rows: list[Measurement], limit: float = EQUAL_WORK_LIMIT) -> str:
+    """A warning when candidates that do the same work as their reference did not take the same time, else ``""``.
+
+    A known answer: a ratio that must be 1 (the same layers, or the same network) and is
+    not says that the machine's other work decided the numbers, even when the rounds agree.
+
+    Args:
+        rows: measurements whose candidate does exactly its reference's work.
+        limit: the largest believable median ratio (and 1 / limit the smallest).
+
+    Returns:
+        One sentence naming the furthest ratio from 1; empty when every median is within the limit.
+    """
+    off = [r for r in rows if not 1 / limit <= r.ratio_median <= limit]
+    if not off:
+        return ""
+    worst = max(off, key=lambda r: max(r.ratio_median, 1 / r.ratio_median))
+    return (
+        f"WARNING: {worst.variant} / {worst.reference} ({worst.case}, {worst.pass_}) does the same work and must be"
+        f" about 1, but measured {worst.ratio_median:.2f}. The machine was busy: the live numbers mean nothing."
         " Rerun the cell on a quiet machine, or read the committed run."
     )
