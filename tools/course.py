@@ -218,6 +218,7 @@ def measure_times(repeats: int) -> None:
         print(f"{path.name}: {median:.1f} s (median of {repeats}: {', '.join(f'{s:.1f}' for s in seconds)})")
         rows.append(f"| [{path.name}]({path.name}) | {median:.1f} | {min(seconds):.1f}–{max(seconds):.1f} |")
         write_header(path, seconds=max(1, round(median)), cores=cores)
+        _write_readme_time(path.name, max(1, round(median)))
     import torch  # only for the record of the machine
 
     TIMES_FILE.write_text(
@@ -232,7 +233,20 @@ def measure_times(repeats: int) -> None:
         " longer than on a quiet machine.\n\n"
         f"| notebook | median s | min–max s ({repeats} runs) |\n|---|---:|---:|\n" + "\n".join(rows) + "\n"
     )
-    print(f"wrote {TIMES_FILE.relative_to(ROOT)} and the time in each notebook's first cell")
+    print(f"wrote {TIMES_FILE.relative_to(ROOT)}, and the times into each notebook's first cell and the README's map")
+
+
+def _write_readme_time(notebook: str, seconds: int) -> None:
+    """Put ``seconds`` into the run-time column of ``notebook``'s row of the README's course map."""
+    readme = ROOT / "README.md"
+    row = re.compile(
+        rf"^(\| \d+ \| \[`{re.escape(Path(notebook).stem)}`\]\(notebooks/{re.escape(notebook)}\) \|[^|]*\| )[^|]*( \|)",
+        re.M,
+    )
+    text, found = row.subn(rf"\g<1>{seconds} s\g<2>", readme.read_text())
+    if found != 1:
+        raise ValueError(f"README.md must have one course-map row for {notebook}, found {found}")
+    readme.write_text(text)
 
 
 def _repository_copy(destination: Path) -> Path:
