@@ -11,8 +11,8 @@ Every notebook starts the same way, written here from the one place that names t
 Commands (each one a make target; none is run by a test, since they write tracked files):
 
     python tools/course.py header           # write the header into every notebook (make notebook-header)
-    python tools/course.py times            # run every notebook, write TIMES.md and the header times
-                                            # (make notebook-times)
+    python tools/course.py times            # run every notebook; write TIMES.md, the header times and the
+                                            # README's run-time column (make notebook-times)
     python tools/course.py binder-check     # a fresh venv from .binder/ alone runs every notebook
                                             # (make binder-check)
 
