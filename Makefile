@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 CHROMIUM   := /usr/bin/chromium
 
-.PHONY: demo lint format test figures site slides site-check clean
+.PHONY: demo lint format test lab figures notebook-header notebook-times binder-check site slides site-check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,9 +30,21 @@ format: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m blocks
 
-# One worker per core (-n auto), each single-threaded: many small tensors run faster so.
+# Every tracked and untracked file as git sees it, as one checksum: no test or notebook may change it.
+TREE_STATE = { git status --porcelain --untracked-files=all && git diff HEAD; } 2>/dev/null | cksum
+
+# Every proof, and every notebook run from an empty folder against a wheel of this tree
+# (tests/test_notebooks.py). One worker per core (-n auto), each single-threaded: many small
+# tensors run faster so. Then: did anything in the repository change?
 test: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m pytest --nbmake -n auto
+	@$(TREE_STATE) > $(VENV)/tree-before-test
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n auto
+	@$(TREE_STATE) | cmp -s - $(VENV)/tree-before-test || \
+		{ git status --short; echo "make test changed files in the repository (above): tests and notebooks must not"; exit 1; }
+
+# Jupyter Lab on the notebooks, from the venv (the package is installed there, editable).
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks
 
 figures: $(STAMP)
 	$(PY) -m blocks figures --out figures
@@ -57,6 +69,18 @@ slides: $(DOCS_STAMP)
 site-check: $(DOCS_STAMP)
 	test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	$(PY) docs/site_check.py
+
+# The notebooks' shared header (Colab link, install cell) from pyproject.toml's [project.urls].
+notebook-header: $(STAMP)
+	$(PY) tools/course.py header
+
+# Run every notebook 3 times from an empty folder; write notebooks/TIMES.md and each notebook's time.
+notebook-times: $(STAMP)
+	$(PY) tools/course.py times
+
+# A fresh venv from .binder/ alone, as Binder builds it, runs every notebook (minutes, ~6 GB).
+binder-check: $(STAMP)
+	$(PY) tools/course.py binder-check
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis _build

@@ -15,10 +15,22 @@ import torch
 
 from blocks import BlockSpec, transplant
 from blocks.analysis.proof import random_block, relative_error
-from blocks.bench import BenchConfig, environment, move_weights, read_csv, run_benchmark, write_csv
+from blocks.bench import (
+    BenchConfig,
+    Measurement,
+    blocks_beside_reference,
+    environment,
+    equal_work_warning,
+    move_weights,
+    read_csv,
+    reference_run,
+    run_benchmark,
+    spread_warning,
+    write_csv,
+)
 from blocks.bench.experiments import FUSED, TARGET_PAIR_ROUNDS, TORCHVISION
 from blocks.bench.harness import PASSES
-from blocks.bench.report import CSV_COLUMNS
+from blocks.bench.report import CSV_COLUMNS, EQUAL_WORK_LIMIT, REFERENCE_RESULTS, SPREAD_LIMIT
 from blocks.cli import main
 from blocks.figures.speed import FIGURE_NAME, speed_figure
 from blocks.figures.style import save_figure
@@ -83,6 +95,65 @@ def test_csv_has_one_row_per_measurement_with_every_column(tiny_run: tuple[list,
         assert 0 < float(row["min_ms"]) <= float(row["median_ms"]) <= float(row["max_ms"])
         if row["variant"] == row["reference"]:
             assert float(row["ratio_median"]) == 1.0
+
+
+def test_csv_reads_back_as_the_measurements(tiny_run: tuple[list, Path, list[Path]]) -> None:
+    rows, path, _ = tiny_run
+    for read, written in zip(read_csv(path)[0], rows, strict=True):
+        assert (read.experiment, read.case, read.pass_, read.variant, read.repeats) == (
+            written.experiment, written.case, written.pass_, written.variant, written.repeats,
+        )  # fmt: skip
+        assert read.ratio_median == pytest.approx(written.ratio_median, abs=1e-4)  # written with 4 decimals
+
+
+def test_packaged_reference_run_is_the_committed_one() -> None:
+    """Notebook 05 reads the copy inside the package; after a new committed run, copy results.csv there."""
+    root = Path(__file__).parents[1]
+    committed = root / "benchmarks" / "results.csv"
+    assert (root / "blocks" / "bench" / REFERENCE_RESULTS).read_bytes() == committed.read_bytes()
+    assert reference_run() == read_csv(committed)[0]
+
+
+def test_live_run_beside_reference_has_one_row_per_template(tiny_run: tuple[list, Path, list[Path]]) -> None:
+    rows, _, _ = tiny_run
+    for pass_ in PASSES:
+        table = blocks_beside_reference(rows, reference_run(), pass_).splitlines()
+        assert table[0] == (
+            "| C x d | c, ms | a / c, live | committed | a-fused / c, live | committed | b / c, live | committed |"
+        )
+        templates = [f"{c}x{d}d" for c, d in TINY.templates]
+        assert [line.split(" | ")[0].removeprefix("| ") for line in table[2:]] == templates
+        assert "| 1x8d |" in table[2] and table[2].endswith("| – |")  # not among the committed run's templates
+
+
+def test_live_run_beside_reference_refuses_an_unknown_pass(tiny_run: tuple[list, Path, list[Path]]) -> None:
+    rows, _, _ = tiny_run
+    with pytest.raises(ValueError, match="pass_ must be one of"):
+        blocks_beside_reference(rows, reference_run(), "backward")
+
+
+def ratio(variant: str, low: float, high: float) -> Measurement:
+    return Measurement("blocks", "1x64d", "forward", variant, "c", 10.0, 9.0, 11.0, (low + high) / 2, low, high, 3)
+
+
+def test_spread_warning_names_the_widest_ratio() -> None:
+    steady = [ratio("c", 1.0, 1.0), ratio("a", 0.9, 1.1)]
+    assert spread_warning(steady) == ""
+    busy = [*steady, ratio("b", 0.3, 0.3 * SPREAD_LIMIT * 1.1), ratio("a-fused", 0.1, 4.65)]
+    warning = spread_warning(busy)
+    assert warning.startswith(f"WARNING: 2 of 3 live ratios (marked ⚠) moved more than {SPREAD_LIMIT}x")
+    assert "a-fused / c at 1x64d forward, ranged 0.10–4.65" in warning
+
+
+def test_equal_work_warning_names_the_ratio_furthest_from_one() -> None:
+    believable = [ratio("a", 0.9, 1.1), ratio("b", 0.8, 0.9)]  # medians 1.0 and 0.85
+    assert equal_work_warning(believable) == ""
+    busy = [*believable, ratio("a", 12.0, 13.0), ratio("b", 0.3, 0.34)]  # medians 12.5 and 0.32
+    warning = equal_work_warning(busy)
+    assert warning.startswith(
+        "WARNING: a / c (1x64d, forward) does the same work and must be about 1, but measured 12.50"
+    )
+    assert equal_work_warning([ratio("a", EQUAL_WORK_LIMIT, EQUAL_WORK_LIMIT)]) == ""  # the limit itself is believed
 
 
 def test_figure_is_written(tiny_run: tuple[list, Path, list[Path]]) -> None:

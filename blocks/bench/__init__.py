@@ -2,7 +2,7 @@
 
 harness.py      interleaved timing rounds, per-round ratios, fresh weight placements
 experiments.py  the experiments: blocks, networks, parity, layout, transplant, audit
-report.py       the CSV and the Markdown table
+report.py       the CSV, the Markdown table, the committed run beside a live one
 """
 
 from blocks.bench.experiments import (
@@ -16,7 +16,18 @@ from blocks.bench.experiments import (
     torchvision_twin,
 )
 from blocks.bench.harness import Measurement, fixed_threads, move_weights, summarise, time_interleaved, timed_call
-from blocks.bench.report import environment, format_measurements, read_csv, write_csv
+from blocks.bench.report import (
+    blocks_beside_reference,
+    environment,
+    equal_work_warning,
+    format_measurements,
+    format_ratio,
+    read_csv,
+    reference_run,
+    spread_warning,
+    too_wide,
+    write_csv,
+)
 
 __all__ = [
     "BenchConfig",
@@ -25,16 +36,22 @@ __all__ = [
     "bench_blocks",
     "bench_networks",
     "bench_transplant",
+    "blocks_beside_reference",
     "environment",
+    "equal_work_warning",
     "fixed_threads",
     "format_measurements",
+    "format_ratio",
     "move_weights",
     "quick",
     "read_csv",
+    "reference_run",
     "run_benchmark",
+    "spread_warning",
     "summarise",
     "time_interleaved",
     "timed_call",
+    "too_wide",
     "torchvision_twin",
     "write_csv",
 ]
