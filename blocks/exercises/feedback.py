@@ -86,12 +86,14 @@ def mistake_hint(number: int, measured: str, look: str, read: str | None = None)
         'Mistake 8 (a convolution bias just befo'
     """
     title = CATALOGUE[number].title
-    return f"Mistake {number} ({title}): {_sentence(measured)} Look at {look}. Read {read or READ[number]}."
+    return (
+        f"Mistake {number} ({title}): {_sentence(measured)} {_sentence('Look at ' + look)} Read {read or READ[number]}."
+    )
 
 
 def hint(measured: str, look: str, read: str) -> str:
     """A hint for something the catalogue does not name: what was measured, where to look, what to read."""
-    return f"{_sentence(measured)} Look at {look}. Read {read}."
+    return f"{_sentence(measured)} {_sentence('Look at ' + look)} Read {read}."
 
 
 def _sentence(text: str) -> str:
@@ -139,6 +141,6 @@ def judge(exercise: str, check: Callable[[], tuple[list[str], list[str]]]) -> Re
     except NotAttempted:
         result = Result(exercise, passed=False, attempted=False)
     except Stop as stop:
-        result = Result(exercise, passed=False, hints=[str(stop)])
+        result = Result(exercise, passed=False, hints=[_sentence(str(stop))])
     print(result)
     return result
