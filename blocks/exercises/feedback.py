@@ -101,6 +101,11 @@ def _sentence(text: str) -> str:
     return text[0].upper() + text[1:] + ("" if text.endswith((".", "?", "!")) else ".")
 
 
+def error_text(error: float) -> str:
+    """A measured relative error in one significant digit, or "0 (bitwise)"."""
+    return "0 (bitwise)" if error == 0 else f"{error:.0e}"
+
+
 def call(answer: Callable[..., _T], *args: object, what: str) -> _T:
     """Run the student's ``answer(*args)``; a NotImplementedError means not attempted, any other error a hint.
 

@@ -30,7 +30,7 @@ from blocks.analysis.recognise import CANONICAL_RTOL, Bottleneck, Deviation, rec
 from blocks.core.build import build
 from blocks.core.forms import BlockPath, ResNeXtBlock
 from blocks.core.spec import BlockSpec
-from blocks.exercises.feedback import FORMS_READING, Result, Stop, call, hint, judge, mistake_hint
+from blocks.exercises.feedback import FORMS_READING, Result, Stop, call, error_text, hint, judge, mistake_hint
 
 TITLES = {"a": "1 · form (a): C summed paths", "b": "2 · form (b): C paths concatenated, then one 1x1"}
 SPECS = (
@@ -264,6 +264,7 @@ def _compare(model: nn.Module, block: Bottleneck, spec: BlockSpec, what: str) ->
         )  # fmt: skip
     line = (
         f"{spec}: layout ({block.layout}), {block.cardinality} paths of {block.width} channels, {unique:,} parameters;"
-        f" equal to the paper's block to {errors['eval']:.0e} (eval) and {errors['train']:.0e} (train), float64"
+        f" equal to the paper's block to {error_text(errors['eval'])} (eval) and {error_text(errors['train'])}"
+        " (train), float64"
     )
     return hints, "" if hints else line

@@ -32,7 +32,7 @@ import blocks
 from blocks.analysis.proof import random_block, relative_error
 from blocks.core.forms import GroupedConvBlock
 from blocks.core.spec import BlockSpec
-from blocks.exercises.feedback import Result, Stop, call, hint, judge, mistake_hint
+from blocks.exercises.feedback import Result, Stop, call, error_text, hint, judge, mistake_hint
 from blocks.exercises.forms import FP64_RTOL, judge_block
 
 TITLE = "3 · the slicing rule, and a trained block moved from (c) to (a) by hand"
@@ -227,7 +227,8 @@ def _check_transplant(to_form_a: Callable[[nn.Module], nn.Module]) -> tuple[list
         return hints, []
     return [], [
         f"to_form_a: form (a), {block.cardinality} paths of {block.width} channels, equal to the trained block to"
-        f" {errors['eval']:.0e} (eval) and {errors['train']:.0e} (train), float64, sharing no memory with it"
+        f" {error_text(errors['eval'])} (eval) and {error_text(errors['train'])} (train), float64,"
+        " sharing no memory with it"
     ]
 
 
