@@ -102,8 +102,8 @@ def _sentence(text: str) -> str:
 
 
 def error_text(error: float) -> str:
-    """A measured relative error in one significant digit, or "0 (bitwise)"."""
-    return "0 (bitwise)" if error == 0 else f"{error:.0e}"
+    """A measured relative error in one significant digit, or "0" when the two agree bit for bit."""
+    return "0" if error == 0 else f"{error:.0e}"
 
 
 def call(answer: Callable[..., _T], *args: object, what: str) -> _T:

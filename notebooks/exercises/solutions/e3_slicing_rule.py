@@ -1,7 +1,5 @@
 """Solution of exercise 3: path i's tensors of a form (c) block, and a trained block moved to form (a) by hand."""
 
-
-
 import blocks
 
 
@@ -34,6 +32,3 @@ def to_form_a(block):
     form_a = blocks.SummedPathsBlock(spec).to(state["conv1.weight"].dtype)
     form_a.load_state_dict(new)
     return form_a.train(block.training)
-
-
-

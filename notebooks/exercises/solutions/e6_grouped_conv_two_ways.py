@@ -13,7 +13,7 @@ def by_paths(x, weight, cardinality):
 
 
 def by_mask(x, weight, cardinality):
-    """One ordinary convolution whose (out, in, k, k) weight holds group i's rows in diagonal block i, zeros elsewhere."""
+    """One ordinary convolution whose (out, in, k, k) weight holds group i's rows in diagonal block i, else zeros."""
     out_channels, group_in = weight.shape[:2]
     in_channels = group_in * cardinality
     out_group = torch.arange(out_channels) // (out_channels // cardinality)  # (out,) group of each output channel
