@@ -157,9 +157,9 @@ def judge_block(
             "your forward: the output is ReLU(branch(x) + shortcut(x))", FORMS_READING)
         }, "", None  # fmt: skip
     block = found.blocks[0]
-    hints = {d.kind: _deviation_hint(d, model, spec, what, changed, out) for d in block.deviations}
-    if found.mutated_input and "input-in-place" not in hints:
-        hints["input-in-place"] = mistake_hint(
+    hints = _deviation_hints(block, spec, what, changed, out)
+    if found.mutated_input and "1" not in hints:
+        hints["1"] = mistake_hint(
             1, f"one call of {what} changed its input tensor by up to {changed:.2f}", LOOK["input-in-place"]
         )
     hints = hints or _shape_hints(block, spec, form, what)
@@ -173,25 +173,37 @@ def _random_input(spec: BlockSpec, seed: int) -> Tensor:
     return torch.randn(BATCH, spec.in_channels, SIZE, SIZE, generator=generator, dtype=torch.float64)
 
 
-def _deviation_hint(
-    deviation: Deviation, model: nn.Module, spec: BlockSpec, what: str, changed: float, out: Tensor
-) -> str:
-    """A hint naming the deviation's mistake, with a number measured in the student's block."""
-    symptom = f"in {what}, {deviation.symptom}"
+def _deviation_hints(block: Bottleneck, spec: BlockSpec, what: str, changed: float, out: Tensor) -> dict[str, str]:
+    """One hint per catalogue mistake the recogniser found (its symptoms together), with numbers measured in it."""
+    symptoms: dict[int | str, list[str]] = {}  # mistake number (or the kind, for the catalogue's unnamed) -> symptoms
+    looks: dict[int | str, str] = {}
+    for deviation in block.deviations:
+        key = deviation.mistake if deviation.mistake is not None else deviation.kind
+        symptoms.setdefault(key, []).append(_measured(deviation, block, spec, what, changed, out))
+        looks.setdefault(key, LOOK.get(deviation.kind, _BRANCH))
+    hints = {}
+    for key, found in symptoms.items():
+        measured = f"in {what}, " + "; and ".join(found)
+        if isinstance(key, int):
+            hints[str(key)] = mistake_hint(key, measured, looks[key])
+        else:
+            hints[key] = hint(f"{what} is not the paper's block: " + "; and ".join(found), _BRANCH, FORMS_READING)
+    return hints
+
+
+def _measured(deviation: Deviation, block: Bottleneck, spec: BlockSpec, what: str, changed: float, out: Tensor) -> str:
+    """The deviation's symptom, with a number measured in the student's block where the recogniser's has none."""
     if deviation.kind == "shared-weights":
-        unique = sum(p.numel() for p in model.parameters())
         needed = sum(p.numel() for p in build(spec, "c").parameters())  # the same in every form
-        symptom = (
-            f"the {spec.cardinality} paths of {what} share weights: {unique:,} unique parameters"
-            f" where {needed:,} are needed ({deviation.symptom})"
+        return (
+            f"the {spec.cardinality} paths share weights: {block.parameters:,} unique parameters are used"
+            f" where {needed:,} are needed"
         )
-    elif deviation.kind == "input-in-place" and changed > 0:
-        symptom = f"one call of {what} changed its input tensor by up to {changed:.2f}: {deviation.symptom}"
-    elif deviation.kind == "no-relu-after-add":
-        symptom += f"; its output's smallest value is {float(out.min()):.2f}"
-    if deviation.mistake is None:
-        return hint(f"{what} is not the paper's block: {deviation.symptom}", _BRANCH, FORMS_READING)
-    return mistake_hint(deviation.mistake, symptom, LOOK.get(deviation.kind, _BRANCH))
+    if deviation.kind == "input-in-place" and changed > 0:
+        return f"one call changed its input tensor by up to {changed:.2f}: {deviation.symptom}"
+    if deviation.kind == "no-relu-after-add":
+        return f"{deviation.symptom}; its output's smallest value is {float(out.min()):.2f}"
+    return deviation.symptom
 
 
 def _shape_hints(block: Bottleneck, spec: BlockSpec, form: str, what: str) -> dict[str, str]:

@@ -50,10 +50,8 @@ def mystery_blocks(seed: int = 0) -> dict[str, nn.Module]:
         >>> blocks_ = mystery_blocks(seed=3)
         >>> print(blocks_["A"])   # layers, no label
     """
-    draw = random.Random(seed)
-    kinds: list[int | None] = [None, *draw.sample(BLOCK_MISTAKES, 2)]
-    draw.shuffle(kinds)
-    correct_form = draw.choice("abc")
+    kinds = drawn_kinds(seed)
+    correct_form = random.Random(seed).choice("abc")
     made = {}
     with torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -62,6 +60,14 @@ def mystery_blocks(seed: int = 0) -> dict[str, nn.Module]:
             randomise_batchnorm(block, torch.Generator().manual_seed(seed))
             made[letter] = _unlabelled(block.eval())
     return made
+
+
+def drawn_kinds(seed: int) -> list[int | None]:
+    """What the blocks A, B, C of ``seed`` were drawn to be: None for the paper's, else a mistake number."""
+    draw = random.Random(seed)
+    kinds: list[int | None] = [None, *draw.sample(BLOCK_MISTAKES, 2)]
+    draw.shuffle(kinds)
+    return kinds
 
 
 def _unlabelled(block: nn.Module) -> nn.Module:
@@ -102,7 +108,7 @@ def check_mystery_blocks(answer: Answer | Callable[[], Answer], seed: int = 0) -
 def _check(answer: Answer | Callable[[], Answer], seed: int) -> tuple[list[str], list[str]]:
     labels = _labels(call(answer, what="your answer") if callable(answer) else answer)
     found = mystery_blocks(seed)
-    truth = {letter: _audited(block) for letter, block in found.items()}
+    truth = {letter: audited(block) for letter, block in found.items()}
     hints = []
     for letter in LETTERS:
         said, really = labels[letter], truth[letter]
@@ -152,7 +158,7 @@ def _labels(answer: object) -> dict[str, int | None]:
     return labels
 
 
-def _audited(block: nn.Module) -> int | None:
+def audited(block: nn.Module) -> int | None:
     """What the audit finds in ``block``: None for the paper's block, else its one mistake."""
     found = {problem.mistake for problem in audit(block, INPUT).problems}
     if len(found) > 1 or None in found:

@@ -130,7 +130,12 @@ def _pieces_hint(kind: str, what: str, details: list[str]) -> str:
         for detail in details:
             other, key = detail.split(":")
             owners.setdefault(other, []).append(key)
-        pieces = "; ".join(f"path {other}'s pieces of {', '.join(keys)}" for other, keys in owners.items())
+        width = SPEC.width
+        pieces = "; ".join(
+            f"path {other}'s pieces (its channels {int(other) * width}-{(int(other) + 1) * width - 1}) of"
+            f" {', '.join(keys)}"
+            for other, keys in owners.items()
+        )
         return mistake_hint(11, f"{what} returns {pieces}", _LOOK_INDEX, CANONICAL_READING)
     texts = {
         "changed": (f"{what} changed the state_dict it was given ({listed})",
