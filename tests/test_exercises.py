@@ -143,6 +143,11 @@ def test_a_block_from_this_package_is_not_an_answer() -> None:
     assert not result.passed and "this package's" in result.hints[0], str(result)
 
 
+def test_a_block_instead_of_its_class_is_told_so() -> None:
+    result = exercises.check_form_a(answers.GeneratorSumFormA(32, 32, 4, 4, 1))
+    assert not result.passed and "pass the class itself" in result.hints[0], str(result)
+
+
 def test_an_error_in_the_students_code_is_a_hint_not_a_traceback() -> None:
     class Broken(answers.GeneratorSumFormA):
         def forward(self, x):

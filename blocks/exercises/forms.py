@@ -91,6 +91,11 @@ def check_form_b(answer: Callable[..., nn.Module]) -> Result:
 
 
 def _check_answer(answer: Callable[..., nn.Module], form: str) -> tuple[list[str], list[str]]:
+    if isinstance(answer, nn.Module):
+        raise Stop(
+            f"you passed a block, {type(answer).__name__}(...); pass the class itself (without brackets):"
+            " the check builds it for several shapes."
+        )
     hints: dict[str, str] = {}  # one hint per kind of mistake: the first block it was found in
     measured: list[str] = []
     name = getattr(answer, "__name__", "answer")
