@@ -143,6 +143,21 @@ def test_a_block_from_this_package_is_not_an_answer() -> None:
     assert not result.passed and "this package's" in result.hints[0], str(result)
 
 
+def test_a_float32_accumulator_in_forward_passes() -> None:
+    """The checks compare in float64: a student's torch.zeros(...) in forward must not make a right block fail."""
+
+    class ZerosAccumulator(answers.GeneratorSumFormA):
+        def forward(self, x):
+            total = torch.zeros(x.shape[0], self.norm.num_features, *self.branches[0](x).shape[2:])
+            for branch in self.branches:
+                total += branch(x)
+            return torch.relu(self.norm(total) + (x if self.proj is None else self.proj(x)))
+
+    result = exercises.check_form_a(ZerosAccumulator)
+    assert result.passed, str(result)
+    assert torch.get_default_dtype() == torch.float32  # restored
+
+
 def test_a_block_instead_of_its_class_is_told_so() -> None:
     result = exercises.check_form_a(answers.GeneratorSumFormA(32, 32, 4, 4, 1))
     assert not result.passed and "pass the class itself" in result.hints[0], str(result)
@@ -182,7 +197,12 @@ def test_slicing_in_another_style_passes() -> None:
         (answers.last_path_only, answers.to_own_form_a, 11, "path 3's pieces"),
         (answers.rows_of_conv3, answers.to_own_form_a, None, "across its output channels (dim 0)"),
         (answers.without_statistics, answers.to_own_form_a, None, "running statistics are part of its function"),
-        (answers.split_path_tensors, answers.parameters_only, None, "differ by 2.8e-01 in eval mode"),
+        (
+            answers.split_path_tensors,
+            answers.parameters_only,
+            None,
+            "a correct form (a) block, but not the trained one",
+        ),
         (answers.split_path_tensors, answers.with_transplant, None, "calls blocks.transplant"),
     ],
     ids=["late-binding", "conv3-rows", "no-statistics", "statistics-not-moved", "transplant"],

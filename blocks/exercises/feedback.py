@@ -139,7 +139,13 @@ def failure(error: BaseException, what: str) -> str:
 
 
 def judge(exercise: str, check: Callable[[], tuple[list[str], list[str]]]) -> Result:
-    """Run ``check`` (returning hints and measured lines), print the verdict and return it as a Result."""
+    """Run ``check`` (returning hints and measured lines), print the verdict and return it as a Result.
+
+    The check runs with float64 as torch's default dtype (restored afterwards), so that a student's
+    ``torch.zeros(...)`` inside a forward pass has the dtype of the float64 comparisons.
+    """
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
     try:
         hints, measured = check()
         result = Result(exercise, passed=not hints, hints=list(dict.fromkeys(hints)), measured=measured)
@@ -147,5 +153,7 @@ def judge(exercise: str, check: Callable[[], tuple[list[str], list[str]]]) -> Re
         result = Result(exercise, passed=False, attempted=False)
     except Stop as stop:
         result = Result(exercise, passed=False, hints=[_sentence(str(stop))])
+    finally:
+        torch.set_default_dtype(default)
     print(result)
     return result

@@ -134,7 +134,8 @@ def judge_block(
     """
     if not isinstance(module, nn.Module):
         raise Stop(f"{what} returned a {type(module).__name__}, not a torch.nn.Module.")
-    borrowed = own and sorted({type(m).__name__ for m in module.modules() if isinstance(m, (ResNeXtBlock, BlockPath))})
+    ours = (ResNeXtBlock, BlockPath)
+    borrowed = sorted({type(m).__name__ for m in module.modules() if isinstance(m, ours)}) if own else []
     if borrowed:
         return {"borrowed": hint(
             f"{what} is built from this package's {', '.join(borrowed)}: here you write the block yourself",
