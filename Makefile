@@ -19,13 +19,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/nbstripout --keep-id --verify notebooks/*.ipynb
+	$(VENV)/bin/nbstripout --keep-id --verify notebooks/*.ipynb notebooks/exercises/*.ipynb
 
 # Apply what lint checks: fixes, formatting, stripped notebooks.
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
-	$(VENV)/bin/nbstripout --keep-id notebooks/*.ipynb
+	$(VENV)/bin/nbstripout --keep-id notebooks/*.ipynb notebooks/exercises/*.ipynb
 
 demo: $(STAMP)
 	$(PY) -m blocks

@@ -1,0 +1,278 @@
+"""Exercise 4: a block's parameters and multiply-adds in closed form, for any C, d and stride.
+
+The answer is a function ``cost(spec, size)`` returning ``(parameters, multiply_adds)`` of a
+block of ``spec`` (a :class:`blocks.BlockSpec`) on one ``size`` x ``size`` image: every
+parameter (BN weights and biases included, as torchvision counts them), and the
+multiply-adds of its convolutions (the paper's "FLOPs"). The check compares it with
+:func:`blocks.complexity`, which counts the real module three ways, on fixed and on random
+specs: C from 1 to 32, strides 1 and 2, identity and projection shortcuts, odd sizes.
+
+A wrong count is matched against the counts that common slips give (the 3x3 counted
+dense, the BNs forgotten, the stride on the wrong layer, ...): a slip, or two together,
+that explains the difference on EVERY spec is named, with the numbers measured.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+from blocks.analysis.complexity import complexity
+from blocks.core.spec import BlockSpec
+from blocks.exercises.feedback import Result, Stop, call, hint, judge, mistake_hint
+
+TITLE = "4 · parameters and multiply-adds in closed form"
+COSTS_READING = "notebooks/03_params_flops.ipynb"
+FIXED: tuple[tuple[BlockSpec, int], ...] = (
+    (BlockSpec(256, 256, cardinality=32, width=4), 56),  # paper Table 2's 32x4d conv2 block
+    (BlockSpec(64, 256, cardinality=32, width=4), 56),  # the first block of conv2: projection, stride 1
+    (BlockSpec(256, 512, cardinality=32, width=8, stride=2), 56),  # the first block of conv3
+    (BlockSpec(16, 16, cardinality=1, width=7, stride=2), 9),  # ResNet's bottleneck, odd size, stride 2
+)
+RANDOM_CASES = 6
+_SEED = 20
+
+
+def cases() -> list[tuple[BlockSpec, int]]:
+    """The specs and sizes the check counts: :data:`FIXED` and :data:`RANDOM_CASES` drawn from a fixed seed."""
+    draw = random.Random(_SEED)
+    drawn = []
+    for _ in range(RANDOM_CASES):
+        cardinality = draw.choice((1, 2, 3, 4, 8, 32))
+        in_channels = draw.choice((8, 24, 64, 96))
+        out_channels = draw.choice((in_channels, 2 * in_channels, 48))
+        stride = draw.choice((1, 2))
+        spec = BlockSpec(in_channels, out_channels, cardinality, draw.randint(1, 12), stride)
+        drawn.append((spec, draw.choice((5, 7, 8, 14, 15))))
+    return [*FIXED, *drawn]
+
+
+@cache
+def measured(spec: BlockSpec, size: int) -> tuple[int, int]:
+    """(parameters, multiply-adds) of a real block of ``spec`` on one ``size`` x ``size`` image: blocks.complexity."""
+    counted = complexity(spec, (1, spec.in_channels, size, size))
+    return counted.params, counted.macs
+
+
+@dataclass(frozen=True)
+class Slip:
+    """A common way to miscount a block: its name, its catalogue mistake (or None), and what it changes.
+
+    Attributes:
+        name: what the count does, in words ("the 3x3 counted as a dense convolution").
+        mistake: the catalogue mistake a block built that way would make, or None.
+        look: where in the count to look.
+        change: (extra parameters, extra multiply-adds) of the slip for a spec and size.
+    """
+
+    name: str
+    mistake: int | None
+    look: str
+    change: Callable[[BlockSpec, int], tuple[int, int]]
+
+
+def _terms(spec: BlockSpec, size: int) -> dict[str, tuple[int, int]]:
+    """Each part of a block: (its parameters, the output positions its MACs are counted over)."""
+    cd, d, out = spec.grouped_channels, spec.width, spec.out_channels
+    small = ((size - 1) // spec.stride + 1) ** 2  # H_out·W_out after the stride (3x3 padding 1, or 1x1)
+    return {
+        "conv1": (spec.in_channels * cd, size * size),
+        "conv2": (9 * d * cd, small),
+        "conv3": (cd * out, small),
+        "projection": (spec.in_channels * out if spec.has_projection else 0, small),
+        "bn": (2 * (2 * cd + out + (out if spec.has_projection else 0)), 0),
+    }
+
+
+def _after_stride(spec: BlockSpec, size: int, positions: int) -> int:
+    """MACs of the convolutions after the stride (3x3, last 1x1, projection) over ``positions`` output positions."""
+    terms = _terms(spec, size)
+    return sum(terms[name][0] for name in ("conv2", "conv3", "projection")) * positions
+
+
+def _slips() -> tuple[Slip, ...]:
+    def grouped(name: str, spec: BlockSpec, size: int) -> tuple[int, int]:
+        weights, positions = _terms(spec, size)[name]
+        fewer = weights - weights // spec.cardinality
+        return -fewer, -fewer * positions
+
+    def no_stride(spec: BlockSpec, size: int) -> tuple[int, int]:
+        small = ((size - 1) // spec.stride + 1) ** 2
+        return 0, _after_stride(spec, size, size * size) - _after_stride(spec, size, small)
+
+    def floor_size(spec: BlockSpec, size: int) -> tuple[int, int]:
+        small = ((size - 1) // spec.stride + 1) ** 2
+        return 0, _after_stride(spec, size, (size // spec.stride) ** 2) - _after_stride(spec, size, small)
+
+    def stride_first(spec: BlockSpec, size: int) -> tuple[int, int]:
+        weights, positions = _terms(spec, size)["conv1"]
+        return 0, weights * (((size - 1) // spec.stride + 1) ** 2 - positions)
+
+    def projection(sign: int, spec: BlockSpec, size: int) -> tuple[int, int]:
+        if spec.has_projection != (sign < 0):
+            return 0, 0
+        weights = spec.in_channels * spec.out_channels
+        return sign * (weights + 2 * spec.out_channels), sign * weights * ((size - 1) // spec.stride + 1) ** 2
+
+    def dense(spec: BlockSpec, size: int) -> tuple[int, int]:
+        weights, positions = _terms(spec, size)["conv2"]
+        extra = weights * spec.cardinality - weights
+        return extra, extra * positions
+
+    def one_path(spec: BlockSpec, size: int) -> tuple[int, int]:
+        weights, positions = _terms(spec, size)["conv2"]
+        fewer = weights - weights // spec.cardinality
+        return -fewer, -fewer * positions
+
+    def bias(spec: BlockSpec, size: int) -> tuple[int, int]:
+        cd, out = spec.grouped_channels, spec.out_channels
+        return 2 * cd + out + (out if spec.has_projection else 0), 0
+
+    def bn(sign: int, spec: BlockSpec, size: int) -> tuple[int, int]:
+        return sign * _terms(spec, size)["bn"][0], 0
+
+    def projection_without_bn(spec: BlockSpec, size: int) -> tuple[int, int]:
+        return (-2 * spec.out_channels if spec.has_projection else 0), 0
+
+    def flops(spec: BlockSpec, size: int) -> tuple[int, int]:
+        return 0, sum(weights * positions for weights, positions in _terms(spec, size).values())
+
+    the_3x3 = "the 3x3's term: how many input channels does each of its output channels read?"
+    return (
+        Slip("the 3x3 counted as a dense convolution over all C·d channels", None, the_3x3, dense),
+        Slip("the 3x3 of one path counted, not of all C", None, the_3x3, one_path),
+        Slip("the first 1x1 counted as grouped (C groups)", 3, "the first 1x1's term",
+             lambda spec, size: grouped("conv1", spec, size)),
+        Slip("the last 1x1 counted as grouped (C groups)", None, "the last 1x1's term",
+             lambda spec, size: grouped("conv3", spec, size)),
+        Slip("the BNs' weights and biases left out", None, "the BNs: 2 parameters per channel",
+             lambda spec, size: bn(-1, spec, size)),
+        Slip("the BNs' running statistics counted as parameters", None,
+             "the BNs: their running mean and variance are buffers, not parameters",
+             lambda spec, size: bn(1, spec, size)),
+        Slip("a bias counted in every convolution", 8, "the convolutions' terms: they have no bias", bias),
+        Slip("the first 1x1 counted after the stride", 5, "which layer's output is smaller when the stride is 2",
+             stride_first),
+        Slip("the stride ignored", None, "the output size after a stride of 2", no_stride),
+        Slip("size // stride taken as the output size", None,
+             "the output size of a strided convolution when the size is odd", floor_size),
+        Slip("a projection counted where the identity fits", 9, "when the shortcut needs a projection",
+             lambda spec, size: projection(1, spec, size)),
+        Slip("the projection shortcut left out", None, "when the shortcut needs a projection",
+             lambda spec, size: projection(-1, spec, size)),
+        Slip("the projection counted without its BN", 9, "what the projection shortcut is made of",
+             projection_without_bn),
+        Slip("FLOPs counted, two per multiply-add", None, "what one multiply-add is", flops),
+    )  # fmt: skip
+
+
+SLIPS = _slips()
+
+
+def check_costs(cost: Callable[[BlockSpec, int], tuple[int, int]]) -> Result:
+    """Exercise 4: check a closed-form count of a block's parameters and multiply-adds against blocks.complexity.
+
+    Args:
+        cost: ``cost(spec, size)`` returns ``(parameters, multiply_adds)`` of a block of ``spec`` on one
+            ``size`` x ``size`` image.
+
+    Returns:
+        The :class:`Result`, also printed.
+    """
+    return judge(TITLE, lambda: _check(cost))
+
+
+def _check(cost: Callable[[BlockSpec, int], tuple[int, int]]) -> tuple[list[str], list[str]]:
+    name = getattr(cost, "__name__", "cost")
+    wrong: list[tuple[BlockSpec, int, tuple[int, int], tuple[int, int]]] = []
+    for spec, size in cases():
+        what = f"your {name}(BlockSpec{_arguments(spec)}, {size})"
+        answer = call(cost, spec, size, what=what)
+        counts = _as_counts(answer, what)
+        truth = measured(spec, size)
+        if counts != truth:
+            wrong.append((spec, size, counts, truth))
+    if not wrong:
+        spec, size = FIXED[0]
+        params, macs = measured(spec, size)
+        return [], [
+            f"{len(cases())} blocks, C from 1 to 32, strides 1 and 2, sizes 5 to 56: parameters and multiply-adds"
+            f" equal blocks.complexity's (the {spec} block at {size}x{size}: {params:,} and {macs:,})"
+        ]
+    return _explain(wrong, name), []
+
+
+def _arguments(spec: BlockSpec) -> str:
+    return f"({spec.in_channels}, {spec.out_channels}, {spec.cardinality}, {spec.width}, {spec.stride})"
+
+
+def _as_counts(answer: object, what: str) -> tuple[int, int]:
+    """The answer as two ints, or Stop saying what it is instead."""
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        raise Stop(f"{what} returned {answer!r}; return two numbers, (parameters, multiply_adds).")
+    counts = []
+    for value in answer:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise Stop(f"{what} returned {answer!r}; both counts must be numbers.") from None
+        if number != value:
+            raise Stop(f"{what} returned {answer!r}: counts of parameters and multiply-adds are whole numbers.")
+        counts.append(number)
+    return counts[0], counts[1]
+
+
+def _explain(wrong: list[tuple[BlockSpec, int, tuple[int, int], tuple[int, int]]], name: str) -> list[str]:
+    """Hints for the wrong counts: the slips (one or two) that explain every difference, or the first difference."""
+    spec, size, counts, truth = wrong[0]
+    example = (
+        f"for the {spec} block on a {size}x{size} image, your {name} counts {counts[0]:,} parameters and"
+        f" {counts[1]:,} multiply-adds, blocks.complexity {truth[0]:,} and {truth[1]:,}"
+    )
+    explained = _slips_explaining(wrong)
+    if explained is None:
+        right = [what for what, i in (("parameters", 0), ("multiply-adds", 1)) if counts[i] == truth[i]]
+        look = (
+            f"each layer's term on its own: blocks.complexity(spec, (1, in_channels, size, size)).layers lists"
+            f" them ({len(wrong)} of {len(cases())} blocks are counted wrong"
+            + (f"; the {right[0]} are right" if len(right) == 1 else "")
+            + ")"
+        )
+        return [hint(example, look, COSTS_READING)]
+    hints = []
+    for slip in explained:
+        spec, size, counts, truth = next(w for w in wrong if slip.change(w[0], w[1]) != (0, 0))
+        measured_text = (
+            f"for the {spec} block on a {size}x{size} image, your {name} counts {counts[0]:,} parameters and"
+            f" {counts[1]:,} multiply-adds, blocks.complexity {truth[0]:,} and {truth[1]:,}: exactly the count"
+            f" with {slip.name}"
+        )
+        if slip.mistake is None:
+            hints.append(hint(measured_text, slip.look, COSTS_READING))
+        else:
+            hints.append(mistake_hint(slip.mistake, measured_text, slip.look))
+    return hints
+
+
+def _slips_explaining(wrong: list[tuple[BlockSpec, int, tuple[int, int], tuple[int, int]]]) -> tuple[Slip, ...] | None:
+    """The one slip, or else the two, whose changes give every wrong count; None if none do."""
+    singles = [(slip,) for slip in SLIPS]
+    pairs = [(first, second) for i, first in enumerate(SLIPS) for second in SLIPS[i + 1 :]]
+    for slips in (*singles, *pairs):
+        if all(_with(slips, spec, size, truth) == counts for spec, size, counts, truth in wrong) and all(
+            _with(slips, spec, size, measured(spec, size)) == measured(spec, size)
+            for spec, size in cases()
+            if not any(spec == w[0] and size == w[1] for w in wrong)
+        ):
+            return slips
+    return None
+
+
+def _with(slips: tuple[Slip, ...], spec: BlockSpec, size: int, truth: tuple[int, int]) -> tuple[int, int]:
+    params, macs = truth
+    for slip in slips:
+        extra_params, extra_macs = slip.change(spec, size)
+        params, macs = params + extra_params, macs + extra_macs
+    return params, macs

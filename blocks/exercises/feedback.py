@@ -1,0 +1,159 @@
+"""What a check says: passed, not attempted yet, or hints that name the mistake and what was measured.
+
+Every check of :mod:`blocks.exercises` returns a :class:`Result` and prints it. A hint
+never holds code: it names the catalogue mistake (:data:`blocks.analysis.mistakes.CATALOGUE`)
+when there is one, says what was MEASURED in the student's own answer (a count, an error,
+a channel), where in their code to look, and which part of the course to read.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import torch
+
+from blocks.analysis.mistakes import CATALOGUE
+
+_T = TypeVar("_T")
+_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
+_BLOCKS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+MISTAKES_NOTEBOOK = "notebooks/07_common_mistakes.ipynb"
+# What to read for each catalogue mistake: the notebook's section on it (1-7), or its audit
+# section and the docstring of the mistake's variant (8-12).
+READ: dict[int, str] = {
+    number: f"{MISTAKES_NOTEBOOK}, section {number}"
+    if number <= 7
+    else f"{MISTAKES_NOTEBOOK}, 'The audit finds them all', and the docstring of"
+    f" blocks.analysis.mistakes.{CATALOGUE[number].variant}"
+    for number in CATALOGUE
+}
+FORMS_READING = "notebooks/01_three_forms.ipynb and the docstring of blocks/core/forms.py"
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a check found.
+
+    Attributes:
+        exercise: the exercise's number and title, e.g. ``"1 · form (a): C summed paths"``.
+        passed: whether the answer is right.
+        attempted: False while the answer still raises ``NotImplementedError``.
+        hints: what is wrong, one whole-sentence hint per kind of mistake; empty when passed.
+        measured: what was checked and measured, one line per case (shown when passed too).
+    """
+
+    exercise: str
+    passed: bool
+    attempted: bool = True
+    hints: list[str] = field(default_factory=list)
+    measured: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        title = f"Exercise {self.exercise}"
+        if not self.attempted:
+            return (
+                f"{title}: not attempted yet. Your answer still raises NotImplementedError:"
+                " write it in the cell above, run that cell, then run this check again."
+            )
+        if self.passed:
+            return "\n".join([f"{title}: PASSED.", *(f"  - {line}" for line in self.measured)])
+        count = f"{len(self.hints)} hint" + ("s" if len(self.hints) != 1 else "")
+        lines = [f"{title}: not yet, {count}."]
+        lines += [f"  {i}. {hint}" for i, hint in enumerate(self.hints, start=1)]
+        if self.measured:
+            lines += ["What did pass:", *(f"  - {line}" for line in self.measured)]
+        return "\n".join(lines)
+
+
+class NotAttempted(Exception):
+    """The answer still raises NotImplementedError."""
+
+
+class Stop(Exception):
+    """The answer cannot be checked further; the message is the hint."""
+
+
+def mistake_hint(number: int, measured: str, look: str, read: str | None = None) -> str:
+    """A hint for catalogue mistake ``number``: its title, what was measured, where to look, what to read.
+
+    Example:
+        >>> mistake_hint(8, "3 convolutions have a bias", "the convolutions' bias argument")[:40]
+        'Mistake 8 (a convolution bias just befo'
+    """
+    title = CATALOGUE[number].title
+    return (
+        f"Mistake {number} ({title}): {_sentence(measured)} {_sentence('Look at ' + look)} Read {read or READ[number]}."
+    )
+
+
+def hint(measured: str, look: str, read: str) -> str:
+    """A hint for something the catalogue does not name: what was measured, where to look, what to read."""
+    return f"{_sentence(measured)} {_sentence('Look at ' + look)} Read {read}."
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text[0].upper() + text[1:] + ("" if text.endswith((".", "?", "!")) else ".")
+
+
+def error_text(error: float) -> str:
+    """A measured relative error in one significant digit, or "0" when the two agree bit for bit."""
+    return "0" if error == 0 else f"{error:.0e}"
+
+
+def call(answer: Callable[..., _T], *args: object, what: str) -> _T:
+    """Run the student's ``answer(*args)``; a NotImplementedError means not attempted, any other error a hint.
+
+    Args:
+        answer: the student's function or class.
+        args: its arguments.
+        what: the call in words, for the hint ("your FormA(32, 32, 4, 4, 1)").
+
+    Raises:
+        NotAttempted: the answer raised NotImplementedError.
+        Stop: it raised anything else; the message says what, and on which line of the student's code.
+    """
+    try:
+        return answer(*args)
+    except NotImplementedError as error:
+        raise NotAttempted from error
+    except Exception as error:  # a student's code can raise anything: each is a hint, never a traceback
+        raise Stop(failure(error, what)) from error
+
+
+def failure(error: BaseException, what: str) -> str:
+    """A hint for an error raised by the student's code: the error, and the line of their code it came from."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if not os.path.abspath(frame.filename).startswith((_TORCH_DIR, _BLOCKS_DIR))
+    ]
+    where = f" (line {frames[-1].lineno} of your code: {frames[-1].line!r})" if frames and frames[-1].line else ""
+    message = str(error).strip().splitlines()[0] if str(error).strip() else "no message"
+    return f"{what} raised {type(error).__name__}: {message}{where}. Run it on its own to see the whole error."
+
+
+def judge(exercise: str, check: Callable[[], tuple[list[str], list[str]]]) -> Result:
+    """Run ``check`` (returning hints and measured lines), print the verdict and return it as a Result.
+
+    The check runs with float64 as torch's default dtype (restored afterwards), so that a student's
+    ``torch.zeros(...)`` inside a forward pass has the dtype of the float64 comparisons.
+    """
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        hints, measured = check()
+        result = Result(exercise, passed=not hints, hints=list(dict.fromkeys(hints)), measured=measured)
+    except NotAttempted:
+        result = Result(exercise, passed=False, attempted=False)
+    except Stop as stop:
+        result = Result(exercise, passed=False, hints=[_sentence(str(stop))])
+    finally:
+        torch.set_default_dtype(default)
+    print(result)
+    return result
