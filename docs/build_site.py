@@ -24,7 +24,7 @@ from blocks.bench import format_measurements, read_csv
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 BUILD = REPOSITORY / "_build"
-PAGES = ("conf.py", "index.md", "api.md")  # the hand-written pages in docs/
+PAGES = ("conf.py", "index.md", "api.md", "solutions.md")  # the hand-written pages in docs/
 # The MathJax parts a page with formulas loads: the combined TeX-to-HTML component, its extensions,
 # fonts, menu and accessibility pieces (not the speech engine, which nothing here enables).
 MATHJAX_PARTS = ["tex-chtml.js", "input", "output", "ui", "a11y", "adaptors"]
