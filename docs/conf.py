@@ -16,7 +16,14 @@ extensions = [
     "sphinx.ext.napoleon",  # the Google-style docstrings (Args, Returns, Raises)
     "sphinx.ext.mathjax",
 ]
-exclude_patterns = ["_build", "**/.ipynb_checkpoints", "README.md", "figures/README.md", "benchmarks/README.md", "notebooks/exercises/solutions/README.md"]
+exclude_patterns = [
+    "_build",
+    "**/.ipynb_checkpoints",
+    "README.md",
+    "figures/README.md",
+    "benchmarks/README.md",
+    "notebooks/exercises/solutions/README.md",
+]
 
 # The notebooks: run every time, in their own folder, a failing cell fails the build.
 nb_execution_mode = "force"
