@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import pytest
@@ -29,6 +30,19 @@ def spec_id(spec: BlockSpec) -> str:
 
 @pytest.fixture(params=SPECS, ids=spec_id)
 def spec(request: pytest.FixtureRequest) -> BlockSpec:
+    return request.param
+
+
+# Every direction a transplant can go between two forms, source -> target: a->b, a->c, b->a, b->c, c->a, c->b.
+DIRECTIONS = list(itertools.permutations("abc", 2))
+
+
+def direction_id(direction: tuple[str, str]) -> str:
+    return "->".join(direction)
+
+
+@pytest.fixture(params=DIRECTIONS, ids=direction_id)
+def direction(request: pytest.FixtureRequest) -> tuple[str, str]:
     return request.param
 
 
