@@ -196,16 +196,17 @@ def in_mode(block: nn.Module, mode: str) -> nn.Module:
 def assert_agree(found: Mapping[str, Tensor | None], expected: Mapping[str, Tensor | None], rtol: float) -> None:
     """Every tensor of ``found`` equals the one of the same name in ``expected``.
 
-    Floats within ``rtol`` relative (max|x - y| / max|y|), bit for bit and of the same
-    dtype if ``rtol`` is 0; BN counters exactly; a missing gradient (None) only where
-    the other one is missing too.
+    Floats within ``rtol`` relative (max|x - y| / max|y|); bit for bit and of the same
+    dtype if ``rtol`` is 0, or if the expected tensor is all zeros (say, a frozen BN's
+    running mean); BN counters exactly; a missing gradient (None) only where the other
+    one is missing too.
     """
     assert found.keys() == expected.keys()
     for name, want in expected.items():
         got = found[name]
         if got is None or want is None:
             assert got is None and want is None, name
-        elif rtol == 0 or not want.is_floating_point():
+        elif rtol == 0 or not want.is_floating_point() or not want.any():  # no scale to be relative to
             assert got.dtype == want.dtype and torch.equal(got, want), name
         else:
             assert relative_error(got, want) <= rtol, name
