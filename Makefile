@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo lint format test figures clean
+.PHONY: demo lint format test figures mutants clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,5 +35,10 @@ test: $(STAMP)
 figures: $(STAMP)
 	$(PY) -m blocks figures --out figures
 
+# Mutation testing of the core with mutmut 3, in build/mutants/ (about an hour on 2 cores; not part of
+# `make test`): writes build/mutants/report.md, from which tests/MUTANTS.md is written.
+mutants: $(STAMP)
+	$(PY) tools/mutants.py --workers 2
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis build/mutants mutants
