@@ -15,7 +15,17 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from blocks import ResNeXt, ResNeXtBlock, SGDRecipe, data_loaders, small_resnext, train, train_in_lockstep, transplant
+from blocks import (
+    ResNeXt,
+    ResNeXtBlock,
+    SGDRecipe,
+    data_loaders,
+    form_of,
+    small_resnext,
+    train,
+    train_in_lockstep,
+    transplant,
+)
 from blocks.analysis.proof import relative_error
 from blocks.cli import main
 from blocks.figures import learning_curves_figure
@@ -184,6 +194,7 @@ def lockstep(request: pytest.FixtureRequest, digit_batches: list) -> Run:
     if mode == "fine-tune":
         freeze(source, "layer1")
     target = transplant(source, target_form)
+    assert form_of(target) == target_form
     return Run(source, target, train_steps(source, digit_batches), train_steps(target, digit_batches))
 
 
