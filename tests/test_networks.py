@@ -8,13 +8,15 @@ other form from the same seed; block tensors are read from each form by hand
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 import torch
 import torchvision
 from torch import nn
 
 import blocks
-from blocks import form_of, load_weights, replace_head, resnext, resnext29, transplant
+from blocks import BlockSpec, build, form_of, load_weights, replace_head, resnext, resnext29, transplant
 from blocks.analysis.proof import randomise_batchnorm, relative_error
 
 from reference import MODES, assert_agree, in_mode, tensors_by_path
@@ -264,3 +266,42 @@ def test_foreign_checkpoint_is_rejected(tmp_path) -> None:
     torch.save([1, 2, 3], path)
     with pytest.raises(ValueError, match="does not hold a state_dict of tensors"):
         load_weights(small_net(), path)
+
+
+class NotWeights:
+    """An object a pickle can hold but a state_dict should not: loading it could run code."""
+
+
+def test_checkpoint_that_is_not_only_tensors_is_never_unpickled(tmp_path) -> None:
+    path = tmp_path / "code.pth"
+    torch.save({"conv1.weight": torch.zeros(1), "payload": NotWeights()}, path)
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        load_weights(small_net(), path)
+
+
+@pytest.mark.parametrize("wrapper", ["state_dict", "model"])
+def test_wrapped_checkpoint_is_unwrapped(tmp_path, wrapper: str) -> None:
+    source = small_net("a").double()
+    path = tmp_path / "wrapped.pth"
+    torch.save({wrapper: source.state_dict()}, path)
+    net = load_weights(resnext(50, 2, 4, num_classes=10, stem="cifar").double(), path).eval()
+    x = torch.randn(2, 3, 16, 16, dtype=torch.float64)
+    assert relative_error(net(x), source(x)) <= NETWORK_FP64_RTOL
+
+
+def test_block_checkpoint_loads_into_a_block(tmp_path, direction: tuple[str, str]) -> None:
+    source_form, target_form = direction
+    spec = BlockSpec(8, 16, 2, 4, stride=2)
+    source = randomise_batchnorm(build(spec, source_form), torch.Generator().manual_seed(0)).double().eval()
+    path = tmp_path / "block.pth"
+    torch.save(source.state_dict(), path)
+    target = load_weights(build(spec, target_form).double(), path).eval()
+    assert_agree(tensors_by_path(target), tensors_by_path(source), rtol=0)
+
+
+def test_checkpoint_with_a_gap_in_its_paths_names_the_block(tmp_path) -> None:
+    state = {key.replace("layer2.0.paths.1.", "layer2.0.paths.5."): t for key, t in small_net("a").state_dict().items()}
+    path = tmp_path / "gap.pth"
+    torch.save(state, path)
+    with pytest.raises(ValueError, match=r"^layer2.0: the paths holding 'conv1.weight' are \[0, 5\], not 0 … 1$"):
+        load_weights(small_net("c"), path)
