@@ -9,6 +9,7 @@ other form from the same seed; block tensors are read from each form by hand
 from __future__ import annotations
 
 import pickle
+import re
 
 import pytest
 import torch
@@ -305,3 +306,23 @@ def test_checkpoint_with_a_gap_in_its_paths_names_the_block(tmp_path) -> None:
     torch.save(state, path)
     with pytest.raises(ValueError, match=r"^layer2.0: the paths holding 'conv1.weight' are \[0, 5\], not 0 … 1$"):
         load_weights(small_net("c"), path)
+
+
+def test_block_checkpoint_with_a_gap_in_its_paths_names_the_block(tmp_path) -> None:
+    spec = BlockSpec(8, 8, 2, 4)
+    state = {key.replace("paths.1.", "paths.5."): t for key, t in build(spec, "a").state_dict().items()}
+    path = tmp_path / "gap.pth"
+    torch.save(state, path)
+    with pytest.raises(ValueError, match=r"^block: the paths holding 'conv1.weight' are \[0, 5\], not 0 … 1$"):
+        load_weights(build(spec, "c"), path)
+
+
+@pytest.mark.parametrize("extra", ["layer1.0.conv9.weight", "fc.scale"], ids=["in-a-block", "outside-the-blocks"])
+def test_checkpoint_with_a_key_the_network_lacks_names_it(tmp_path, extra: str) -> None:
+    state = small_net("a").state_dict()
+    state[extra] = torch.zeros(1)
+    path = tmp_path / "extra.pth"
+    torch.save(state, path)
+    message = f"^load_weights: the checkpoint has {re.escape(repr(extra))}, which the network does not$"
+    with pytest.raises(ValueError, match=message):
+        load_weights(small_net("b"), path)
