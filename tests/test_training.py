@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import itertools
 import pickle
 import re
@@ -156,13 +157,18 @@ def test_cifar_training_images_are_augmented(fake_cifar: tuple[Path, np.ndarray]
 LOCKSTEP_MODES = ("train", "fine-tune")
 
 
-@pytest.fixture(scope="module")
-def digit_batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
+@functools.cache
+def six_digit_batches() -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
     torch.manual_seed(0)
-    return list(itertools.islice(data_loaders("digits", batch_size=16)[0], 6))
+    return tuple((images, labels) for images, labels in itertools.islice(data_loaders("digits", batch_size=16)[0], 6))
 
 
-def train_steps(net: torch.nn.Module, batches: list) -> list[float]:
+@pytest.fixture
+def digit_batches() -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+    return six_digit_batches()
+
+
+def train_steps(net: torch.nn.Module, batches: tuple) -> list[float]:
     """One SGD step per batch (the default recipe) on ``net`` itself; the loss of every step."""
     optimiser = SGDRecipe().optimiser(net)
     return [sgd_step(net, optimiser, images, labels)[1] for images, labels in batches]
@@ -182,13 +188,9 @@ class Run:
     target_losses: list[float]
 
 
-@pytest.fixture(
-    scope="module",
-    params=[(direction, mode) for direction in DIRECTIONS for mode in LOCKSTEP_MODES],
-    ids=lambda param: f"{direction_id(param[0])}-{param[1]}",
-)
-def lockstep(request: pytest.FixtureRequest, digit_batches: list) -> Run:
-    (source_form, target_form), mode = request.param
+@functools.cache  # each run once, however pytest orders the tests that read it (they do not change it)
+def lockstep_run(source_form: str, target_form: str, mode: str) -> Run:
+    digit_batches = six_digit_batches()
     torch.manual_seed(0)
     source = small_resnext(source_form).double()
     if mode == "fine-tune":
@@ -196,6 +198,15 @@ def lockstep(request: pytest.FixtureRequest, digit_batches: list) -> Run:
     target = transplant(source, target_form)
     assert form_of(target) == target_form
     return Run(source, target, train_steps(source, digit_batches), train_steps(target, digit_batches))
+
+
+@pytest.fixture(
+    params=[(direction, mode) for direction in DIRECTIONS for mode in LOCKSTEP_MODES],
+    ids=lambda param: f"{direction_id(param[0])}-{param[1]}",
+)
+def lockstep(request: pytest.FixtureRequest) -> Run:
+    (source_form, target_form), mode = request.param
+    return lockstep_run(source_form, target_form, mode)
 
 
 def test_float64_losses_agree_at_every_step(lockstep: Run) -> None:
@@ -215,7 +226,7 @@ def test_float64_final_tensors_agree(lockstep: Run) -> None:
     assert_agree({key: target_state[key] for key in outside}, outside, FP64_WEIGHT_RTOL)
 
 
-def test_trained_networks_agree_in_eval_mode(lockstep: Run, digit_batches: list) -> None:
+def test_trained_networks_agree_in_eval_mode(lockstep: Run, digit_batches: tuple) -> None:
     # Validation: every BN now normalises with the running statistics that training left.
     images = digit_batches[0][0].double()
     source, target = (copy.deepcopy(net).eval() for net in (lockstep.source, lockstep.target))  # the fixture's stay
@@ -223,7 +234,7 @@ def test_trained_networks_agree_in_eval_mode(lockstep: Run, digit_batches: list)
         assert relative_error(target(images), source(images)) <= FP64_WEIGHT_RTOL
 
 
-def test_train_in_lockstep_reports_the_untouched_network(digit_batches: list) -> None:
+def test_train_in_lockstep_reports_the_untouched_network(digit_batches: tuple) -> None:
     torch.manual_seed(0)
     net = small_resnext().double()
     result = train_in_lockstep(net, digit_batches)
@@ -234,7 +245,7 @@ def test_train_in_lockstep_reports_the_untouched_network(digit_batches: list) ->
         assert result.weight_errors[form] <= FP64_WEIGHT_RTOL
 
 
-def test_float32_rounding_exceeds_the_float64_bound(digit_batches: list) -> None:
+def test_float32_rounding_exceeds_the_float64_bound(digit_batches: tuple) -> None:
     # The bounds above are not vacuous: float32 rounding alone already breaks them.
     torch.manual_seed(0)
     result = train_in_lockstep(small_resnext(), digit_batches[:4], forms=("a",))
@@ -243,7 +254,7 @@ def test_float32_rounding_exceeds_the_float64_bound(digit_batches: list) -> None
     assert result.weight_errors["a"] > FP64_WEIGHT_RTOL
 
 
-def test_lockstep_leaves_the_network_unchanged(digit_batches: list) -> None:
+def test_lockstep_leaves_the_network_unchanged(digit_batches: tuple) -> None:
     torch.manual_seed(0)
     net = small_resnext("b").double()
     before = {key: value.clone() for key, value in net.state_dict().items()}

@@ -23,9 +23,11 @@ import collections
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,15 +111,35 @@ def hand_mutant(source: Path, name: str, workers: int) -> str:
     return "survived" if run(command, project, check=False).returncode == 0 else "killed"
 
 
+class Clock:
+    """Wall time and the CPU time of finished child processes (all of mutmut's workers), step by step."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.wall, self.cpu = time.monotonic(), self._children_cpu()
+
+    @staticmethod
+    def _children_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    def lap(self, step: str) -> None:
+        wall, cpu = time.monotonic(), self._children_cpu()
+        self.lines.append(f"- {step}: {wall - self.wall:.0f} s wall, {cpu - self.cpu:.0f} s CPU")
+        print(self.lines[-1], flush=True)
+        self.wall, self.cpu = wall, cpu
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2, help="mutants tested at once (default 2)")
     workers = parser.parse_args().workers
 
+    clock = Clock()
     everything = WORK / "all"
     copy_project(everything)
     verdicts = mutmut_run(everything, workers)
-    print(f"mutmut: {dict(collections.Counter(verdicts.values()))}", flush=True)
+    clock.lap(f"mutmut over the core: {dict(collections.Counter(verdicts.values()))}")
     killed = [name for name, verdict in verdicts.items() if verdict == "killed" and name.startswith(PROVEN)]
     alone = {}
     for proof, tests in PROOF_FILES.items():
