@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 CHROMIUM   := /usr/bin/chromium
 
-.PHONY: demo lint format test lab figures notebook-header notebook-times binder-check site slides site-check clean
+.PHONY: demo lint format test lab figures notebook-header notebook-times binder-check site slides site-check mutants clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -84,3 +84,11 @@ binder-check: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis _build
+
+# Mutation testing of the core with mutmut 3, in build/mutants/ (about an hour on 2 cores; not part of
+# `make test`): writes build/mutants/report.md, from which tests/MUTANTS.md is written.
+mutants: $(STAMP)
+	$(PY) tools/mutants.py --workers 2
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build/mutants mutants

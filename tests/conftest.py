@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
+import itertools
+import json
+import math
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import Phase, settings
 from torch import nn
 
 from blocks import BlockSpec
 from blocks.bench import fixed_threads
+
+# `make mutants` runs the tests against hundreds of mutants (pytest --hypothesis-profile=mutants):
+# the same examples every time, so that a mutant's verdict is repeatable, and no shrinking of a failure.
+settings.register_profile("mutants", derandomize=True, database=None, phases=(Phase.explicit, Phase.generate))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `make mutants`, run the fastest tests first, so that a mutant a fast test kills costs little.
+
+    mutmut records every test's duration in ``mutmut-stats.json`` (in its working folder, where
+    the tests of a mutant run); its fork server hands a mutant's tests over in no particular order.
+    """
+    stats = Path("mutmut-stats.json")
+    if "MUTANT_UNDER_TEST" not in os.environ or not stats.is_file():
+        return
+    durations = json.loads(stats.read_text())["duration_by_test"]
+    items.sort(key=lambda item: durations.get(item.nodeid, math.inf))
+
 
 # Specs every equivalence proof runs over: cardinality 1 (plain ResNet bottleneck),
 # widths that are not powers of two, stride 1 and 2, identity and projection shortcuts.
@@ -29,6 +53,19 @@ def spec_id(spec: BlockSpec) -> str:
 
 @pytest.fixture(params=SPECS, ids=spec_id)
 def spec(request: pytest.FixtureRequest) -> BlockSpec:
+    return request.param
+
+
+# Every direction a transplant can go between two forms, source -> target: a->b, a->c, b->a, b->c, c->a, c->b.
+DIRECTIONS = list(itertools.permutations("abc", 2))
+
+
+def direction_id(direction: tuple[str, str]) -> str:
+    return "->".join(direction)
+
+
+@pytest.fixture(params=DIRECTIONS, ids=direction_id)
+def direction(request: pytest.FixtureRequest) -> tuple[str, str]:
     return request.param
 
 

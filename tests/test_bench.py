@@ -192,7 +192,7 @@ def test_cli_help_says_what_is_written_where(capsys: pytest.CaptureFixture[str])
 
 
 @pytest.mark.parametrize("spec", FUSED_SPECS, ids=spec_id)
-@pytest.mark.parametrize("form", ["a", "b"])
+@pytest.mark.parametrize("form", ["a", "b", "c"])  # (c): simply called
 def test_fused_forward_equals_the_plain_forward(spec: BlockSpec, form: str) -> None:
     """Outputs, gradients of every path's parameters, and BN running statistics all agree."""
     plain = transplant(random_block(spec), form).double()
@@ -225,6 +225,15 @@ def test_fused_forward_keeps_batch_norms_in_eval_mode_in_a_training_block(form: 
     assert relative_error(fused_forward(fused, x), plain(x)) <= FP64_RTOL
     for (name, b), f in zip(plain.named_buffers(), fused.buffers()):
         assert torch.equal(f, b), name
+
+
+def test_fused_forward_names_what_it_cannot_run() -> None:
+    with pytest.raises(TypeError, match=r"^fused_forward: block is a Linear, not a block of form a, b or c$"):
+        fused_forward(torch.nn.Linear(2, 2), torch.zeros(1, 2))
+    block = random_block(BlockSpec(8, 8, 2, 4), "a")
+    block.paths[1].bn2.eval()  # form (c) has one bn2, in one mode
+    with pytest.raises(ValueError, match=r"^fused_forward: block: the paths' bn2 layers are not all in the same"):
+        fused_forward(block, torch.zeros(2, 8, 4, 4))
 
 
 def test_move_weights_keeps_values_and_layout_at_new_addresses() -> None:

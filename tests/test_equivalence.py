@@ -1,30 +1,45 @@
-"""The proofs: forms (a), (b) and (c) are one function, in outputs, statistics and gradients.
+"""The proofs: a transplanted block is its source, in outputs, statistics and gradients, in every direction.
 
-Every comparison is between separately built modules (one randomised form (c)
-block transplanted into the others), with non-trivial BatchNorm statistics and
-affine parameters, so a wrong layout, a wrong slice or a misplaced BN fails.
+Every comparison is against something the transplant did not make (see
+``tests/reference.py``): the untouched source block, made by its class's
+constructor with every tensor drawn by the test; the paper's equation written
+with ``torch.nn.functional`` over the source's own tensors, read from its
+modules by hand; or, for ``build``, a block built in the other form from the
+same seed. So a transplant that does the same wrong thing to every target form
+fails here too. Sources have non-trivial BN statistics and affine parameters,
+so a wrong layout, a wrong slice or a misplaced BN fails.
 """
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Callable
 
 import pytest
 import torch
-import torch.nn.functional as F
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from blocks import BlockSpec, build, transplant
-from blocks.analysis.proof import compare_forms, random_block, relative_error
-from blocks.core.canonical import to_canonical
+from blocks import BlockSpec, build, form_of, transplant
+from blocks.analysis.proof import compare_forms, relative_error
 from blocks.core.forms import SummedPathsBlock
 
-from conftest import random_input
+from conftest import DIRECTIONS, random_input
+from reference import (
+    FROZEN_LAYERS,
+    MODES,
+    assert_agree,
+    in_mode,
+    independent_block,
+    is_parameter,
+    layer_of,
+    paper_block,
+    snapshot,
+    tensors_by_path,
+)
 
-# Max relative error (max|x - y| / max|y|) accepted between two forms. They add the
-# same products in different orders, so they differ by rounding only: a few ulps
-# (float64 ulp 2.2e-16, float32 ulp 1.2e-7), times a slowly growing term count.
+# Max relative error (max|x - y| / max|y|) accepted between a block and its reference.
+# They add the same products in different orders, so they differ by rounding only: a few
+# ulps (float64 ulp 2.2e-16, float32 ulp 1.2e-7), times a slowly growing term count.
 FP64_RTOL = 1e-12
 FP32_RTOL = 1e-5
 # Gradients pass through the backward of BN in train mode, which subtracts
@@ -33,113 +48,108 @@ GRAD_FP64_RTOL = 1e-10
 TOLERANCE = {torch.float64: FP64_RTOL, torch.float32: FP32_RTOL}
 # A deliberate error must show up far above the tolerance, not near it.
 DETECTABLE = 1e-4
-
-PAIRS = [("a", "b"), ("a", "c"), ("b", "c")]
-MODES = ["eval", "train"]
+SEED = 1234
 
 
-def forms_of(spec: BlockSpec, dtype: torch.dtype, mode: str, seed: int = 0) -> dict[str, torch.nn.Module]:
-    reference = random_block(spec, "c", seed).to(dtype)
-    return {form: transplant(reference, form).train(mode == "train") for form in "abc"}
+def transplanted(
+    spec: BlockSpec, direction: tuple[str, str], mode: str, dtype: torch.dtype = torch.float64
+) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """An independent source block of the first form in ``mode``, and its transplant to the second."""
+    source_form, target_form = direction
+    source = in_mode(independent_block(spec, source_form).to(dtype), mode)
+    target = transplant(source, target_form)
+    assert form_of(target) == target_form
+    return source, target
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["fp64", "fp32"])
-def test_outputs_agree(spec: BlockSpec, dtype: torch.dtype, mode: str) -> None:
-    blocks = forms_of(spec, dtype, mode)
+def paper(tensors: dict[str, torch.Tensor], spec: BlockSpec, x: torch.Tensor, mode: str) -> torch.Tensor:
+    return paper_block(tensors, spec, x, training=mode != "eval", frozen=FROZEN_LAYERS[mode])
+
+
+# float64 in every mode; float32, whose tolerance is looser, with running and with batch statistics
+DTYPE_IDS = {torch.float64: "fp64", torch.float32: "fp32"}
+PRECISIONS = [(torch.float64, mode) for mode in MODES] + [(torch.float32, mode) for mode in ("eval", "train")]
+
+
+@pytest.mark.parametrize(("dtype", "mode"), PRECISIONS, ids=[f"{DTYPE_IDS[d]}-{m}" for d, m in PRECISIONS])
+def test_transplant_computes_the_source_function(
+    spec: BlockSpec, direction: tuple[str, str], dtype: torch.dtype, mode: str
+) -> None:
+    source, target = transplanted(spec, direction, mode, dtype)
+    tensors = snapshot(source)
     x = random_input(spec, dtype)
-    outputs = {form: block(x) for form, block in blocks.items()}
-    for first, second in PAIRS:
-        assert relative_error(outputs[first], outputs[second]) <= TOLERANCE[dtype], (first, second)
+    output = target(x)
+    assert relative_error(output, source(x)) <= TOLERANCE[dtype]
+    assert relative_error(output, paper(tensors, spec, x, mode)) <= TOLERANCE[dtype]
 
 
-def paper_equation(block_c: torch.nn.Module, spec: BlockSpec, x: torch.Tensor, training: bool) -> torch.Tensor:
-    """y = ReLU(BN3(Σ_i W3_i T_i(x)) + shortcut(x)), written out with torch.nn.functional.
-
-    Independent of the package's modules and slicing code: it reads form (c)'s
-    tensors by name and cuts path i out of them by hand.
-    """
-    s = {k: v.clone() for k, v in block_c.state_dict().items()}
-
-    def bn(h: torch.Tensor, name: str, rows: slice = slice(None)) -> torch.Tensor:
-        return F.batch_norm(
-            h,
-            s[f"{name}.running_mean"][rows].clone(),
-            s[f"{name}.running_var"][rows].clone(),
-            s[f"{name}.weight"][rows],
-            s[f"{name}.bias"][rows],
-            training=training,
-        )
-
-    d = spec.width
-    total = 0
-    for i in range(spec.cardinality):
-        rows = slice(i * d, (i + 1) * d)
-        h = F.relu(bn(F.conv2d(x, s["conv1.weight"][rows]), "bn1", rows))
-        h = F.relu(bn(F.conv2d(h, s["conv2.weight"][rows], stride=spec.stride, padding=1), "bn2", rows))
-        total = total + F.conv2d(h, s["conv3.weight"][:, rows])
-    shortcut = x
-    if spec.has_projection:
-        shortcut = bn(F.conv2d(x, s["downsample.0.weight"], stride=spec.stride), "downsample.1")
-    return F.relu(bn(total, "bn3") + shortcut)
+def test_transplant_moves_every_tensor_unchanged(spec: BlockSpec, direction: tuple[str, str]) -> None:
+    source_form, target_form = direction
+    source = independent_block(spec, source_form)
+    before = snapshot(source)
+    target = transplant(source, target_form)
+    assert_agree(tensors_by_path(target), before, rtol=0)  # path i's tensors, bit for bit, wherever they live
+    assert_agree(tensors_by_path(source), before, rtol=0)  # and the source is untouched
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("form", ["a", "b", "c"])
 def test_every_form_is_the_paper_equation(spec: BlockSpec, form: str, mode: str) -> None:
-    blocks = forms_of(spec, torch.float64, mode)
+    block = in_mode(independent_block(spec, form), mode)
     x = random_input(spec)
-    expected = paper_equation(blocks["c"], spec, x, training=mode == "train")
-    assert relative_error(blocks[form](x), expected) <= FP64_RTOL
+    assert relative_error(block(x), paper(snapshot(block), spec, x, mode)) <= FP64_RTOL
 
 
-def test_running_statistics_agree_after_a_train_forward(spec: BlockSpec) -> None:
-    blocks = forms_of(spec, torch.float64, "train")
+@pytest.mark.parametrize("mode", [mode for mode in MODES if mode != "eval"])
+def test_running_statistics_follow_the_source(spec: BlockSpec, direction: tuple[str, str], mode: str) -> None:
+    source, target = transplanted(spec, direction, mode)
+    expected = snapshot(source)
+    before = expected["bn3.running_mean"].clone()
     x = random_input(spec)
-    before = to_canonical(blocks["c"].state_dict())["bn1.running_mean"].clone()
-    for block in blocks.values():
-        block(x)
-    stats = {form: to_canonical(block.state_dict()) for form, block in blocks.items()}
-    assert not torch.equal(stats["c"]["bn1.running_mean"], before)  # the forward did update them
-    for first, second in PAIRS:
-        for key, value in stats[second].items():
-            if key.endswith("num_batches_tracked"):
-                assert torch.equal(stats[first][key], value), key
-            elif key.startswith(("bn", "downsample.1")) and "running" in key:
-                assert relative_error(stats[first][key], value) <= FP64_RTOL, (first, second, key)
+    target(x)
+    source(x)
+    paper(expected, spec, x, mode)  # updates the running statistics and counters in `expected`, as a BN does
+    assert not torch.equal(expected["bn3.running_mean"], before)  # the forward did update them
+    statistics = [name for name in expected if not is_parameter(name)]
+    expected_statistics = {name: expected[name] for name in statistics}
+    for block in (target, source):
+        found = tensors_by_path(block)
+        assert_agree({name: found[name] for name in statistics}, expected_statistics, FP64_RTOL)
+
+
+def input_gradient(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Back-propagate a loss whose gradient is not the same everywhere; return the input's gradient."""
+    x = x.clone().requires_grad_()
+    out = forward(x)
+    weights = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)
+    (out * weights).sum().backward()
+    return x.grad
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_gradients_agree_through_the_transplant(spec: BlockSpec, mode: str) -> None:
-    blocks = forms_of(spec, torch.float64, mode)
+def test_gradients_follow_the_source(spec: BlockSpec, direction: tuple[str, str], mode: str) -> None:
+    source, target = transplanted(spec, direction, mode)
+    leaves = snapshot(source)
+    for name, tensor in leaves.items():  # the reference's parameters, frozen ones without gradient
+        tensor.requires_grad_(is_parameter(name) and layer_of(name) not in FROZEN_LAYERS[mode])
     x = random_input(spec)
-    inputs = {form: x.clone().requires_grad_() for form in blocks}
-    for form, block in blocks.items():
-        out = block(inputs[form])
-        weights = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)
-        (out * weights).sum().backward()  # a loss whose gradient is not the same everywhere
-    grads = {
-        form: to_canonical({name: p.grad for name, p in block.named_parameters()}) for form, block in blocks.items()
-    }
-    for first, second in PAIRS:
-        assert relative_error(inputs[first].grad, inputs[second].grad) <= GRAD_FP64_RTOL
-        assert grads[first].keys() == grads[second].keys()
-        for key in grads[second]:
-            assert relative_error(grads[first][key], grads[second][key]) <= GRAD_FP64_RTOL, (first, second, key)
+    expected_input = input_gradient(lambda x: paper(leaves, spec, x, mode), x)
+    expected = {name: tensor.grad for name, tensor in leaves.items() if is_parameter(name)}
+    for block in (target, source):
+        assert relative_error(input_gradient(block, x), expected_input) <= GRAD_FP64_RTOL
+        assert_agree(tensors_by_path(block, grad=True), expected, GRAD_FP64_RTOL)
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_same_seed_builds_the_same_function_in_every_form(spec: BlockSpec, mode: str) -> None:
+def test_build_under_one_seed_is_the_transplant(spec: BlockSpec, direction: tuple[str, str]) -> None:
+    source_form, target_form = direction
     built = {}
-    for form in "abc":
-        torch.manual_seed(1234)
-        built[form] = build(spec, form).double().train(mode == "train")
-    for form in "ab":  # the same canonical tensors, bit for bit
-        canonical = to_canonical(built[form].state_dict())
-        assert all(torch.equal(v, canonical[k]) for k, v in built["c"].state_dict().items())
-    x = random_input(spec)
-    for first, second in PAIRS:
-        assert relative_error(built[first](x), built[second](x)) <= FP64_RTOL
+    for form in direction:
+        torch.manual_seed(SEED)
+        built[form] = build(spec, form)
+    source, target = built[source_form], built[target_form]
+    # The same canonical draw, cut for each form: path i's tensors are equal bit for bit.
+    assert_agree(tensors_by_path(target), snapshot(source), rtol=0)
+    assert_agree(tensors_by_path(transplant(source, target_form)), snapshot(target), rtol=0)
 
 
 def test_pytorch_default_init_would_give_different_functions() -> None:
@@ -153,26 +163,32 @@ def test_pytorch_default_init_would_give_different_functions() -> None:
     assert relative_error(a(x), c(x)) > DETECTABLE
 
 
-@pytest.mark.parametrize(
-    "tamper",
-    ["one path's 3x3", "swap two paths' output 1x1", "one path's BN mean"],
-)
-def test_the_proof_can_fail(tamper: str) -> None:
-    # A proof that cannot fail is worthless: small changes to form (a) are caught.
+def _swap_output_1x1s(tensors: dict[str, torch.Tensor]) -> None:
+    first, second = tensors["path0.conv3.weight"], tensors["path1.conv3.weight"]
+    saved = first.clone()
+    first.copy_(second)
+    second.copy_(saved)
+
+
+TAMPERS: dict[str, Callable[[dict[str, torch.Tensor]], object]] = {
+    # the issue's example: a bug a transplant could make the same way in every form
+    "3x3 output channel x1.5": lambda tensors: tensors["path0.conv2.weight"][0].mul_(1.5),
+    "two paths' output 1x1 swapped": _swap_output_1x1s,
+    "one path's BN mean": lambda tensors: tensors["path1.bn1.running_mean"][0].add_(0.5),
+}
+
+
+@pytest.mark.parametrize("form", ["a", "b", "c"])
+@pytest.mark.parametrize("tamper", TAMPERS.values(), ids=TAMPERS.keys())
+def test_the_proof_can_fail(form: str, tamper: Callable[[dict[str, torch.Tensor]], object]) -> None:
+    # A proof that cannot fail is worthless: a small change to any target form is caught.
     spec = BlockSpec(32, 32, 4, 4)
-    blocks = forms_of(spec, torch.float64, "eval")
-    a = blocks["a"]
+    source, target = transplanted(spec, ("c", form), "eval")
     with torch.no_grad():
-        if tamper == "one path's 3x3":
-            a.paths[2].conv2.weight[0, 0, 1, 1] += 0.1
-        elif tamper == "swap two paths' output 1x1":
-            w0 = a.paths[0].conv3.weight.clone()
-            a.paths[0].conv3.weight.copy_(a.paths[1].conv3.weight)
-            a.paths[1].conv3.weight.copy_(w0)
-        else:
-            a.paths[3].bn1.running_mean[1] += 0.5
+        tamper(tensors_by_path(target))  # views: this writes into the target's own tensors
     x = random_input(spec)
-    assert relative_error(a(x), blocks["c"](x)) > DETECTABLE
+    assert relative_error(target(x), source(x)) > DETECTABLE
+    assert relative_error(target(x), paper(snapshot(source), spec, x, "eval")) > DETECTABLE
 
 
 @settings(max_examples=25, deadline=None)
@@ -182,20 +198,22 @@ def test_the_proof_can_fail(tamper: str) -> None:
     cardinality=st.integers(1, 8),
     width=st.integers(1, 6),
     stride=st.sampled_from([1, 2]),
-    training=st.booleans(),
+    direction=st.sampled_from(DIRECTIONS),
+    mode=st.sampled_from(MODES),
 )
-def test_random_specs_agree_in_float64(
-    in_channels: int, out_channels: int, cardinality: int, width: int, stride: int, training: bool
+def test_random_specs_follow_the_source_in_float64(
+    in_channels: int, out_channels: int, cardinality: int, width: int, stride: int, direction: tuple, mode: str
 ) -> None:
     spec = BlockSpec(in_channels, out_channels, cardinality, width, stride)
-    blocks = forms_of(spec, torch.float64, "train" if training else "eval")
+    source, target = transplanted(spec, direction, mode)
+    tensors = snapshot(source)
     x = random_input(spec)
-    outputs = {form: block(x) for form, block in blocks.items()}
+    expected = source(x)
     # A tiny block can map every value below zero, and its ReLU output is all zeros:
     # nothing to compare there, so hypothesis is asked for another example.
-    assume(bool(outputs["c"].any()))
-    for first, second in itertools.combinations("abc", 2):
-        assert relative_error(outputs[first], outputs[second]) <= FP64_RTOL
+    assume(bool(expected.any()))
+    assert relative_error(target(x), expected) <= FP64_RTOL
+    assert relative_error(target(x), paper(tensors, spec, x, mode)) <= FP64_RTOL
 
 
 def test_cli_summary_agrees_within_tolerance() -> None:

@@ -51,6 +51,11 @@ def test_dense_weight_of_a_real_grouped_conv() -> None:
 
 BAD_CALLS = {
     "mask zero channels": (lambda: block_diagonal_mask(0, 4, 1), "out_channels must be a positive int, got 0"),
+    "mask zero in": (lambda: block_diagonal_mask(4, 0, 1), "in_channels must be a positive int, got 0"),
+    "mask out not dividing": (
+        lambda: block_diagonal_mask(6, 8, 4),
+        r"cardinality must divide out_channels \(6\), got 4",
+    ),
     "mask not dividing": (lambda: block_diagonal_mask(8, 6, 4), r"cardinality must divide in_channels \(6\), got 4"),
     "mask zero groups": (lambda: block_diagonal_mask(8, 8, 0), "cardinality must be a positive int, got 0"),
     "dense from 2-d": (lambda: dense_weight(torch.zeros(8, 2), 4), r"4-d conv weight .* got shape \(8, 2\)"),

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from blocks import BlockSpec
+from blocks.core.spec import check_input_size
 
 
 def test_width_is_one_path_and_grouped_channels_is_all_paths() -> None:
@@ -54,3 +55,19 @@ INVALID = [
 def test_invalid_value_names_field_and_value(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=rf"^{field} must be .*, got {re.escape(repr(value))}$"):
         BlockSpec(**{**VALID, field: value})
+
+
+@pytest.mark.parametrize("size", [(1, 3, 224, 224), (8, 16)], ids=["image-batch", "two-dims"])
+def test_input_size_is_checked_and_returned(size: tuple[int, ...]) -> None:
+    assert check_input_size(size) == size
+
+
+@pytest.mark.parametrize(
+    "size",
+    [[1, 3, 8, 8], (4,), (1, 3, 0, 8), (1, 3, 8.0, 8), (True, 3, 8, 8)],
+    ids=["list", "one-dim", "zero", "float", "bool"],
+)
+def test_bad_input_size_is_named(size: object) -> None:
+    expected = f"input_size must be a tuple of positive ints starting with the batch size, got {size!r}"
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        check_input_size(size)

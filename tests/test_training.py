@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import csv
+import functools
 import itertools
 import pickle
 import re
 import urllib.error
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +17,18 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from blocks import ResNeXt, SGDRecipe, data_loaders, small_resnext, train, train_in_lockstep
+from blocks import (
+    ResNeXt,
+    ResNeXtBlock,
+    SGDRecipe,
+    data_loaders,
+    form_of,
+    small_resnext,
+    train,
+    train_in_lockstep,
+    transplant,
+)
+from blocks.analysis.proof import relative_error
 from blocks.cli import main
 from blocks.figures import learning_curves_figure
 from blocks.training.data import (
@@ -25,7 +39,10 @@ from blocks.training.data import (
     CIFAR10_URL,
     digits_datasets,
 )
-from blocks.training.loop import METRICS, History
+from blocks.training.loop import METRICS, History, sgd_step
+
+from conftest import DIRECTIONS, direction_id
+from reference import assert_agree, freeze, tensors_by_path
 
 # The issue's bounds for 20 float64 steps. Every operation is the same sum in another
 # order, so each step adds ~1e-16 of rounding; measured: ~1e-13 after 20 steps.
@@ -175,34 +192,103 @@ def test_cifar_training_images_are_augmented(fake_cifar: tuple[Path, np.ndarray]
 
 
 # ---------------------------------------------------------------- lock-step equivalence
+# The source network trains itself: it is the reference, and the transplant made nothing of it.
+# Its transplant to another form must take the same steps, and end with the same tensors.
+
+# "fine-tune": the first stage frozen (its BNs in eval mode, no gradients), as when fine-tuning;
+# the transplant must keep it frozen, or the target takes other steps.
+LOCKSTEP_MODES = ("train", "fine-tune")
 
 
-@pytest.fixture(scope="module")
-def digit_batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
+@functools.cache
+def six_digit_batches() -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
     torch.manual_seed(0)
-    return list(itertools.islice(data_loaders("digits", batch_size=16)[0], 6))
+    return tuple((images, labels) for images, labels in itertools.islice(data_loaders("digits", batch_size=16)[0], 6))
 
 
-@pytest.fixture(scope="module")
-def lockstep_fp64(digit_batches: list) -> object:
+@pytest.fixture
+def digit_batches() -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+    return six_digit_batches()
+
+
+def train_steps(net: torch.nn.Module, batches: tuple) -> list[float]:
+    """One SGD step per batch (the default recipe) on ``net`` itself; the loss of every step."""
+    optimiser = SGDRecipe().optimiser(net)
+    return [sgd_step(net, optimiser, images, labels)[1] for images, labels in batches]
+
+
+def blocks_of(net: torch.nn.Module) -> list[ResNeXtBlock]:
+    return [block for stage in net.stages for block in stage]
+
+
+@dataclass(frozen=True)
+class Run:
+    """A source network and its transplant, each trained on the same batches."""
+
+    source: ResNeXt
+    target: ResNeXt
+    source_losses: list[float]
+    target_losses: list[float]
+
+
+@functools.cache  # each run once, however pytest orders the tests that read it (they do not change it)
+def lockstep_run(source_form: str, target_form: str, mode: str) -> Run:
+    digit_batches = six_digit_batches()
     torch.manual_seed(0)
-    return train_in_lockstep(small_resnext().double(), digit_batches)
+    source = small_resnext(source_form).double()
+    if mode == "fine-tune":
+        freeze(source, "layer1")
+    target = transplant(source, target_form)
+    assert form_of(target) == target_form
+    return Run(source, target, train_steps(source, digit_batches), train_steps(target, digit_batches))
 
 
-@pytest.mark.parametrize("form", ["a", "b"], ids=lambda f: f"form-{f}")
-def test_float64_losses_agree_at_every_step(lockstep_fp64: object, form: str) -> None:
-    errors = lockstep_fp64.loss_errors(form)
+@pytest.fixture(
+    params=[(direction, mode) for direction in DIRECTIONS for mode in LOCKSTEP_MODES],
+    ids=lambda param: f"{direction_id(param[0])}-{param[1]}",
+)
+def lockstep(request: pytest.FixtureRequest) -> Run:
+    (source_form, target_form), mode = request.param
+    return lockstep_run(source_form, target_form, mode)
+
+
+def test_float64_losses_agree_at_every_step(lockstep: Run) -> None:
+    errors = [abs(mine - ref) / ref for mine, ref in zip(lockstep.target_losses, lockstep.source_losses)]
     assert len(errors) == 6
     assert max(errors) <= FP64_LOSS_RTOL, errors
-    assert lockstep_fp64.losses[form][-1] < lockstep_fp64.losses[form][0]  # it is learning
+    assert lockstep.source_losses[-1] < lockstep.source_losses[0]  # it is learning
 
 
-@pytest.mark.parametrize("form", ["a", "b"], ids=lambda f: f"form-{f}")
-def test_float64_final_weights_agree(lockstep_fp64: object, form: str) -> None:
-    assert lockstep_fp64.weight_errors[form] <= FP64_WEIGHT_RTOL
+def test_float64_final_tensors_agree(lockstep: Run) -> None:
+    # Every block's tensors by path (parameters, BN statistics and counters), read from each form by hand,
+    # and every tensor outside the blocks (stem, classifier) by name.
+    for target_block, source_block in zip(blocks_of(lockstep.target), blocks_of(lockstep.source), strict=True):
+        assert_agree(tensors_by_path(target_block), tensors_by_path(source_block), FP64_WEIGHT_RTOL)
+    source_state, target_state = lockstep.source.state_dict(), lockstep.target.state_dict()
+    outside = {key: tensor for key, tensor in source_state.items() if not key.startswith("layer")}
+    assert_agree({key: target_state[key] for key in outside}, outside, FP64_WEIGHT_RTOL)
 
 
-def test_float32_rounding_exceeds_the_float64_bound(digit_batches: list) -> None:
+def test_trained_networks_agree_in_eval_mode(lockstep: Run, digit_batches: tuple) -> None:
+    # Validation: every BN now normalises with the running statistics that training left.
+    images = digit_batches[0][0].double()
+    source, target = (copy.deepcopy(net).eval() for net in (lockstep.source, lockstep.target))  # the fixture's stay
+    with torch.no_grad():
+        assert relative_error(target(images), source(images)) <= FP64_WEIGHT_RTOL
+
+
+def test_train_in_lockstep_reports_the_untouched_network(digit_batches: tuple) -> None:
+    torch.manual_seed(0)
+    net = small_resnext().double()
+    result = train_in_lockstep(net, digit_batches)
+    own_losses = train_steps(net, digit_batches)  # the network itself, trained after the lock-step run
+    assert result.losses["c"] == own_losses  # its own form: a copy, bit for bit the same steps
+    for form in "ab":
+        assert max(result.loss_errors(form)) <= FP64_LOSS_RTOL
+        assert result.weight_errors[form] <= FP64_WEIGHT_RTOL
+
+
+def test_float32_rounding_exceeds_the_float64_bound(digit_batches: tuple) -> None:
     # The bounds above are not vacuous: float32 rounding alone already breaks them.
     torch.manual_seed(0)
     result = train_in_lockstep(small_resnext(), digit_batches[:4], forms=("a",))
@@ -211,7 +297,7 @@ def test_float32_rounding_exceeds_the_float64_bound(digit_batches: list) -> None
     assert result.weight_errors["a"] > FP64_WEIGHT_RTOL
 
 
-def test_lockstep_leaves_the_network_unchanged(digit_batches: list) -> None:
+def test_lockstep_leaves_the_network_unchanged(digit_batches: tuple) -> None:
     torch.manual_seed(0)
     net = small_resnext("b").double()
     before = {key: value.clone() for key, value in net.state_dict().items()}

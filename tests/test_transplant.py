@@ -12,8 +12,8 @@ from torch import nn
 import blocks
 from blocks import BlockSpec, ResNeXtBlock, build, form_of, transplant
 from blocks.analysis.proof import random_block, relative_error
-from blocks.core._fast import state_of
-from blocks.core.canonical import to_canonical
+from blocks.core._fast import empty_block, state_of
+from blocks.core.canonical import layer_modes, to_canonical
 
 from conftest import freeze_batch_norms, random_input
 
@@ -97,6 +97,13 @@ def test_paths_in_different_modes_are_refused() -> None:
         transplant(source, "c")
 
 
+def test_layer_modes_names_the_block_by_default() -> None:
+    source = build(BlockSpec(8, 8, 2, 4), "a")
+    source.paths[1].bn2.eval()
+    with pytest.raises(ValueError, match=r"^block: the paths' bn2 layers are not all in the same train/eval mode$"):
+        layer_modes(source)
+
+
 def test_frozen_block_stays_frozen() -> None:
     source = build(BlockSpec(8, 8, 2, 4), "c").requires_grad_(False)
     assert not any(p.requires_grad for p in transplant(source, "b").parameters())
@@ -114,8 +121,11 @@ def test_partly_frozen_block_keeps_each_tensor_frozen_or_not() -> None:
 @pytest.mark.parametrize(
     ("rename", "message"),
     [
-        (lambda k: k.replace("paths.1.", "paths.5."), r"the paths holding 'conv1.weight' are \[0, 5\], not 0 … 1"),
-        (lambda k: k.replace("paths.1.conv1", "conv1"), r"'conv1.weight' is given both whole and per path"),
+        (
+            lambda k: k.replace("paths.1.", "paths.5."),
+            r"^block: the paths holding 'conv1.weight' are \[0, 5\], not 0 … 1$",
+        ),
+        (lambda k: k.replace("paths.1.conv1", "conv1"), r"^block: 'conv1.weight' is given both whole and per path"),
     ],
     ids=["gap-in-path-indices", "whole-and-per-path"],
 )
@@ -191,6 +201,12 @@ def test_state_of_is_state_dict_with_the_same_tensor_objects() -> None:
     found = state_of(module)
     assert list(found) == list(expected)
     assert all(found[key] is expected[key] for key in expected)
+
+
+def test_empty_block_is_a_training_block_of_meta_tensors() -> None:
+    block = empty_block(BlockSpec(8, 8, 2, 4), "a")
+    assert all(module.training is True for module in block.modules())
+    assert {t.device.type for t in block.state_dict().values()} == {"meta"}
 
 
 @pytest.mark.parametrize("enabled", [True, False], ids=["gc-enabled", "gc-disabled"])

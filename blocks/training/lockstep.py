@@ -8,6 +8,7 @@ measures how far their losses and final weights drift apart: in float64 by
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from blocks.core.forms import FORMS, check_form
+from blocks.core.forms import FORMS, check_form, form_of
 from blocks.core.transplant import transplant
 from blocks.training.loop import SGDRecipe, sgd_step
 
@@ -61,8 +62,9 @@ def train_in_lockstep(
 ) -> Lockstep:
     """Train one copy of ``net`` per form, from the same weights, on the same batches.
 
-    Each copy is ``transplant(net, form)``, so all start as the same function
-    with the same weights; each takes one SGD step per batch, in train mode
+    The copy in ``net``'s own form is a deep copy, untouched by the transplant,
+    and each other one is ``transplant(net, form)``, so all start as the same
+    function with the same weights; each takes one SGD step per batch, in train mode
     (batch statistics in every BN), in ``net``'s dtype. ``net`` is not changed.
 
     Args:
@@ -84,9 +86,10 @@ def train_in_lockstep(
         True
     """
     forms = sorted({check_form(form) for form in forms} | {"c"})
+    own_form = form_of(net)
     losses, finals = {}, {}
     for form in forms:
-        model = transplant(net, form).train()
+        model = (copy.deepcopy(net) if form == own_form else transplant(net, form)).train()
         optimiser = recipe.optimiser(model)
         losses[form] = [sgd_step(model, optimiser, images, labels)[1] for images, labels in batches]
         finals[form] = transplant(model, "c").state_dict()

@@ -1,0 +1,181 @@
+"""``make mutants``: mutation testing of the core with mutmut 3, and what each proof file kills on its own.
+
+1. Copy the tracked files to ``build/mutants/all/`` and delete the ``@cache`` lines of
+   ``blocks/core`` there. mutmut 3 does not mutate decorated functions; a cache only saves
+   time (the function gives the same result when it runs again), so without them
+   ``_locate``, ``state_shapes``, ``_template`` and ``_recipes`` are mutated too.
+2. ``mutmut run`` there: the files and tests of ``[tool.mutmut]`` in pyproject.toml.
+3. Each proof file on its own: a copy whose test selection is that file alone, and
+   ``mutmut run`` of every mutant of canonical.py and transplant.py that step 2 killed.
+4. The mutants mutmut cannot make (``BlockSpec``'s two properties, the ``collector_paused``
+   context manager): :data:`HAND_MUTANTS`, each applied to a copy and run against the selection.
+5. ``build/mutants/report.md``: the counts, every mutant not killed with its diff, and the
+   tables of steps 3 and 4, from which tests/MUTANTS.md is written.
+
+Run from the repository root: ``python tools/mutants.py [--workers 2]``. About an hour on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import collections
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "build" / "mutants"
+MUTMUT = Path(sys.executable).parent / "mutmut"  # `python -m mutmut` re-imports itself; mutmut asks for its script
+# The proof files, and the tests of each that are proofs of the transplant.
+PROOF_FILES = {
+    "test_equivalence": ["tests/test_equivalence.py"],
+    "test_training": [
+        "tests/test_training.py::test_float64_losses_agree_at_every_step",
+        "tests/test_training.py::test_float64_final_tensors_agree",
+        "tests/test_training.py::test_trained_networks_agree_in_eval_mode",
+        "tests/test_training.py::test_train_in_lockstep_reports_the_untouched_network",
+    ],
+    "test_networks": ["tests/test_networks.py"],
+}
+PROVEN = ("blocks.core.canonical.", "blocks.core.transplant.")  # the code every proof file must guard alone
+# The functions mutmut leaves alone because they are decorated: name -> (file, text, its mutant).
+SPEC, FAST = "blocks/core/spec.py", "blocks/core/_fast.py"
+HAND_MUTANTS = {
+    "grouped_channels: C + d": (SPEC, "self.cardinality * self.width", "self.cardinality + self.width"),
+    "grouped_channels: d": (SPEC, "return self.cardinality * self.width", "return self.width"),
+    "has_projection: stride == 1": (SPEC, "self.stride != 1 or", "self.stride == 1 or"),
+    "has_projection: and": (SPEC, "self.stride != 1 or", "self.stride != 1 and"),
+    "has_projection: channels ==": (SPEC, "self.in_channels != self.out", "self.in_channels == self.out"),
+    "has_projection: stride only": (SPEC, " or self.in_channels != self.out_channels", ""),
+    "collector_paused: no disable": (FAST, "    gc.disable()\n", ""),
+    "collector_paused: enable if not enabled": (FAST, "        if enabled:\n", "        if not enabled:\n"),
+    "collector_paused: never enable": (FAST, "            gc.enable()\n", "            pass\n"),
+}
+SELECTION = re.compile(r"^pytest_add_cli_args_test_selection = (\[.*?\])", flags=re.MULTILINE | re.DOTALL)
+
+
+def run(command: list[str | Path], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` in ``cwd`` with one thread per process, its output captured."""
+    environment = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"{command} failed in {cwd}:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def copy_project(destination: Path, tests: list[str] | None = None) -> None:
+    """The tracked files in ``destination``, without ``@cache``; with ``tests``, mutmut selects those only."""
+    shutil.rmtree(destination, ignore_errors=True)
+    for name in run(["git", "ls-files"], ROOT).stdout.splitlines():
+        if (ROOT / name).is_file():  # a file deleted but not yet committed is listed too
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, destination / name)
+    for path in (destination / "blocks" / "core").glob("*.py"):
+        path.write_text(re.sub(r"^@cache\b.*\n", "", path.read_text(), flags=re.MULTILINE))
+    if tests is not None:
+        pyproject = destination / "pyproject.toml"
+        selection = "pytest_add_cli_args_test_selection = " + json.dumps(tests)
+        pyproject.write_text(SELECTION.sub(lambda _: selection, pyproject.read_text()))
+
+
+def statuses(project: Path) -> dict[str, str]:
+    """mutmut's verdict on every mutant of ``project``: killed, survived, timeout, …"""
+    lines = run([MUTMUT, "results", "--all", "true"], project).stdout.splitlines()
+    return dict(line.strip().rsplit(": ", 1) for line in lines if re.match(r"\s+\S+: \w", line))
+
+
+def mutmut_run(project: Path, workers: int, names: list[str] | None = None) -> dict[str, str]:
+    """``mutmut run`` in ``project`` (of ``names`` only, if given); every mutant's verdict."""
+    run([MUTMUT, "run", "--max-children", str(workers), *(names or [])], project)
+    return statuses(project)
+
+
+def hand_mutant(source: Path, name: str, workers: int) -> str:
+    """Apply :data:`HAND_MUTANTS` ``name`` to a copy of ``source``, run the selection: killed or survived."""
+    file, text, replacement = HAND_MUTANTS[name]
+    project = WORK / "hand"
+    shutil.rmtree(project, ignore_errors=True)
+    shutil.copytree(source, project, ignore=shutil.ignore_patterns("mutants"))
+    path = project / file
+    assert path.read_text().count(text) == 1, f"hand mutant {name!r}: {text!r} is not in {file} exactly once"
+    path.write_text(path.read_text().replace(text, replacement))
+    tests = ast.literal_eval(SELECTION.search((project / "pyproject.toml").read_text())[1])
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-n", str(workers), *tests]
+    return "survived" if run(command, project, check=False).returncode == 0 else "killed"
+
+
+class Clock:
+    """Wall time and the CPU time of finished child processes (all of mutmut's workers), step by step."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.wall, self.cpu = time.monotonic(), self._children_cpu()
+
+    @staticmethod
+    def _children_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    def lap(self, step: str) -> None:
+        wall, cpu = time.monotonic(), self._children_cpu()
+        self.lines.append(f"- {step}: {wall - self.wall:.0f} s wall, {cpu - self.cpu:.0f} s CPU")
+        print(self.lines[-1], flush=True)
+        self.wall, self.cpu = wall, cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2, help="mutants tested at once (default 2)")
+    workers = parser.parse_args().workers
+
+    clock = Clock()
+    everything = WORK / "all"
+    copy_project(everything)
+    verdicts = mutmut_run(everything, workers)
+    clock.lap(f"mutmut over the core: {dict(collections.Counter(verdicts.values()))}")
+    killed = [name for name, verdict in verdicts.items() if verdict == "killed" and name.startswith(PROVEN)]
+    alone = {}
+    for proof, tests in PROOF_FILES.items():
+        copy_project(WORK / proof, tests)
+        found = mutmut_run(WORK / proof, workers, killed)
+        alone[proof] = sorted(name for name in killed if found.get(name) != "killed")
+        print(f"{proof}: kills {len(killed) - len(alone[proof])} of {len(killed)} alone", flush=True)
+    by_hand = {mutant[0]: hand_mutant(everything, mutant, workers) for mutant in HAND_MUTANTS}
+
+    lines = [
+        "# mutmut report (build/mutants/report.md)",
+        "",
+        "| file | " + " | ".join(sorted(set(verdicts.values()))) + " |",
+    ]
+    per_file = collections.defaultdict(collections.Counter)
+    for name, verdict in verdicts.items():
+        per_file[name.split(".x")[0]][verdict] += 1
+    for file, counts in sorted(per_file.items()):
+        lines.append(f"| {file} | " + " | ".join(str(counts[v]) for v in sorted(set(verdicts.values()))) + " |")
+    lines += ["", "## Not killed", ""]
+    for name, verdict in sorted(verdicts.items()):
+        if verdict != "killed":
+            lines += [
+                f"### {name}: {verdict}",
+                "```diff",
+                run([MUTMUT, "show", name], everything).stdout.strip(),
+                "```",
+            ]
+    lines += ["", "## Each proof file alone, over the killed mutants of canonical.py and transplant.py", ""]
+    for proof, missed in alone.items():
+        lines.append(f"- {proof}: kills {len(killed) - len(missed)} of {len(killed)}; not: {', '.join(missed) or '-'}")
+    lines += ["", "## Hand-written mutants of decorated functions", ""]
+    lines += [f"- {name}: {verdict}" for name, verdict in by_hand.items()]
+    (WORK / "report.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {WORK / 'report.md'}")
+
+
+if __name__ == "__main__":
+    main()
