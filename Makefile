@@ -82,13 +82,10 @@ notebook-times: $(STAMP)
 binder-check: $(STAMP)
 	$(PY) tools/course.py binder-check
 
-clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis _build
-
 # Mutation testing of the core with mutmut 3, in build/mutants/ (about an hour on 2 cores; not part of
 # `make test`): writes build/mutants/report.md, from which tests/MUTANTS.md is written.
 mutants: $(STAMP)
 	$(PY) tools/mutants.py --workers 2
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build/mutants mutants
+	rm -rf $(VENV) .pytest_cache .hypothesis _build build/mutants mutants
