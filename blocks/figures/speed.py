@@ -14,10 +14,14 @@ FIGURE_NAME = "speed_vs_cardinality"
 
 @styled
 def speed_figure(rows: list[Measurement]) -> Figure:
-    """Time of forms a, a-fused and b over form (c)'s, per cardinality: one panel per pass."""
-    fig, axes = new_figure(1, len(PASSES), figsize=(9, 4), sharey=True, layout="constrained")
+    """Time of forms a, a-fused and b over form (c)'s, per cardinality: one panel per pass that ``rows`` hold."""
+    passes = [pass_ for pass_ in PASSES if any(r.experiment == "blocks" and r.pass_ == pass_ for r in rows)]
+    fig, axes = new_figure(
+        1, len(passes), figsize=(4.5 * len(passes), 4), sharey=True, layout="constrained", squeeze=False
+    )
+    axes = axes[0]
     styles = {"a": (FORM_COLOURS["a"], "o", "-"), FUSED: (PALETTE[3], "s", "--"), "b": (FORM_COLOURS["b"], "^", "-")}
-    for ax, pass_ in zip(axes, PASSES):
+    for ax, pass_ in zip(axes, passes):
         mine = [r for r in rows if r.experiment == "blocks" and r.pass_ == pass_]
         cardinalities = sorted({int(r.case.split("x")[0]) for r in mine})
         for variant, (colour, marker, line) in styles.items():
