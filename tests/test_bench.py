@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from blocks.analysis.proof import random_block, relative_error
 from blocks.bench import (
     BenchConfig,
     Measurement,
+    bench_blocks,
     blocks_beside_reference,
     environment,
     equal_work_warning,
@@ -162,6 +164,11 @@ def test_figure_is_written(tiny_run: tuple[list, Path, list[Path]]) -> None:
     assert figures[0].stat().st_size > 0
 
 
+def test_blocks_are_timed_in_the_passes_asked_for() -> None:
+    config = BenchConfig(batch=1, size=4, repeats=1, warmup=0, threads=1, templates=((1, 4),), passes=("forward",))
+    assert {row.pass_ for row in bench_blocks(config)} == {"forward"}
+
+
 def test_benchmark_restores_the_thread_count() -> None:
     before = torch.get_num_threads()
     run_benchmark(BenchConfig(batch=1, size=4, repeats=1, warmup=0, threads=1, templates=((1, 4),),
@@ -176,11 +183,12 @@ def test_benchmark_restores_the_thread_count() -> None:
         ("repeats", 0, "repeats must be a positive int, got 0"),
         ("warmup", -1, "warmup must be a non-negative int, got -1"),
         ("network", (34, 32, 4), "network depth must be one of [50, 101, 152], got 34"),
+        ("passes", ("backward",), "passes must be one or more of ['forward', 'forward+backward'], got ('backward',)"),
     ],
-    ids=["device", "repeats", "warmup", "depth"],
+    ids=["device", "repeats", "warmup", "depth", "passes"],
 )
 def test_bad_config_is_refused(field: str, value: object, message: str) -> None:
-    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ValueError, match=re.escape(message)):
         BenchConfig(**{field: value})
 
 

@@ -85,6 +85,7 @@ class BenchConfig:
         threads: CPU threads (``torch.set_num_threads``), fixed for the whole run.
         templates: (C, d) of the 256→256 blocks to time (default: the paper's Table 2,
             C = 1, 2, 4, 8, 32 at ~equal FLOPs).
+        passes: which of ``"forward"`` and ``"forward+backward"`` the blocks are timed in (default both).
         network: (depth, C, d) of the network timed whole ((50, 32, 4): ResNeXt-50 32x4d).
         transplant_network: (depth, C, d) of the network moved to form (a) and back.
     """
@@ -96,6 +97,7 @@ class BenchConfig:
     warmup: int = 2
     threads: int = field(default_factory=torch.get_num_threads)
     templates: tuple[tuple[int, int], ...] = TABLE2_TEMPLATES
+    passes: tuple[str, ...] = PASSES
     network: tuple[int, int, int] = (50, 32, 4)
     transplant_network: tuple[int, int, int] = (101, 32, 8)
 
@@ -121,6 +123,8 @@ class BenchConfig:
         check_memory(f"bench: a block input of batch {self.batch} and size {self.size}", block_input, device)
         network_input = self.batch * 3 * images**2 * 4
         check_memory(f"bench: a network input of batch {self.batch} and size {images}", network_input, device)
+        if not self.passes or not set(self.passes) <= set(PASSES):
+            raise ValueError(f"passes must be one or more of {list(PASSES)}, got {self.passes!r}")
 
 
 def quick(config: BenchConfig) -> BenchConfig:
@@ -140,7 +144,7 @@ def bench_blocks(config: BenchConfig, progress: tqdm | None = None) -> list[Meas
         torch.manual_seed(0)
         reference = build(spec, "c").to(device)
         x = torch.randn(config.batch, TABLE2_CHANNELS, config.size, config.size, device=device)
-        for pass_ in PASSES:
+        for pass_ in config.passes:
             train = pass_ != "forward"
             by_form = {form: transplant(reference, form).train(train) for form in FORMS}
             runs: dict[str, Callable[[Tensor], Tensor]] = {
@@ -272,7 +276,7 @@ def run_benchmark(config: BenchConfig, show_progress: bool = True) -> list[Measu
     Raises:
         ValueError: from :class:`BenchConfig` on a bad setting.
     """
-    steps = len(config.templates) * len(PASSES) + 5  # blocks, networks, parity, layout, transplant, audit
+    steps = len(config.templates) * len(config.passes) + 5  # blocks, networks, parity, layout, transplant, audit
     progress = tqdm(total=steps, desc="bench", disable=not show_progress)
     with fixed_threads(config.threads), torch.random.fork_rng(devices=[]), progress as bar:
         rows = bench_blocks(config, bar)

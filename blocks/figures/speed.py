@@ -52,11 +52,12 @@ def speed_figure(
     Example:
         >>> fig = speed_figure(*read_csv("benchmarks/results.csv"))
     """
-    fig, axes = new_figure(
-        1, len(PASSES), figsize=SLIDE_FIGSIZE if slide else (9, 4.6), sharey=True, layout="constrained"
-    )
+    passes = [pass_ for pass_ in PASSES if any(r.experiment == "blocks" and r.pass_ == pass_ for r in rows)]
+    size = SLIDE_FIGSIZE if slide else (4.5 * len(passes), 4.6)
+    fig, axes = new_figure(1, len(passes), figsize=size, sharey=True, layout="constrained", squeeze=False)
+    axes = axes[0]
     styles = {"a": (FORM_COLOURS["a"], "o", "-"), FUSED: (PALETTE[3], "s", "--"), "b": (FORM_COLOURS["b"], "^", "-")}
-    for ax, pass_ in zip(axes, PASSES):
+    for ax, pass_ in zip(axes, passes):
         mine = [r for r in rows if r.experiment == "blocks" and r.pass_ == pass_]
         cardinalities = sorted({int(r.case.split("x")[0]) for r in mine})
         for variant, (colour, marker, line) in styles.items():
