@@ -96,6 +96,14 @@ def benchmarks_page(results_csv: Path) -> str:
     )
 
 
+BADGE = re.compile(r"\[!\[([^\]]*)\]\((https?://[^)]*)\)\]\(([^)]*)\)")  # [![text](image URL)](link)
+
+
+def unbadged(text: str) -> str:
+    """``text`` with every badge image (Colab's, Binder's: fetched from their sites) turned into a plain link."""
+    return BADGE.sub(lambda m: f"[{m[1]}]({m[3]})", text)
+
+
 def stage(source: Path) -> None:
     """Copy what the site is built from into ``source`` and write the generated pages."""
     shutil.rmtree(source, ignore_errors=True)
@@ -106,6 +114,8 @@ def stage(source: Path) -> None:
     for folder in ("notebooks", "figures", "benchmarks"):
         shutil.copytree(REPOSITORY / folder, source / folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     shutil.rmtree(source / "figures" / "slides", ignore_errors=True)  # slide variants: not the site's
+    for page in [source / "README.md", *source.glob("notebooks/**/*.ipynb")]:
+        page.write_text(unbadged(page.read_text()))
     (source / "gallery.md").write_text(gallery_page((REPOSITORY / "figures" / "README.md").read_text()))
     (source / "benchmarks.md").write_text(benchmarks_page(REPOSITORY / "benchmarks" / "results.csv"))
     unpack("mathjax", "es5", MATHJAX_PARTS, source / "_static" / "mathjax")

@@ -67,7 +67,7 @@ class Op:
 
     Attributes:
         index: its number, in order of execution.
-        name: the operator's name without overload, e.g. "convolution", "relu_", "cat".
+        name: the operator's name without overload, e.g. ``convolution``, ``relu_``, ``cat``.
         args: its positional arguments, tensors replaced by :class:`Value` indices (lists kept).
         inputs: the indices of every value it read, in argument order.
         outputs: the indices of the values it wrote.
