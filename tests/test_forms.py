@@ -86,7 +86,8 @@ def test_form_of_names_the_form(form: str) -> None:
 
 
 def test_form_of_rejects_modules_without_blocks_and_mixed_forms() -> None:
-    with pytest.raises(TypeError, match="Linear is not and does not contain a ResNeXt block"):
+    message = r"^form_of: Linear is not and does not contain a ResNeXt block of form a, b or c \(build one with"
+    with pytest.raises(TypeError, match=message):
         form_of(nn.Linear(2, 2))
     spec = BlockSpec(16, 16, 2, 4)
     with pytest.raises(ValueError, match=r"mixes blocks of forms \['a', 'c'\]"):
@@ -97,8 +98,10 @@ def test_form_of_rejects_a_block_class_that_is_not_one_of_the_forms() -> None:
     class MyBlock(blocks.SummedPathsBlock):  # same "form" attribute, different class
         pass
 
-    with pytest.raises(TypeError, match="form_of: submodule '0' is a MyBlock, not a block of form a, b or c"):
+    with pytest.raises(TypeError, match=r"^form_of: submodule '0' is a MyBlock, not a block of form a, b or c$"):
         form_of(nn.Sequential(MyBlock(BlockSpec(8, 8, 2, 4))))
+    with pytest.raises(TypeError, match=r"^form_of: the module is a MyBlock, not a block of form a, b or c$"):
+        form_of(MyBlock(BlockSpec(8, 8, 2, 4)))
 
 
 @pytest.mark.parametrize("form", ["d", "A", "", 3, None], ids=repr)
