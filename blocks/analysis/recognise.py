@@ -88,7 +88,9 @@ class Bottleneck:
         layout: "a" (the paths' last 1x1s summed), "b" (paths concatenated, one 1x1) or
             "c" (one convolution per level, the 3x3 grouped).
         canonical: the block's tensors in form (c)'s layout (its state_dict keys), or None
-            when they do not make a form (c) block (see ``deviations``).
+            when they do not make a form (c) block (see ``deviations``). A tensor already in
+            form (c)'s layout is the model's own, detached, not a copy: copy before changing it
+            (:func:`blocks.transplant` copies them).
         error: max relative error of a form (c) block rebuilt from ``canonical`` against
             the block's own output, on the block's own input; None if not measured.
         deviations: every difference from the paper's block found on the way.
@@ -800,7 +802,7 @@ class _Reader:
         for level, shape in shapes.items():
             (piece, *more) = by_level[level]
             if in_order and not more and piece.groups == groups[level] and tuple(piece.weight.shape) == shape:
-                weights[level] = piece.weight.detach().clone()  # form (c)'s own layout already: the usual case
+                weights[level] = piece.weight.detach()  # form (c)'s own layout already: the usual case, not copied
                 continue
             target = weights[level] = like.new_zeros(shape)
             for piece in by_level[level]:
@@ -844,7 +846,7 @@ class _Reader:
             if bias is not None:
                 tensors["running_mean"] = tensors["running_mean"] - bias
             eps.append(epsilon)
-            canonical["downsample.0.weight"] = weight.detach().clone()
+            canonical["downsample.0.weight"] = weight.detach()  # not copied
             canonical.update({f"downsample.1.{key}": tensor for key, tensor in tensors.items()})
         return canonical, tuple(eps)
 
