@@ -89,11 +89,25 @@ def test_batch_norms_set_apart_in_eval_mode_stay_apart(source_form: str, target_
     assert relative_error(target(x), source(x)) <= FP64_RTOL
 
 
-def test_paths_in_different_modes_are_refused() -> None:
+@pytest.mark.parametrize(("source_form", "target_form"), list(itertools.product(FORMS, repeat=2)), ids="->".join)
+def test_every_layers_mode_is_kept(source_form: str, target_form: str) -> None:
+    # Convolutions in eval mode, BNs in train mode, the block itself in train mode: each layer keeps its own.
+    source = random_block(BlockSpec(16, 32, 4, 3, stride=2), source_form).train()
+    for module in source.modules():
+        if isinstance(module, nn.Conv2d):
+            module.eval()
+    target = transplant(source, target_form)
+    assert target.training
+    assert all(module.training is not isinstance(module, nn.Conv2d) for module in target.modules())
+
+
+@pytest.mark.parametrize("where", ["", "0"], ids=["block", "network"])
+def test_paths_in_different_modes_are_refused(where: str) -> None:
     source = build(BlockSpec(8, 8, 2, 4), "a")
     source.paths[0].bn1.eval()
-    with pytest.raises(ValueError, match="block: the paths' bn1 layers are not all in the same train/eval mode"):
-        transplant(source, "c")
+    named = f"submodule '{where}'" if where else "block"
+    with pytest.raises(ValueError, match=rf"^{named}: the paths' bn1 layers are not all in the same train/eval mode$"):
+        transplant(nn.Sequential(source) if where else source, "c")
 
 
 def test_layer_modes_names_the_block_by_default() -> None:
@@ -279,11 +293,23 @@ def test_missing_tensor_is_named() -> None:
         transplant(block, "c")
 
 
-def test_disagreeing_bn_counters_are_rejected() -> None:
+@pytest.mark.parametrize("where", ["", "0"], ids=["block", "network"])
+def test_disagreeing_bn_counters_are_rejected(where: str) -> None:
     block = build(BlockSpec(8, 8, 2, 4), "a")
     block.paths[1].bn2.num_batches_tracked.fill_(3)
-    with pytest.raises(ValueError, match=r"the paths' copies of bn2.num_batches_tracked disagree"):
-        transplant(block, "c")
+    named = f"submodule '{where}'" if where else "block"
+    with pytest.raises(ValueError, match=rf"^{named}: the paths' copies of bn2.num_batches_tracked disagree$"):
+        transplant(nn.Sequential(block) if where else block, "c")
+
+
+def test_unexpected_tensor_is_named() -> None:
+    block = build(BlockSpec(8, 8, 2, 4), "c")
+    block.bn3.register_buffer("scale", torch.ones(8))
+    with pytest.raises(
+        ValueError,
+        match=r"^transplant: block has 'bn3.scale', which a form \(c\) block of spec 8->8, 2x4d, stride 1 does not",
+    ):
+        transplant(block, "a")
 
 
 def test_transplanted_network_trains_like_the_source() -> None:
