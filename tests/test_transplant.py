@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from blocks import BlockSpec, ResNeXtBlock, build, form_of, transplant
+from blocks import FORMS as FORMS_BY_NAME
+from blocks import BlockSpec, GroupedConvBlock, ResNeXtBlock, build, form_of, transplant
 from blocks.analysis.proof import random_block, relative_error
 from blocks.core._fast import empty_block, state_of
 from blocks.core.canonical import layer_modes, to_canonical
@@ -262,8 +263,23 @@ def test_unknown_form_is_rejected() -> None:
 
 
 def test_module_without_blocks_is_rejected() -> None:
-    with pytest.raises(TypeError, match="transplant: Linear is not and does not contain a ResNeXt block"):
+    message = r"^transplant: Linear is not and does not contain a ResNeXt block of form a, b or c \(build one with"
+    with pytest.raises(TypeError, match=message):
         transplant(nn.Linear(4, 4), "a")
+
+
+def test_a_layer_the_transplant_cannot_copy_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A future layer with a non-persistent buffer (not in a state_dict) could not be remade from one.
+    class WithScratch(GroupedConvBlock):
+        def __init__(self, spec: BlockSpec) -> None:
+            super().__init__(spec)
+            self.register_buffer("scratch", torch.zeros(1), persistent=False)
+
+    monkeypatch.setitem(FORMS_BY_NAME, "c", WithScratch)
+    # A spec no other test uses or draws: the template remembered for it is this test's own.
+    spec = BlockSpec(29, 31, cardinality=9, width=7)
+    with pytest.raises(TypeError, match=r"^WithScratch has non-persistent buffers, which new_block cannot copy$"):
+        build(spec, "c")
 
 
 def test_unknown_block_class_is_named() -> None:
