@@ -58,7 +58,7 @@ def transplanted(
     source_form, target_form = direction
     source = in_mode(independent_block(spec, source_form).to(dtype), mode)
     target = transplant(source, target_form)
-    assert form_of(target) == target_form
+    assert form_of(target) == target_form and target.training is source.training
     return source, target
 
 
@@ -81,6 +81,21 @@ def test_transplant_computes_the_source_function(
     output = target(x)
     assert relative_error(output, source(x)) <= TOLERANCE[dtype]
     assert relative_error(output, paper(tensors, spec, x, mode)) <= TOLERANCE[dtype]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_block_in_a_network_is_transplanted_too(direction: tuple[str, str], mode: str) -> None:
+    spec = BlockSpec(12, 20, cardinality=3, width=5, stride=2)
+    source_form, target_form = direction
+    block = in_mode(independent_block(spec, source_form), mode)
+    network = torch.nn.Sequential(block, torch.nn.Flatten())  # (B, out·H/s·W/s)
+    tensors = snapshot(block)
+    target = transplant(network, target_form)
+    assert form_of(target) == target_form and form_of(network) == source_form
+    x = random_input(spec)
+    output = target(x)
+    assert relative_error(output, network(x)) <= FP64_RTOL
+    assert relative_error(output, paper(tensors, spec, x, mode).flatten(1)) <= FP64_RTOL
 
 
 def test_transplant_moves_every_tensor_unchanged(spec: BlockSpec, direction: tuple[str, str]) -> None:

@@ -18,9 +18,11 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from blocks import (
+    BlockSpec,
     ResNeXt,
     ResNeXtBlock,
     SGDRecipe,
+    build,
     data_loaders,
     form_of,
     small_resnext,
@@ -42,7 +44,7 @@ from blocks.training.data import (
 from blocks.training.loop import METRICS, History, sgd_step
 
 from conftest import DIRECTIONS, direction_id
-from reference import assert_agree, freeze, tensors_by_path
+from reference import assert_agree, in_mode, tensors_by_path
 
 # The issue's bounds for 20 float64 steps. Every operation is the same sum in another
 # order, so each step adds ~1e-16 of rounding; measured: ~1e-13 after 20 steps.
@@ -192,18 +194,45 @@ def test_cifar_training_images_are_augmented(fake_cifar: tuple[Path, np.ndarray]
 
 
 # ---------------------------------------------------------------- lock-step equivalence
-# The source network trains itself: it is the reference, and the transplant made nothing of it.
+# The source trains itself: it is the reference, and the transplant made nothing of it.
 # Its transplant to another form must take the same steps, and end with the same tensors.
 
-# "fine-tune": the first stage frozen (its BNs in eval mode, no gradients), as when fine-tuning;
-# the transplant must keep it frozen, or the target takes other steps.
-LOCKSTEP_MODES = ("train", "fine-tune")
+
+def resnet_1x16d(form: str) -> ResNeXt:
+    """small_resnext with one path per block (C = 1, a ResNet): the path is the whole block."""
+    return ResNeXt((1, 1, 1), cardinality=1, width=16, form=form, num_classes=10, stem="cifar", base_channels=64)
+
+
+def one_block(form: str) -> ResNeXtBlock:
+    """A single block, trained with a cross-entropy per output pixel (its 32 channels as logits)."""
+    return build(BlockSpec(16, 32, cardinality=4, width=4, stride=2), form)
+
+
+MODELS = {"resnext-4x4d": small_resnext, "resnet-1x16d": resnet_1x16d, "block": one_block}
+# Every model in train mode, and small_resnext also with the BNs after the 3x3s frozen (eval mode,
+# no gradients) as when fine-tuning: the transplant must keep them frozen, or the target takes other steps.
+LOCKSTEP_CASES = [
+    ("resnext-4x4d", "train"),
+    ("resnext-4x4d", "train-frozen-bn2"),
+    ("resnet-1x16d", "train"),
+    ("block", "train"),
+]
 
 
 @functools.cache
 def six_digit_batches() -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
     torch.manual_seed(0)
     return tuple((images, labels) for images, labels in itertools.islice(data_loaders("digits", batch_size=16)[0], 6))
+
+
+@functools.cache
+def six_pixel_batches() -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+    """For :func:`one_block`: random (16, 16, 8, 8) inputs, a class out of 32 for each of the 4x4 output pixels."""
+    generator = torch.Generator().manual_seed(0)
+    return tuple(
+        (torch.randn(16, 16, 8, 8, generator=generator), torch.randint(0, 32, (16, 4, 4), generator=generator))
+        for _ in range(6)
+    )
 
 
 @pytest.fixture
@@ -218,38 +247,37 @@ def train_steps(net: torch.nn.Module, batches: tuple) -> list[float]:
 
 
 def blocks_of(net: torch.nn.Module) -> list[ResNeXtBlock]:
-    return [block for stage in net.stages for block in stage]
+    return [net] if isinstance(net, ResNeXtBlock) else [block for stage in net.stages for block in stage]
 
 
 @dataclass(frozen=True)
 class Run:
-    """A source network and its transplant, each trained on the same batches."""
+    """A source and its transplant, each trained on the same batches."""
 
-    source: ResNeXt
-    target: ResNeXt
+    source: torch.nn.Module
+    target: torch.nn.Module
+    batches: tuple
     source_losses: list[float]
     target_losses: list[float]
 
 
 @functools.cache  # each run once, however pytest orders the tests that read it (they do not change it)
-def lockstep_run(source_form: str, target_form: str, mode: str) -> Run:
-    digit_batches = six_digit_batches()
+def lockstep_run(model: str, mode: str, source_form: str, target_form: str) -> Run:
+    batches = six_pixel_batches() if model == "block" else six_digit_batches()
     torch.manual_seed(0)
-    source = small_resnext(source_form).double()
-    if mode == "fine-tune":
-        freeze(source, "layer1")
+    source = in_mode(MODELS[model](source_form).double(), mode)
     target = transplant(source, target_form)
     assert form_of(target) == target_form
-    return Run(source, target, train_steps(source, digit_batches), train_steps(target, digit_batches))
+    return Run(source, target, batches, train_steps(source, batches), train_steps(target, batches))
 
 
 @pytest.fixture(
-    params=[(direction, mode) for direction in DIRECTIONS for mode in LOCKSTEP_MODES],
-    ids=lambda param: f"{direction_id(param[0])}-{param[1]}",
+    params=[(case, direction) for case in LOCKSTEP_CASES for direction in DIRECTIONS],
+    ids=lambda param: f"{'-'.join(param[0])}-{direction_id(param[1])}",
 )
 def lockstep(request: pytest.FixtureRequest) -> Run:
-    (source_form, target_form), mode = request.param
-    return lockstep_run(source_form, target_form, mode)
+    (model, mode), (source_form, target_form) = request.param
+    return lockstep_run(model, mode, source_form, target_form)
 
 
 def test_float64_losses_agree_at_every_step(lockstep: Run) -> None:
@@ -265,13 +293,17 @@ def test_float64_final_tensors_agree(lockstep: Run) -> None:
     for target_block, source_block in zip(blocks_of(lockstep.target), blocks_of(lockstep.source), strict=True):
         assert_agree(tensors_by_path(target_block), tensors_by_path(source_block), FP64_WEIGHT_RTOL)
     source_state, target_state = lockstep.source.state_dict(), lockstep.target.state_dict()
-    outside = {key: tensor for key, tensor in source_state.items() if not key.startswith("layer")}
+    outside = (
+        {}
+        if isinstance(lockstep.source, ResNeXtBlock)
+        else {key: tensor for key, tensor in source_state.items() if not key.startswith("layer")}
+    )
     assert_agree({key: target_state[key] for key in outside}, outside, FP64_WEIGHT_RTOL)
 
 
-def test_trained_networks_agree_in_eval_mode(lockstep: Run, digit_batches: tuple) -> None:
+def test_trained_networks_agree_in_eval_mode(lockstep: Run) -> None:
     # Validation: every BN now normalises with the running statistics that training left.
-    images = digit_batches[0][0].double()
+    images = lockstep.batches[0][0].double()
     source, target = (copy.deepcopy(net).eval() for net in (lockstep.source, lockstep.target))  # the fixture's stay
     with torch.no_grad():
         assert relative_error(target(images), source(images)) <= FP64_WEIGHT_RTOL

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 import blocks
-from blocks import BlockSpec, ResNeXtBlock, build, form_of, transplant
+from blocks import FORMS as FORMS_BY_NAME
+from blocks import BlockSpec, GroupedConvBlock, ResNeXtBlock, build, form_of, transplant
 from blocks.analysis.proof import random_block, relative_error
 from blocks.core._fast import empty_block, state_of
 from blocks.core.canonical import layer_modes, to_canonical
@@ -90,11 +91,25 @@ def test_batch_norms_set_apart_in_eval_mode_stay_apart(source_form: str, target_
     assert relative_error(target(x), source(x)) <= FP64_RTOL
 
 
-def test_paths_in_different_modes_are_refused() -> None:
+@pytest.mark.parametrize(("source_form", "target_form"), list(itertools.product(FORMS, repeat=2)), ids="->".join)
+def test_every_layers_mode_is_kept(source_form: str, target_form: str) -> None:
+    # Convolutions in eval mode, BNs in train mode, the block itself in train mode: each layer keeps its own.
+    source = random_block(BlockSpec(16, 32, 4, 3, stride=2), source_form).train()
+    for module in source.modules():
+        if isinstance(module, nn.Conv2d):
+            module.eval()
+    target = transplant(source, target_form)
+    assert target.training
+    assert all(module.training is not isinstance(module, nn.Conv2d) for module in target.modules())
+
+
+@pytest.mark.parametrize("where", ["", "0"], ids=["block", "network"])
+def test_paths_in_different_modes_are_refused(where: str) -> None:
     source = build(BlockSpec(8, 8, 2, 4), "a")
     source.paths[0].bn1.eval()
-    with pytest.raises(ValueError, match="block: the paths' bn1 layers are not all in the same train/eval mode"):
-        transplant(source, "c")
+    named = f"submodule '{where}'" if where else "block"
+    with pytest.raises(ValueError, match=rf"^{named}: the paths' bn1 layers are not all in the same train/eval mode$"):
+        transplant(nn.Sequential(source) if where else source, "c")
 
 
 def test_layer_modes_names_the_block_by_default() -> None:
@@ -249,8 +264,26 @@ def test_unknown_form_is_rejected() -> None:
 
 
 def test_module_without_blocks_is_rejected() -> None:
-    with pytest.raises(TypeError, match="transplant: Linear is not and does not contain a ResNeXt block"):
+    message = (
+        r"^transplant: Linear is not and does not contain a ResNeXt block of form a, b or c; for a model this"
+        r" package did not build, pass input_size=\(batch, C, H, W\)$"
+    )
+    with pytest.raises(TypeError, match=message):
         transplant(nn.Linear(4, 4), "a")
+
+
+def test_a_layer_the_transplant_cannot_copy_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A future layer with a non-persistent buffer (not in a state_dict) could not be remade from one.
+    class WithScratch(GroupedConvBlock):
+        def __init__(self, spec: BlockSpec) -> None:
+            super().__init__(spec)
+            self.register_buffer("scratch", torch.zeros(1), persistent=False)
+
+    monkeypatch.setitem(FORMS_BY_NAME, "c", WithScratch)
+    # A spec no other test uses or draws: the template remembered for it is this test's own.
+    spec = BlockSpec(29, 31, cardinality=9, width=7)
+    with pytest.raises(TypeError, match=r"^WithScratch has non-persistent buffers, which new_block cannot copy$"):
+        build(spec, "c")
 
 
 def test_unknown_block_class_is_named() -> None:
@@ -280,11 +313,23 @@ def test_missing_tensor_is_named() -> None:
         transplant(block, "c")
 
 
-def test_disagreeing_bn_counters_are_rejected() -> None:
+@pytest.mark.parametrize("where", ["", "0"], ids=["block", "network"])
+def test_disagreeing_bn_counters_are_rejected(where: str) -> None:
     block = build(BlockSpec(8, 8, 2, 4), "a")
     block.paths[1].bn2.num_batches_tracked.fill_(3)
-    with pytest.raises(ValueError, match=r"the paths' copies of bn2.num_batches_tracked disagree"):
-        transplant(block, "c")
+    named = f"submodule '{where}'" if where else "block"
+    with pytest.raises(ValueError, match=rf"^{named}: the paths' copies of bn2.num_batches_tracked disagree$"):
+        transplant(nn.Sequential(block) if where else block, "c")
+
+
+def test_unexpected_tensor_is_named() -> None:
+    block = build(BlockSpec(8, 8, 2, 4), "c")
+    block.bn3.register_buffer("scale", torch.ones(8))
+    with pytest.raises(
+        ValueError,
+        match=r"^transplant: block has 'bn3.scale', which a form \(c\) block of spec 8->8, 2x4d, stride 1 does not",
+    ):
+        transplant(block, "a")
 
 
 def test_transplanted_network_trains_like_the_source() -> None:

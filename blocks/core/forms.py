@@ -224,7 +224,7 @@ def form_of(module: nn.Module, *, input_size: tuple[int, ...] | None = None) -> 
     if not forms:
         raise TypeError(
             f"form_of: {type(module).__name__} is not and does not contain a ResNeXt block"
-            " of form a, b or c (build one with blocks.build)"
+            " of form a, b or c; for a model this package did not build, pass input_size=(batch, C, H, W)"
         )
     if len(forms) > 1:
         raise ValueError(f"form_of: {type(module).__name__} mixes blocks of forms {sorted(forms)}")
