@@ -77,17 +77,23 @@ def _add_prove(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from blocks.bench.experiments import EXPERIMENTS  # names only: torch is imported by blocks anyway
+
     parser = commands.add_parser(
         "bench",
-        help="time forms a, b, c: blocks, ResNeXt-50 vs torchvision, transplant (writes OUT/results.csv)",
+        help="time forms a, b, c: blocks, ResNeXt-50 vs torchvision, transplant, torch.compile, roofline"
+        " (writes OUT/results.csv)",
         description="Time one 256->256 block per Table 2 template (C = 1, 2, 4, 8, 32) in forms a,"
         " a-fused (a through (c)'s grouped kernels), b and c, forward and forward+backward;"
         " ResNeXt-50 32x4d forward in every form against torchvision's with the same weights, and form (c)"
         " against torchvision alone for 3x the rounds (the weights move to new memory before every round);"
-        " form (c) channels_last vs contiguous; and transplant c->a->c of ResNeXt-101 32x8d against"
-        " deepcopy + load_state_dict. Candidates are timed interleaved after warm-up runs."
-        " Writes OUT/results.csv (one row per measurement), FIGURES/speed_vs_cardinality.{svg,pdf,png}"
-        " and prints the table.",
+        " form (c) channels_last vs contiguous; transplant c->a->c of ResNeXt-101 32x8d against"
+        " deepcopy + load_state_dict; audit of ResNeXt-50 against one traced forward; each Table 2 block in"
+        " forms a, b, c eager and compiled by torch.compile (compile time apart); and the machine's limits"
+        " (dense matmul, dense 3x3 convolution, copy). Candidates are timed interleaved after warm-up runs."
+        " Writes OUT/results.csv (one row per measurement; OUT/results-NAME-....csv with --only),"
+        " OUT/roofline.csv and FIGURES/roofline.{svg,pdf,png} (with experiments compiled and limits),"
+        " FIGURES/speed_vs_cardinality.{svg,pdf,png} (with experiment blocks), and prints the tables.",
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default cpu)")
     parser.add_argument("--batch", type=int, default=8, help="images per batch (default 8)")
@@ -97,8 +103,15 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--repeats", type=int, default=10, help="timed runs per candidate (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs per candidate first (default 2)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's current count)")
-    parser.add_argument("--out", default="benchmarks", help="folder for results.csv (default benchmarks)")
-    parser.add_argument("--figures", default="figures", help="folder for the figure (default figures)")
+    parser.add_argument("--out", default="benchmarks", help="folder for the CSV files (default benchmarks)")
+    parser.add_argument("--figures", default="figures", help="folder for the figures (default figures)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=EXPERIMENTS,
+        metavar="NAME",
+        help=f"run only this experiment (repeatable), among {', '.join(EXPERIMENTS)}; default all",
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -111,19 +124,33 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         import torch
 
         from blocks.bench import BenchConfig, environment, format_measurements, quick, run_benchmark, write_csv
+        from blocks.bench.experiments import COMPILED
+        from blocks.bench.roofline import format_roofline, roofline_points, write_roofline_csv
+        from blocks.figures.roofline import FIGURE_NAME as ROOFLINE_FIGURE
+        from blocks.figures.roofline import roofline
         from blocks.figures.speed import FIGURE_NAME, speed_figure
         from blocks.figures.style import save_figure
 
         threads = torch.get_num_threads() if args.threads is None else args.threads
+        experiments = EXPERIMENTS if args.only is None else tuple(dict.fromkeys(args.only))
         with _usage_errors(args.parser):
-            config = BenchConfig(args.device, args.batch, args.size, args.repeats, args.warmup, threads)
+            config = BenchConfig(
+                args.device, args.batch, args.size, args.repeats, args.warmup, threads, experiments=experiments
+            )
             config = quick(config) if args.quick else config
         print(f"threads: {config.threads} (torch.set_num_threads), device: {config.device}, torch {torch.__version__}")
         rows = run_benchmark(config)
         print(format_measurements(rows))
-        csv_path = write_csv(rows, environment(config), Path(args.out) / "results.csv")
-        figures = save_figure(speed_figure(rows), args.figures, FIGURE_NAME)
-        print(f"wrote {csv_path} and {', '.join(str(f) for f in figures)}")
+        name = "results" if args.only is None else "-".join(("results", *experiments))
+        written = [write_csv(rows, environment(config), Path(args.out) / f"{name}.csv")]
+        if "blocks" in experiments:
+            written += save_figure(speed_figure(rows), args.figures, FIGURE_NAME)
+        if {COMPILED, "limits"} <= set(experiments):
+            points = roofline_points(rows, config)
+            print(format_roofline(points))
+            written.append(write_roofline_csv(points, environment(config), Path(args.out) / "roofline.csv"))
+            written += save_figure(roofline(points), args.figures, ROOFLINE_FIGURE)
+        print(f"wrote {', '.join(str(path) for path in written)}")
         return 0
 
     parser.set_defaults(run=run, parser=parser)

@@ -1,0 +1,91 @@
+"""``roofline``: each form of each Table 2 template against the machine's compute and memory roofs.
+
+Drawn from the points of a ``python -m blocks bench`` run (:mod:`blocks.bench.roofline`),
+by default the committed ``benchmarks/roofline.csv``, so the figure is the run's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from matplotlib.figure import Figure
+
+from blocks.bench.roofline import RooflinePoint, read_roofline_csv
+from blocks.figures.style import FORM_COLOURS, PALETTE, new_figure, styled
+
+FIGURE_NAME = "roofline"
+_MARKERS = {"a": "o", "b": "^", "c": "s"}
+_SPAN = 4.0  # the roofs are drawn from 1/_SPAN of the lowest intensity to _SPAN times the ridge or the highest
+
+
+@styled
+def roofline(points: Sequence[RooflinePoint] | None = None) -> Figure:
+    """Achieved GFLOP/s against FLOPs per byte moved, for forms a, b, c of every template, under the roofs.
+
+    Args:
+        points: the points of one run (every point carries that run's roofs);
+            default: :func:`blocks.bench.roofline.read_roofline_csv` of the committed run.
+
+    Returns:
+        The figure: log-log, the memory roof (bandwidth x intensity) rising to the
+        dense convolution's roof, the dense matmul's roof dashed, one marker per point,
+        each form's templates joined in order of C and labelled with C.
+
+    Raises:
+        ValueError: ``points`` is empty.
+    """
+    points = read_roofline_csv() if points is None else list(points)
+    if not points:
+        raise ValueError("points must hold at least one RooflinePoint, got none")
+    roofs = points[0]
+    ridge = roofs.conv_gflops / roofs.bandwidth_gbytes  # the intensity where the two roofs meet
+    low = min(p.intensity for p in points) / _SPAN
+    high = max(ridge, max(p.intensity for p in points)) * _SPAN
+    fig, ax = new_figure(figsize=(8, 5.2), layout="constrained")
+    ax.plot(
+        [low, ridge, high],
+        [low * roofs.bandwidth_gbytes, roofs.conv_gflops, roofs.conv_gflops],
+        color=PALETTE[7],
+        linewidth=2,
+        label=f"roof: copy {roofs.bandwidth_gbytes:.1f} GB/s, dense 3x3 conv {roofs.conv_gflops:.0f} GFLOP/s",
+    )
+    ax.axhline(
+        roofs.matmul_gflops,
+        color=PALETTE[7],
+        linestyle="--",
+        linewidth=1,
+        label=f"dense matmul {roofs.matmul_gflops:.0f} GFLOP/s",
+    )
+    for form, marker in _MARKERS.items():
+        mine = [p for p in points if p.variant == form]
+        if not mine:
+            continue
+        ax.plot(
+            [p.intensity for p in mine],
+            [p.gflops for p in mine],
+            marker=marker,
+            markersize=8,
+            linestyle="-",
+            linewidth=1,
+            color=FORM_COLOURS[form],
+            label=f"form ({form}), eager",
+        )
+        for point in mine:
+            ax.annotate(
+                f"C={point.case.split('x')[0]}",
+                (point.intensity, point.gflops),
+                xytext=(6, -4 if form == "a" else 4),
+                textcoords="offset points",
+                fontsize=10,
+                color=FORM_COLOURS[form],
+            )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(low, high)
+    ax.set_ylim(min(p.gflops for p in points) / _SPAN, max(roofs.matmul_gflops, *(p.gflops for p in points)) * 2)
+    ax.set_xlabel("arithmetic intensity (FLOPs per byte moved, log)")
+    ax.set_ylabel("achieved GFLOP/s (log)")
+    ax.set_title("Table 2 blocks, forward: equal FLOPs, not equal bytes or speed")
+    ax.grid(True, which="major", alpha=0.3)
+    fig.legend(loc="outside lower center", ncols=2)
+    return fig
