@@ -216,20 +216,38 @@ def _add_tables(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.set_defaults(run=run, parser=parser)
 
 
+RESNEXT29 = {"resnext29-8x64d": (8, 64), "resnext29-16x64d": (16, 64)}  # the paper's CIFAR networks, (C, d)
+
+
+def _silent(*args: object) -> None:
+    """Print nothing: what processes other than rank 0 print."""
+
+
 def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "train",
-        help="train a small ResNeXt in form a, b or c on digits (offline) or CIFAR-10",
-        description="Train blocks.small_resnext (3 stages of one 4x4d block, 64-128-256 channels) with"
-        " SGD, momentum and weight decay, and print the loss and accuracy of every epoch. 'digits' is"
-        " scikit-learn's bundled 8x8 handwritten digits (no download); 'cifar10' is read from"
-        " DATA_ROOT/cifar-10-batches-py and downloaded there only with --download. With --csv the"
-        " per-epoch metrics are written to that file.",
+        help="train a small ResNeXt or ResNeXt-29 in form a, b or c on digits (offline) or CIFAR-10",
+        description="Train blocks.small_resnext (3 stages of one 4x4d block, 64-128-256 channels) or the"
+        " paper's CIFAR ResNeXt-29 with SGD, momentum and weight decay, and print the loss and accuracy of"
+        " every epoch. 'digits' is scikit-learn's bundled 8x8 handwritten digits (no download); 'cifar10' is"
+        " read from DATA_ROOT/cifar-10-batches-py and downloaded there only with --download. With --csv the"
+        " per-epoch metrics are written to that file. Under 'torchrun --nproc_per_node N -m blocks train ...'"
+        " N processes train one model with DistributedDataParallel (gloo on CPU, nccl on CUDA, one GPU each),"
+        " each on 1/N of every batch; rank 0 alone prints and writes the CSV.",
     )
     parser.add_argument("--form", choices=("a", "b", "c"), default="c", help="form of every block (default c)")
+    parser.add_argument(
+        "--network",
+        choices=("small", *RESNEXT29),
+        default="small",
+        help="small: blocks.small_resnext (92k parameters); resnext29-*: the paper's CIFAR networks (default small)",
+    )
     parser.add_argument("--data", choices=("digits", "cifar10"), default="digits", help="data set (default digits)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train (default cpu)")
     parser.add_argument("--epochs", type=int, default=3, help="passes over the training set (default 3)")
-    parser.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
+    parser.add_argument(
+        "--batch-size", type=int, default=64, help="images per step, over all processes together (default 64)"
+    )
     parser.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")
     parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     parser.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay (default 5e-4)")
@@ -244,9 +262,12 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     def run(args: argparse.Namespace) -> int:
         import torch
+        import torch.distributed as dist
 
         from blocks.core.spec import check_positive_int
+        from blocks.models.networks import resnext29
         from blocks.training.data import data_loaders
+        from blocks.training.distributed import join_processes
         from blocks.training.loop import SGDRecipe, small_resnext, train
 
         with _usage_errors(args.parser):
@@ -259,13 +280,22 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             )
         except FileNotFoundError as error:  # CIFAR-10 not there: say how to get it, no traceback
             args.parser.error(str(error))
-        torch.manual_seed(args.seed)
-        net = small_resnext(args.form)
+        if args.device == "cuda" and not torch.cuda.is_available():
+            args.parser.error("--device cuda, but torch.cuda.is_available() is False on this machine")
+        processes = join_processes(torch.device(args.device))  # under torchrun: this process's rank and GPU
+        torch.manual_seed(args.seed)  # every process draws the same weights (DDP would copy rank 0's anyway)
+        if args.network == "small":
+            net = small_resnext(args.form)
+        else:
+            net = resnext29(*RESNEXT29[args.network], form=args.form)
+        net.to(processes.device)
         train_images = len(cast(Sized, train_loader.dataset))  # TensorDataset and CIFAR10 both have a length
         val_images = len(cast(Sized, val_loader.dataset))
-        print(
+        say = print if processes.is_main else _silent
+        on = f", {processes.world_size} processes" if processes.world_size > 1 else ""
+        say(
             f"form ({args.form}), {args.data}: {train_images} training and"
-            f" {val_images} validation images, {args.epochs} epochs"
+            f" {val_images} validation images, {args.epochs} epochs{on}"
         )
         history = train(
             net,
@@ -279,13 +309,15 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             csv_path=args.csv,
         )
         for row in history.epochs:
-            print(
+            say(
                 f"epoch {row['epoch']:>3}  lr {row['lr']:.4f}  train loss {row['train_loss']:.4f}"
                 f"  train acc {row['train_accuracy']:6.2%}  val loss {row['val_loss']:.4f}"
                 f"  val acc {row['val_accuracy']:6.2%}  ({row['seconds']:.1f} s)"
             )
         if args.csv:
-            print(f"wrote {args.csv}")
+            say(f"wrote {args.csv}")
+        if dist.is_initialized():
+            dist.destroy_process_group()
         return 0
 
     parser.set_defaults(run=run, parser=parser)

@@ -19,7 +19,9 @@ only; in float32 the drift grows with every step through rounding, not through
 any difference in the model. :func:`train` is the plain training loop, the
 paper's recipe (SGD, momentum 0.9, weight decay; section 5.3 for CIFAR) scaled
 down to :func:`small_resnext`, which reaches ~97% on the digits in about a minute
-on two CPU cores.
+on two CPU cores. Under ``torchrun --nproc_per_node N`` it trains on N processes
+with DistributedDataParallel, taking the steps one process would take on the same
+global batches (:mod:`blocks.training.distributed`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from tqdm import tqdm
 
 from blocks.core.spec import check_positive_int
 from blocks.models.networks import ResNeXt
+from blocks.training.distributed import distribute, global_batch_norms, join_processes, start_epoch
 
 METRICS = ("epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
 
@@ -127,16 +130,27 @@ def train(
 ) -> History:
     """Train ``net`` in place with cross-entropy and SGD; measure every epoch.
 
+    Under ``torchrun --nproc_per_node N`` (or in a process group the caller made),
+    the N processes train one model with DistributedDataParallel: each takes 1/N of
+    every batch of ``train_loader``, BatchNorms use the statistics of the whole
+    batch, metrics are summed over the processes, and only rank 0 shows progress
+    and writes the CSV; every process returns the same History
+    (:mod:`blocks.training.distributed`). On CUDA each process trains on its own GPU
+    (``LOCAL_RANK``), ``net`` moved there.
+
     Args:
         net: the classifier to train (any dtype; images are cast to it).
-        train_loader: yields (images, labels) batches; reshuffled every epoch.
+        train_loader: yields (images, labels) batches; reshuffled every epoch. Under
+            ``torchrun`` these are the global batches, whose ``batch_size`` the number of
+            processes must divide, dealt by a ``DistributedSampler`` seeded with ``seed``.
         val_loader: if given, the loss and accuracy on it are measured after every epoch.
         epochs: passes over ``train_loader``.
         recipe: learning rate, momentum and weight decay.
         cosine: decay the learning rate to 0 along a half cosine over all steps
             (else it stays constant).
-        seed: seeds the batch order and any augmentation; PyTorch's global random
-            state is restored afterwards, so the caller's random stream is unchanged.
+        seed: seeds the batch order and any augmentation (process r draws its augmentation
+            from ``seed + r``); PyTorch's global random state is restored afterwards, so the
+            caller's random stream is unchanged.
         progress: show a tqdm progress bar per epoch.
         csv_path: if given, the per-epoch metrics are (re)written there after every epoch.
 
@@ -144,7 +158,7 @@ def train(
         The per-epoch metrics and the loss of every step.
 
     Raises:
-        ValueError: ``epochs`` is not a positive int.
+        ValueError: ``epochs`` is not a positive int, or a batch size the processes do not divide.
 
     Example:
         >>> train_loader, val_loader = blocks.data_loaders("digits")
@@ -154,6 +168,8 @@ def train(
         True
     """
     check_positive_int("epochs", epochs)
+    processes = join_processes(next(net.parameters()).device)
+    model, train_loader, val_loader = distribute(net, train_loader, val_loader, processes, seed)
     optimiser = recipe.optimiser(net)
     total_steps = epochs * len(train_loader)
 
@@ -162,31 +178,36 @@ def train(
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_factor)
     history = History()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[]), global_batch_norms(net, processes):
+        torch.manual_seed(seed + processes.rank)
         for epoch in range(1, epochs + 1):
             start, lr = time.perf_counter(), optimiser.param_groups[0]["lr"]
+            start_epoch(train_loader, epoch)
             net.train()
             correct = seen = 0
-            bar = tqdm(train_loader, desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=False)
+            show = progress and processes.is_main
+            bar = tqdm(train_loader, desc=f"epoch {epoch}/{epochs}", disable=not show, leave=False)
             for images, labels in bar:
-                logits, loss = sgd_step(net, optimiser, images, labels)
+                logits, shard_loss = sgd_step(model, optimiser, images, labels)
                 schedule.step()
+                (loss,) = processes.sum(shard_loss / processes.world_size)  # equal shards: the batch's mean loss
                 history.step_losses.append(loss)
                 correct += (logits.argmax(1).cpu() == labels).sum().item()
                 seen += len(labels)
                 bar.set_postfix(loss=f"{loss:.3f}")
+            all_correct, all_seen = processes.sum(correct, seen)
             metrics = {
                 "epoch": epoch,
                 "lr": lr,
                 "train_loss": _mean_of_epoch(history.step_losses, len(train_loader)),
-                "train_accuracy": correct / seen,
+                "train_accuracy": all_correct / all_seen,
             }
             if val_loader is not None:
-                metrics["val_loss"], metrics["val_accuracy"] = evaluate(net, val_loader)
+                loss_sum, val_correct, val_seen = processes.sum(*_evaluation_sums(net, val_loader))
+                metrics["val_loss"], metrics["val_accuracy"] = loss_sum / val_seen, val_correct / val_seen
             metrics["seconds"] = time.perf_counter() - start
             history.epochs.append(metrics)
-            if csv_path is not None:
+            if csv_path is not None and processes.is_main:
                 _write_csv(csv_path, history.epochs)
     return history
 
@@ -196,6 +217,12 @@ def evaluate(net: nn.Module, loader: DataLoader) -> tuple[float, float]:
 
     ``net`` is left in eval mode.
     """
+    loss_sum, correct, seen = _evaluation_sums(net, loader)
+    return loss_sum / seen, correct / seen
+
+
+def _evaluation_sums(net: nn.Module, loader: DataLoader) -> tuple[float, int, int]:
+    """Summed cross-entropy, correct predictions and images over ``loader`` (sums add up over processes)."""
     net.eval()
     loss_sum, correct, seen = 0.0, 0, 0
     with torch.no_grad():
@@ -205,7 +232,7 @@ def evaluate(net: nn.Module, loader: DataLoader) -> tuple[float, float]:
             loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
             correct += (logits.argmax(1) == labels).sum().item()
             seen += len(labels)
-    return loss_sum / seen, correct / seen
+    return loss_sum, correct, seen
 
 
 def sgd_step(net: nn.Module, optimiser: torch.optim.Optimizer, images: Tensor, labels: Tensor) -> tuple[Tensor, float]:
