@@ -162,7 +162,8 @@ def _add_figures(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="draw the lecture figures into OUT/<name>.{svg,pdf,png} (default OUT: figures)",
         description="Draw the lecture figures from the real modules and weights and write each as"
         " OUT/<name>.<format>, byte-for-byte reproducibly: forms_abc (paper Figure 3), group_conv,"
-        " block_diagonal, equivalence_error, table2_costs. 'make figures' regenerates the committed ones.",
+        " block_diagonal, equivalence_error, table2_costs, roofline (from benchmarks/roofline.csv, the committed"
+        " benchmark run). 'make figures' regenerates the committed ones.",
     )
     parser.add_argument("--out", default="figures", help="folder to write into (default figures)")
     parser.add_argument("--formats", default="svg,pdf,png", help="comma-separated, among svg, pdf, png (default all)")

@@ -13,12 +13,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from blocks import BlockSpec, transplant
+from blocks import BlockSpec, build, transplant
+from blocks.analysis.census import census
+from blocks.analysis.compiled import compiled_calls
 from blocks.analysis.proof import random_block, relative_error
 from blocks.bench import BenchConfig, environment, move_weights, run_benchmark, write_csv
-from blocks.bench.experiments import FUSED, TARGET_PAIR_ROUNDS, TORCHVISION
+from blocks.bench.experiments import COMPILED, COPY, FUSED, TARGET_PAIR_ROUNDS, TORCHVISION
 from blocks.bench.harness import PASSES
 from blocks.bench.report import CSV_COLUMNS
+from blocks.bench.roofline import read_roofline_csv, roofline_points, write_roofline_csv
 from blocks.cli import main
 from blocks.figures.speed import FIGURE_NAME, speed_figure
 from blocks.figures.style import save_figure
@@ -26,11 +29,16 @@ from blocks.models.fused import fused_forward
 
 from conftest import freeze_batch_norms, spec_id
 
-# A benchmark small enough for seconds on 2 cores: two templates, tiny inputs, C = 2 networks.
+# A benchmark small enough for seconds on 2 cores: two templates, tiny inputs, C = 2 networks;
+# without the compiler, which takes its seconds per block whatever the input (COMPILED_TINY has it).
 TINY = BenchConfig(
     batch=2, size=8, repeats=2, warmup=1, threads=1,
     templates=((1, 8), (4, 2)), network=(50, 2, 4), transplant_network=(50, 2, 4),
+    experiments=("blocks", "networks", "transplant", "audit"),
 )  # fmt: skip
+COMPILED_TINY = BenchConfig(
+    batch=1, size=4, repeats=1, warmup=0, threads=1, templates=((2, 2),), experiments=(COMPILED, "limits")
+)
 
 # The fused forward adds the paths' products in another order than the sum of C
 # path outputs does, so it differs by rounding only: a few float64 ulps (2.2e-16).
@@ -93,7 +101,7 @@ def test_figure_is_written(tiny_run: tuple[list, Path, list[Path]]) -> None:
 def test_benchmark_restores_the_thread_count() -> None:
     before = torch.get_num_threads()
     run_benchmark(BenchConfig(batch=1, size=4, repeats=1, warmup=0, threads=1, templates=((1, 4),),
-                              network=(50, 1, 4), transplant_network=(50, 1, 4)), show_progress=False)  # fmt: skip
+                              experiments=("blocks",)), show_progress=False)  # fmt: skip
     assert torch.get_num_threads() == before
 
 
@@ -104,8 +112,10 @@ def test_benchmark_restores_the_thread_count() -> None:
         ("repeats", 0, "repeats must be a positive int, got 0"),
         ("warmup", -1, "warmup must be a non-negative int, got -1"),
         ("network", (34, 32, 4), "network depth must be one of [50, 101, 152], got 34"),
+        ("experiments", ("blocks", "speed"), "experiments must be among"),
+        ("experiments", (), "at least one, got ()"),
     ],
-    ids=["device", "repeats", "warmup", "depth"],
+    ids=["device", "repeats", "warmup", "depth", "unknown-experiment", "no-experiment"],
 )
 def test_bad_config_is_refused(field: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
@@ -117,6 +127,64 @@ def test_cli_help_says_what_is_written_where(capsys: pytest.CaptureFixture[str])
         main(["bench", "--help"])
     out = capsys.readouterr().out
     assert "results.csv" in out and "speed_vs_cardinality" in out and "--quick" in out
+    assert "roofline.csv" in out and "--only" in out
+
+
+# ---------------------------------------------------------------- the compiler and the roofline
+
+
+@pytest.fixture(scope="module")
+def compiled_run() -> list:
+    return run_benchmark(COMPILED_TINY, show_progress=False)
+
+
+def test_compiled_and_limits_rows(compiled_run: list) -> None:
+    forward = {r.variant for r in compiled_run if r.experiment == COMPILED and r.pass_ == "forward"}
+    assert forward == {"a", "b", "c", "a compiled", "b compiled", "c compiled"}
+    compile_rows = [r for r in compiled_run if r.experiment == COMPILED and r.pass_ == "compile"]
+    assert {r.variant for r in compile_rows} == {"a compiled", "b compiled", "c compiled"}
+    assert all(r.repeats == 1 and r.median_ms > 0 for r in compile_rows)  # each block compiled once
+    assert len([r for r in compiled_run if r.experiment == "limits"]) == 3
+
+
+def test_roofline_points_survive_their_csv(compiled_run: list, tmp_path: Path) -> None:
+    points = roofline_points(compiled_run, COMPILED_TINY)
+    assert [(p.case, p.variant) for p in points] == [("2x2d", form) for form in "abc"]
+    spec, x = BlockSpec(256, 256, 2, 2), torch.zeros(1, 256, 4, 4)
+    for point in points:
+        assert point.bytes_moved == census(build(spec, point.variant).eval(), x).bytes_moved
+        assert point.flops == points[0].flops and point.intensity == point.flops / point.bytes_moved
+        assert point.gflops > 0 and point.attainable_gflops <= point.conv_gflops
+    # form (a) writes its paths' partial sums: the most bytes for the same FLOPs
+    assert points[0].bytes_moved > points[2].bytes_moved
+    path = write_roofline_csv(points, environment(COMPILED_TINY), tmp_path / "roofline.csv")
+    assert read_roofline_csv(path) == points
+
+
+def test_roofline_needs_the_limits(compiled_run: list) -> None:
+    with pytest.raises(ValueError, match="experiments 'limits' and 'compiled'"):
+        roofline_points([r for r in compiled_run if r.variant != COPY], COMPILED_TINY)
+
+
+def test_missing_roofline_csv_says_how_to_make_it(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="python -m blocks bench"):
+        read_roofline_csv(tmp_path / "nothing.csv")
+
+
+def test_cli_only_writes_a_csv_named_after_the_experiments(tmp_path: Path) -> None:
+    argv = ["bench", "--only", "limits", "--repeats", "1", "--warmup", "0", "--batch", "1", "--size", "4"]
+    assert main([*argv, "--threads", "1", "--out", str(tmp_path), "--figures", str(tmp_path)]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["results-limits.csv"]  # no roofline without 'compiled'
+
+
+@pytest.mark.parametrize("form, convolutions", [("a", 3 * 2), ("c", 3)], ids=["form-a", "form-c"])
+def test_the_compiler_keeps_every_convolution_and_fuses_the_rest(form: str, convolutions: int) -> None:
+    block = build(BlockSpec(16, 16, cardinality=2, width=2), form).eval()
+    x = torch.randn(1, 16, 4, 4)
+    calls = compiled_calls(block, x)
+    assert calls.convolutions == convolutions  # 3 per path in (a): no grouped convolution is made
+    assert {"add", "relu"} <= set(calls.generated[-1].split("_"))  # the sum, BN, shortcut and ReLU: one loop
+    assert calls.total_calls < census(block, x).total_calls
 
 
 @pytest.mark.parametrize("spec", FUSED_SPECS, ids=spec_id)

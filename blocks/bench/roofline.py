@@ -116,15 +116,17 @@ def roofline_points(rows: list[Measurement], config: BenchConfig) -> list[Roofli
         "conv_gflops": work[CONVOLUTION] / limits[CONVOLUTION] / 1e6,
         "bandwidth_gbytes": work[COPY] / limits[COPY] / 1e6,
     }
+    device = torch.device(config.device)
     points = []
     for cardinality, width in config.templates:
         spec = BlockSpec(TABLE2_CHANNELS, TABLE2_CHANNELS, cardinality, width)
         case = f"{cardinality}x{width}d"
         macs = complexity(spec, (1, TABLE2_CHANNELS, config.size, config.size)).macs * config.batch
+        x = torch.zeros(config.batch, TABLE2_CHANNELS, config.size, config.size, device=device)
         for form in FORMS:
-            with torch.device("meta"):  # bytes depend on shapes alone: count them without computing or drawing weights
-                block = build(spec, form).eval()
-                moved = census(block, torch.empty(config.batch, TABLE2_CHANNELS, config.size, config.size)).bytes_moved
+            with torch.random.fork_rng(devices=[]):  # the weights' values do not matter; the caller's stream is kept
+                block = build(spec, form).to(device).eval()
+            moved = census(block, x).bytes_moved  # on the timed device: each device has its own BN operators
             points.append(RooflinePoint(case, form, 2 * macs, moved, forward[case, form], **roofs))
     return points
 

@@ -11,6 +11,8 @@ One module per figure, each with one function returning a matplotlib ``Figure``
     errors.py       equivalence_error  how far apart the forms' outputs are: rounding, in float32 and float64
     costs.py        table2_costs       parameters and multiply-adds of the paper's Table 2 templates
     speed.py        speed_figure       time of each form over form (c)'s (drawn by ``python -m blocks bench``)
+    roofline.py     roofline           each form of each Table 2 template under the machine's compute and
+                                       memory roofs (from the committed ``benchmarks/roofline.csv``)
     curves.py       learning_curves_figure  the forms trained side by side (drawn in notebook 06)
 
 ``style.py`` is the house style (fonts, colours, deterministic saving) and
@@ -35,6 +37,7 @@ from blocks.figures.costs import table2_costs
 from blocks.figures.curves import learning_curves_figure
 from blocks.figures.errors import equivalence_error
 from blocks.figures.matrices import BLOCK_DIAGONAL_SPEC, block_diagonal
+from blocks.figures.roofline import roofline
 from blocks.figures.speed import speed_figure
 from blocks.figures.style import FIGURE_FORMATS, save_figure
 from blocks.figures.three_forms import FORMS_ABC_SPEC, forms_abc
@@ -47,6 +50,7 @@ __all__ = [
     "forms_abc",
     "group_conv",
     "learning_curves_figure",
+    "roofline",
     "speed_figure",
     "table2_costs",
     "write_figures",
@@ -58,6 +62,7 @@ FIGURES: dict[str, Callable[..., Figure]] = {
     "block_diagonal": block_diagonal,
     "equivalence_error": equivalence_error,
     "table2_costs": table2_costs,
+    "roofline": roofline,
 }
 # The figures that draw one block, and the block each draws unless told otherwise.
 SPEC_FIGURES: dict[str, BlockSpec] = {"forms_abc": FORMS_ABC_SPEC, "block_diagonal": BLOCK_DIAGONAL_SPEC}
