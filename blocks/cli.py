@@ -92,7 +92,7 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         " forms a, b, c eager and compiled by torch.compile (compile time apart); and the machine's limits"
         " (dense matmul, dense 3x3 convolution, copy). Candidates are timed interleaved after warm-up runs."
         " Writes OUT/results.csv (one row per measurement; OUT/results-NAME-....csv with --only),"
-        " OUT/roofline.csv and FIGURES/roofline.{svg,pdf,png} (with experiments compiled and limits),"
+        " OUT/roofline.csv and FIGURES/roofline.{svg,pdf,png} (with experiment limits, and compiled or blocks),"
         " FIGURES/speed_vs_cardinality.{svg,pdf,png} (with experiment blocks), and prints the tables.",
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default cpu)")
@@ -145,7 +145,7 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         written = [write_csv(rows, environment(config), Path(args.out) / f"{name}.csv")]
         if "blocks" in experiments:
             written += save_figure(speed_figure(rows), args.figures, FIGURE_NAME)
-        if {COMPILED, "limits"} <= set(experiments):
+        if "limits" in experiments and {COMPILED, "blocks"} & set(experiments):
             points = roofline_points(rows, config)
             print(format_roofline(points))
             written.append(write_roofline_csv(points, environment(config), Path(args.out) / "roofline.csv"))

@@ -162,7 +162,7 @@ def test_roofline_points_survive_their_csv(compiled_run: list, tmp_path: Path) -
 
 
 def test_roofline_needs_the_limits(compiled_run: list) -> None:
-    with pytest.raises(ValueError, match="experiments 'limits' and 'compiled'"):
+    with pytest.raises(ValueError, match="experiment 'limits' and of 'compiled' or 'blocks'"):
         roofline_points([r for r in compiled_run if r.variant != COPY], COMPILED_TINY)
 
 
@@ -174,7 +174,7 @@ def test_missing_roofline_csv_says_how_to_make_it(tmp_path: Path) -> None:
 def test_cli_only_writes_a_csv_named_after_the_experiments(tmp_path: Path) -> None:
     argv = ["bench", "--only", "limits", "--repeats", "1", "--warmup", "0", "--batch", "1", "--size", "4"]
     assert main([*argv, "--threads", "1", "--out", str(tmp_path), "--figures", str(tmp_path)]) == 0
-    assert [p.name for p in tmp_path.iterdir()] == ["results-limits.csv"]  # no roofline without 'compiled'
+    assert [p.name for p in tmp_path.iterdir()] == ["results-limits.csv"]  # no roofline without forward times
 
 
 @pytest.mark.parametrize("form, convolutions", [("a", 3 * 2), ("c", 3)], ids=["form-a", "form-c"])

@@ -12,7 +12,7 @@ bandwidth. Every form of every Table 2 template is one point: its FLOPs (2 per
 multiply-add, :func:`blocks.analysis.complexity.complexity`), the bytes its
 operators move (:func:`blocks.analysis.census.census`: every operand read, every
 result written, nothing kept in a cache between operators) and its eager forward
-time (experiment ``compiled``). The forms have the same FLOPs, so their intensity
+time (experiment ``compiled``, or ``blocks``). The forms have the same FLOPs, so their intensity
 differs by their bytes alone; how far each sits below the roofs is the share of
 the machine it leaves unused.
 """
@@ -94,22 +94,29 @@ class RooflinePoint:
 
 
 def roofline_points(rows: list[Measurement], config: BenchConfig) -> list[RooflinePoint]:
-    """The roofline point of every eager form of every template timed by experiment ``compiled``.
+    """The roofline point of every eager form of every template, timed by experiment ``compiled`` or ``blocks``.
 
     Args:
-        rows: the measurements of a run that includes experiments ``compiled`` and ``limits``.
+        rows: the measurements of a run that includes experiment ``limits``, and
+            ``compiled`` or ``blocks`` (forward); where both, ``compiled``'s times are used.
         config: that run's configuration (batch, size, templates, device).
 
     Returns:
         One point per template and form a, b, c, in template order.
 
     Raises:
-        ValueError: ``rows`` lack the ``limits`` or ``compiled`` measurements.
+        ValueError: ``rows`` lack the ``limits`` measurements or the forward times of a form.
     """
     limits = {row.variant: row.median_ms for row in rows if row.experiment == "limits"}
-    forward = {(r.case, r.variant): r.median_ms for r in rows if r.experiment == COMPILED and r.pass_ == "forward"}
-    if set(limits) != {MATMUL, CONVOLUTION, COPY} or not forward:
-        raise ValueError("rows must hold the measurements of experiments 'limits' and 'compiled'")
+    forward = {
+        (row.case, row.variant): row.median_ms
+        for experiment in ("blocks", COMPILED)  # the later wins
+        for row in rows
+        if row.experiment == experiment and row.pass_ == "forward" and row.variant in FORMS
+    }
+    cases = [f"{cardinality}x{width}d" for cardinality, width in config.templates]
+    if set(limits) != {MATMUL, CONVOLUTION, COPY} or any((case, f) not in forward for case in cases for f in FORMS):
+        raise ValueError("rows must hold the measurements of experiment 'limits' and of 'compiled' or 'blocks'")
     work = limit_work(config)
     roofs = {
         "matmul_gflops": work[MATMUL] / limits[MATMUL] / 1e6,
