@@ -1,14 +1,17 @@
 """What the three forms cost at run time: ``python -m blocks bench``.
 
 harness.py      interleaved timing rounds, per-round ratios, fresh weight placements
-experiments.py  the experiments: blocks, networks, parity, layout, transplant, audit
+experiments.py  the experiments: blocks, networks, parity, layout, transplant, audit, compiled, limits
 report.py       the CSV and the Markdown table
+roofline.py     each form against the machine's limits: points, their CSV and table
 """
 
 from blocks.bench.experiments import (
     BenchConfig,
     bench_audit,
     bench_blocks,
+    bench_compiled,
+    bench_limits,
     bench_networks,
     bench_transplant,
     quick,
@@ -23,6 +26,8 @@ __all__ = [
     "Measurement",
     "bench_audit",
     "bench_blocks",
+    "bench_compiled",
+    "bench_limits",
     "bench_networks",
     "bench_transplant",
     "environment",
