@@ -90,9 +90,10 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         " form (c) channels_last vs contiguous; transplant c->a->c of ResNeXt-101 32x8d against"
         " deepcopy + load_state_dict; audit of ResNeXt-50 against one traced forward; each Table 2 block in"
         " forms a, b, c eager and compiled by torch.compile (compile time apart); and the machine's limits"
-        " (dense matmul, dense 3x3 convolution, copy). Candidates are timed interleaved after warm-up runs."
+        " (dense matmul, dense 3x3 convolution, copy) timed with every eager form for the roofline."
+        " Candidates are timed interleaved after warm-up runs."
         " Writes OUT/results.csv (one row per measurement; OUT/results-NAME-....csv with --only),"
-        " OUT/roofline.csv and FIGURES/roofline.{svg,pdf,png} (with experiment limits, and compiled or blocks),"
+        " OUT/roofline.csv and FIGURES/roofline.{svg,pdf,png} (with experiment roofline),"
         " FIGURES/speed_vs_cardinality.{svg,pdf,png} (with experiment blocks), and prints the tables.",
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default cpu)")
@@ -124,7 +125,7 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         import torch
 
         from blocks.bench import BenchConfig, environment, format_measurements, quick, run_benchmark, write_csv
-        from blocks.bench.experiments import COMPILED
+        from blocks.bench.experiments import ROOFLINE
         from blocks.bench.roofline import format_roofline, roofline_points, write_roofline_csv
         from blocks.figures.roofline import FIGURE_NAME as ROOFLINE_FIGURE
         from blocks.figures.roofline import roofline
@@ -145,7 +146,7 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         written = [write_csv(rows, environment(config), Path(args.out) / f"{name}.csv")]
         if "blocks" in experiments:
             written += save_figure(speed_figure(rows), args.figures, FIGURE_NAME)
-        if "limits" in experiments and {COMPILED, "blocks"} & set(experiments):
+        if ROOFLINE in experiments:
             points = roofline_points(rows, config)
             print(format_roofline(points))
             written.append(write_roofline_csv(points, environment(config), Path(args.out) / "roofline.csv"))

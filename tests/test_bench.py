@@ -18,7 +18,7 @@ from blocks.analysis.census import census
 from blocks.analysis.compiled import compiled_calls
 from blocks.analysis.proof import random_block, relative_error
 from blocks.bench import BenchConfig, environment, move_weights, run_benchmark, write_csv
-from blocks.bench.experiments import COMPILED, COPY, FUSED, TARGET_PAIR_ROUNDS, TORCHVISION
+from blocks.bench.experiments import COMPILED, COPY, FUSED, ROOFLINE, TARGET_PAIR_ROUNDS, TORCHVISION
 from blocks.bench.harness import PASSES
 from blocks.bench.report import CSV_COLUMNS
 from blocks.bench.roofline import read_roofline_csv, roofline_points, write_roofline_csv
@@ -37,7 +37,7 @@ TINY = BenchConfig(
     experiments=("blocks", "networks", "transplant", "audit"),
 )  # fmt: skip
 COMPILED_TINY = BenchConfig(
-    batch=1, size=4, repeats=1, warmup=0, threads=1, templates=((2, 2),), experiments=(COMPILED, "limits")
+    batch=1, size=4, repeats=1, warmup=0, threads=1, templates=((2, 2),), experiments=(COMPILED, ROOFLINE)
 )
 
 # The fused forward adds the paths' products in another order than the sum of C
@@ -138,13 +138,14 @@ def compiled_run() -> list:
     return run_benchmark(COMPILED_TINY, show_progress=False)
 
 
-def test_compiled_and_limits_rows(compiled_run: list) -> None:
+def test_compiled_and_roofline_rows(compiled_run: list) -> None:
     forward = {r.variant for r in compiled_run if r.experiment == COMPILED and r.pass_ == "forward"}
     assert forward == {"a", "b", "c", "a compiled", "b compiled", "c compiled"}
     compile_rows = [r for r in compiled_run if r.experiment == COMPILED and r.pass_ == "compile"]
     assert {r.variant for r in compile_rows} == {"a compiled", "b compiled", "c compiled"}
     assert all(r.repeats == 1 and r.median_ms > 0 for r in compile_rows)  # each block compiled once
-    assert len([r for r in compiled_run if r.experiment == "limits"]) == 3
+    roofline = [(r.case, r.variant) for r in compiled_run if r.experiment == ROOFLINE]
+    assert len(roofline) == 3 + 3 and ("machine", COPY) in roofline and ("2x2d", "a") in roofline  # limits, forms
 
 
 def test_roofline_points_survive_their_csv(compiled_run: list, tmp_path: Path) -> None:
@@ -162,7 +163,7 @@ def test_roofline_points_survive_their_csv(compiled_run: list, tmp_path: Path) -
 
 
 def test_roofline_needs_the_limits(compiled_run: list) -> None:
-    with pytest.raises(ValueError, match="experiment 'limits' and of 'compiled' or 'blocks'"):
+    with pytest.raises(ValueError, match="experiment 'roofline' for every template"):
         roofline_points([r for r in compiled_run if r.variant != COPY], COMPILED_TINY)
 
 
@@ -172,9 +173,10 @@ def test_missing_roofline_csv_says_how_to_make_it(tmp_path: Path) -> None:
 
 
 def test_cli_only_writes_a_csv_named_after_the_experiments(tmp_path: Path) -> None:
-    argv = ["bench", "--only", "limits", "--repeats", "1", "--warmup", "0", "--batch", "1", "--size", "4"]
-    assert main([*argv, "--threads", "1", "--out", str(tmp_path), "--figures", str(tmp_path)]) == 0
-    assert [p.name for p in tmp_path.iterdir()] == ["results-limits.csv"]  # no roofline without forward times
+    argv = ["bench", "--only", "roofline", "--repeats", "1", "--warmup", "0", "--batch", "1", "--size", "4"]
+    assert main([*argv, "--threads", "1", "--out", str(tmp_path / "out"), "--figures", str(tmp_path / "fig")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["results-roofline.csv", "roofline.csv"]
+    assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == [f"roofline.{fmt}" for fmt in ("pdf", "png", "svg")]
 
 
 @pytest.mark.parametrize("form, convolutions", [("a", 3 * 2), ("c", 3)], ids=["form-a", "form-c"])

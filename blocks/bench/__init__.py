@@ -1,7 +1,7 @@
 """What the three forms cost at run time: ``python -m blocks bench``.
 
 harness.py      interleaved timing rounds, per-round ratios, fresh weight placements
-experiments.py  the experiments: blocks, networks, parity, layout, transplant, audit, compiled, limits
+experiments.py  the experiments: blocks, networks, parity, layout, transplant, audit, compiled, roofline
 report.py       the CSV and the Markdown table
 roofline.py     each form against the machine's limits: points, their CSV and table
 """
@@ -11,8 +11,8 @@ from blocks.bench.experiments import (
     bench_audit,
     bench_blocks,
     bench_compiled,
-    bench_limits,
     bench_networks,
+    bench_roofline,
     bench_transplant,
     quick,
     run_benchmark,
@@ -27,8 +27,8 @@ __all__ = [
     "bench_audit",
     "bench_blocks",
     "bench_compiled",
-    "bench_limits",
     "bench_networks",
+    "bench_roofline",
     "bench_transplant",
     "environment",
     "fixed_threads",

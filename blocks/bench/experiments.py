@@ -34,11 +34,13 @@ min and max of the per-round ratio to a reference candidate:
                 compiled by ``torch.compile``, forward (eval, no grad); reference
                 eager c. The compile time (the first call of each compiled block) is
                 reported apart, as pass "compile" (reference: compiling form (c)).
-    limits      what the machine can do at this thread count: a large dense matmul
+    roofline    what the machine can do at this thread count: a large dense matmul
                 and a dense 3x3 convolution (256→256 at the blocks' batch and size)
-                for multiply-adds, a large copy for memory bandwidth. With the eager
-                forms of ``compiled`` and the bytes :func:`blocks.analysis.census.census`
-                counts, they place every form on a roofline (:mod:`blocks.bench.roofline`).
+                for multiply-adds, a large copy for memory bandwidth; timed together
+                with the forward (eval, no grad) of every block of ``blocks`` in forms
+                a, b, c; reference the dense convolution. With the bytes that
+                :func:`blocks.analysis.census.census` counts they place every form on
+                a roofline (:mod:`blocks.bench.roofline`).
 
 ``networks`` also gives the rows of ``parity`` and ``layout``; :attr:`BenchConfig.experiments`
 picks which of the others run.
@@ -83,9 +85,11 @@ FUSED = "a-fused"  # form (a)'s modules run through form (c)'s kernels (blocks.f
 TARGET_PAIR_ROUNDS = 3  # a pair with a target is timed alone, for this many times config.repeats rounds
 TORCHVISION = "torchvision"
 COMPILED = "compiled"  # "<form> compiled": the block run by torch.compile
-EXPERIMENTS = ("blocks", "networks", "transplant", "audit", COMPILED, "limits")
+ROOFLINE = "roofline"
+EXPERIMENTS = ("blocks", "networks", "transplant", "audit", COMPILED, ROOFLINE)
+MACHINE = "machine"  # the case of the roofline experiment's rows that measure the machine, not a block
 
-# The work that measures the machine's limits (experiment "limits"): each is far larger
+# The work that measures the machine's limits (experiment "roofline"): each is far larger
 # than the caches (32 MiB of L3 on the VM of the committed run), and each variant name says it.
 MATMUL_SIZE = 2048  # (n, n) @ (n, n) float32: 2·n³ = 17.2 GFLOP
 COPY_ELEMENTS = 2**25  # float32: a 128 MiB copy reads 128 MiB and writes 128 MiB
@@ -335,10 +339,14 @@ def bench_compiled(config: BenchConfig, progress: tqdm | None = None) -> list[Me
     return rows
 
 
-def bench_limits(config: BenchConfig, progress: tqdm | None = None) -> list[Measurement]:
-    """Time the work that measures the machine's limits: dense matmul, dense 3x3 convolution, copy.
+def bench_roofline(config: BenchConfig, progress: tqdm | None = None) -> list[Measurement]:
+    """Time the machine's limits (dense matmul, dense 3x3 convolution, copy) and every eager form, together.
 
-    The FLOPs and bytes of each are :func:`limit_work`; reference: the matmul.
+    All are candidates of ONE interleaved comparison, reference the dense convolution,
+    so that each form's time and each limit are measured in the same rounds: a slow
+    spell of the machine changes both alike and cancels out of their ratio. The work
+    each limit does is :func:`limit_work`. Rows of a limit have case ``"machine"``,
+    rows of a form its template (e.g. ``"32x4d"``) and the form as variant.
     """
     device = torch.device(config.device)
     torch.manual_seed(0)
@@ -353,15 +361,26 @@ def bench_limits(config: BenchConfig, progress: tqdm | None = None) -> list[Meas
         CONVOLUTION: timed_call(conv, x, "forward"),
         COPY: lambda: target.copy_(source),
     }
+    forms: dict[str, tuple[str, str]] = {}  # candidate name -> (template, form)
+    for cardinality, width in config.templates:
+        spec = BlockSpec(TABLE2_CHANNELS, TABLE2_CHANNELS, cardinality, width)
+        reference = build(spec, "c").to(device).eval()
+        for form in FORMS:
+            name = f"{cardinality}x{width}d {form}"
+            forms[name] = (f"{cardinality}x{width}d", form)
+            candidates[name] = timed_call(transplant(reference, form), x, "forward")
     times = time_interleaved(candidates, config.repeats, config.warmup, device)
-    rows = summarise(times, MATMUL, "limits", "machine", "forward")
+    rows = []
+    for row in summarise(times, CONVOLUTION, ROOFLINE, MACHINE, "forward"):
+        case, variant = forms.get(row.variant, (MACHINE, row.variant))
+        rows.append(replace(row, case=case, variant=variant))
     if progress is not None:
         progress.update()
     return rows
 
 
 def limit_work(config: BenchConfig) -> dict[str, int]:
-    """What one call of each candidate of :func:`bench_limits` does.
+    """What one call of each limit of :func:`bench_roofline` does.
 
     Returns:
         The FLOPs (2 per multiply-add) of the matmul and the convolution, and the
@@ -388,7 +407,7 @@ def run_benchmark(config: BenchConfig, show_progress: bool = True) -> list[Measu
         "transplant": (bench_transplant, 1),
         "audit": (bench_audit, 1),
         COMPILED: (bench_compiled, len(config.templates)),
-        "limits": (bench_limits, 1),
+        ROOFLINE: (bench_roofline, 1),
     }
     chosen = [name for name in EXPERIMENTS if name in config.experiments]
     progress = tqdm(total=sum(experiments[name][1] for name in chosen), desc="bench", disable=not show_progress)

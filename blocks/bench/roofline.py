@@ -6,15 +6,18 @@ the bytes to multiply. Its ARITHMETIC INTENSITY, FLOPs per byte moved, says whic
 
     attainable GFLOP/s = min(compute roof, intensity × memory bandwidth)
 
-The roofs are measured in the same run (experiment ``limits``): a large dense
-matmul and a dense 3x3 convolution for the compute roof, a large copy for the
-bandwidth. Every form of every Table 2 template is one point: its FLOPs (2 per
-multiply-add, :func:`blocks.analysis.complexity.complexity`), the bytes its
-operators move (:func:`blocks.analysis.census.census`: every operand read, every
-result written, nothing kept in a cache between operators) and its eager forward
-time (experiment ``compiled``, or ``blocks``). The forms have the same FLOPs, so their intensity
-differs by their bytes alone; how far each sits below the roofs is the share of
-the machine it leaves unused.
+The roofs are measured in the same rounds as the forms (experiment ``roofline``,
+:func:`blocks.bench.experiments.bench_roofline`): a large dense matmul and a dense
+3x3 convolution for the compute roof, a large copy for the bandwidth. Every form
+of every Table 2 template is one point: its FLOPs (2 per multiply-add,
+:func:`blocks.analysis.complexity.complexity`), the bytes its operators move
+(:func:`blocks.analysis.census.census`: every operand read, every result written,
+nothing kept in a cache between operators) and its eager forward time. Every time
+is taken on the convolution's clock (the median per-round ratio to the dense
+convolution, times the convolution's median), so a slow spell of a shared machine
+cancels out of the shares of the roofs. The forms have the same FLOPs, so their
+intensity differs by their bytes alone; how far each sits below the roofs is the
+share of the machine it leaves unused.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import torch
 
 from blocks.analysis.census import census
 from blocks.analysis.complexity import TABLE2_CHANNELS, complexity
-from blocks.bench.experiments import COMPILED, CONVOLUTION, COPY, MATMUL, BenchConfig, limit_work
+from blocks.bench.experiments import CONVOLUTION, COPY, MACHINE, MATMUL, ROOFLINE, BenchConfig, limit_work
 from blocks.bench.harness import Measurement
 from blocks.core.build import build
 from blocks.core.forms import FORMS
@@ -47,7 +50,8 @@ class RooflinePoint:
         variant: the form, ``"a"``, ``"b"`` or ``"c"`` (eager).
         flops: FLOPs of one forward of the whole batch (2 per multiply-add).
         bytes_moved: bytes its operators read and write in that forward (:func:`census`).
-        median_ms: its median forward time.
+        time_ms: its forward time on the convolution's clock: the median per-round ratio
+            to the dense convolution, times the convolution's median time.
         matmul_gflops, conv_gflops: the compute roofs: the dense matmul's and the dense
             3x3 convolution's GFLOP/s, at the same thread count.
         bandwidth_gbytes: the memory roof: GB/s of the large copy (bytes read + written).
@@ -57,7 +61,7 @@ class RooflinePoint:
     variant: str
     flops: int
     bytes_moved: int
-    median_ms: float
+    time_ms: float
     matmul_gflops: float
     conv_gflops: float
     bandwidth_gbytes: float
@@ -70,12 +74,12 @@ class RooflinePoint:
     @property
     def gflops(self) -> float:
         """Achieved GFLOP/s."""
-        return self.flops / self.median_ms / 1e6
+        return self.flops / self.time_ms / 1e6
 
     @property
     def gbytes(self) -> float:
         """Achieved GB/s of the bytes moved."""
-        return self.bytes_moved / self.median_ms / 1e6
+        return self.bytes_moved / self.time_ms / 1e6
 
     @property
     def compute_fraction(self) -> float:
@@ -94,34 +98,33 @@ class RooflinePoint:
 
 
 def roofline_points(rows: list[Measurement], config: BenchConfig) -> list[RooflinePoint]:
-    """The roofline point of every eager form of every template, timed by experiment ``compiled`` or ``blocks``.
+    """The roofline point of every eager form of every template, from the rows of experiment ``roofline``.
 
     Args:
-        rows: the measurements of a run that includes experiment ``limits``, and
-            ``compiled`` or ``blocks`` (forward); where both, ``compiled``'s times are used.
+        rows: the measurements of a run that includes experiment ``roofline``.
         config: that run's configuration (batch, size, templates, device).
 
     Returns:
         One point per template and form a, b, c, in template order.
 
     Raises:
-        ValueError: ``rows`` lack the ``limits`` measurements or the forward times of a form.
+        ValueError: ``rows`` lack a limit or a form of ``config``'s templates.
     """
-    limits = {row.variant: row.median_ms for row in rows if row.experiment == "limits"}
-    forward = {
-        (row.case, row.variant): row.median_ms
-        for experiment in ("blocks", COMPILED)  # the later wins
-        for row in rows
-        if row.experiment == experiment and row.pass_ == "forward" and row.variant in FORMS
-    }
+    mine = {(row.case, row.variant): row for row in rows if row.experiment == ROOFLINE}
     cases = [f"{cardinality}x{width}d" for cardinality, width in config.templates]
-    if set(limits) != {MATMUL, CONVOLUTION, COPY} or any((case, f) not in forward for case in cases for f in FORMS):
-        raise ValueError("rows must hold the measurements of experiment 'limits' and of 'compiled' or 'blocks'")
+    needed = [(MACHINE, limit) for limit in (MATMUL, CONVOLUTION, COPY)] + [(c, f) for c in cases for f in FORMS]
+    if any(key not in mine for key in needed):
+        raise ValueError("rows must hold the measurements of experiment 'roofline' for every template of config")
+    clock_ms = mine[MACHINE, CONVOLUTION].median_ms
+
+    def time_ms(case: str, variant: str) -> float:  # on the convolution's clock
+        return mine[case, variant].ratio_median * clock_ms
+
     work = limit_work(config)
     roofs = {
-        "matmul_gflops": work[MATMUL] / limits[MATMUL] / 1e6,
-        "conv_gflops": work[CONVOLUTION] / limits[CONVOLUTION] / 1e6,
-        "bandwidth_gbytes": work[COPY] / limits[COPY] / 1e6,
+        "matmul_gflops": work[MATMUL] / time_ms(MACHINE, MATMUL) / 1e6,
+        "conv_gflops": work[CONVOLUTION] / clock_ms / 1e6,
+        "bandwidth_gbytes": work[COPY] / time_ms(MACHINE, COPY) / 1e6,
     }
     device = torch.device(config.device)
     points = []
@@ -134,7 +137,7 @@ def roofline_points(rows: list[Measurement], config: BenchConfig) -> list[Roofli
             with torch.random.fork_rng(devices=[]):  # the weights' values do not matter; the caller's stream is kept
                 block = build(spec, form).to(device).eval()
             moved = census(block, x).bytes_moved  # on the timed device: each device has its own BN operators
-            points.append(RooflinePoint(case, form, 2 * macs, moved, forward[case, form], **roofs))
+            points.append(RooflinePoint(case, form, 2 * macs, moved, time_ms(case, form), **roofs))
     return points
 
 
@@ -180,7 +183,7 @@ def read_roofline_csv(path: str | Path = ROOFLINE_CSV) -> list[RooflinePoint]:
         raise FileNotFoundError(f"no roofline data at {str(path)!r}: `python -m blocks bench` writes it")
     with path.open(newline="") as file:
         rows = list(csv.DictReader(file))
-    floats = ("median_ms", "matmul_gflops", "conv_gflops", "bandwidth_gbytes")
+    floats = ("time_ms", "matmul_gflops", "conv_gflops", "bandwidth_gbytes")
     return [
         RooflinePoint(
             row["case"],
