@@ -18,7 +18,17 @@ from blocks.analysis.census import census
 from blocks.analysis.compiled import compiled_calls
 from blocks.analysis.proof import random_block, relative_error
 from blocks.bench import BenchConfig, environment, move_weights, run_benchmark, write_csv
-from blocks.bench.experiments import COMPILED, COPY, FUSED, ROOFLINE, TARGET_PAIR_ROUNDS, TORCHVISION
+from blocks.bench.experiments import (
+    COMPILED,
+    CONVOLUTION,
+    COPY,
+    FUSED,
+    GROUPED_3X3,
+    MATMUL,
+    ROOFLINE,
+    TARGET_PAIR_ROUNDS,
+    TORCHVISION,
+)
 from blocks.bench.harness import PASSES
 from blocks.bench.report import CSV_COLUMNS
 from blocks.bench.roofline import read_roofline_csv, roofline_points, write_roofline_csv
@@ -144,17 +154,22 @@ def test_compiled_and_roofline_rows(compiled_run: list) -> None:
     compile_rows = [r for r in compiled_run if r.experiment == COMPILED and r.pass_ == "compile"]
     assert {r.variant for r in compile_rows} == {"a compiled", "b compiled", "c compiled"}
     assert all(r.repeats == 1 and r.median_ms > 0 for r in compile_rows)  # each block compiled once
-    roofline = [(r.case, r.variant) for r in compiled_run if r.experiment == ROOFLINE]
-    assert len(roofline) == 3 + 3 and ("machine", COPY) in roofline and ("2x2d", "a") in roofline  # limits, forms
+    roofline = {(r.case, r.variant) for r in compiled_run if r.experiment == ROOFLINE}
+    limits = {("machine", name) for name in (MATMUL, CONVOLUTION, COPY)}
+    assert roofline == limits | {("2x2d", variant) for variant in ("a", "b", "c", GROUPED_3X3)}
 
 
 def test_roofline_points_survive_their_csv(compiled_run: list, tmp_path: Path) -> None:
     points = roofline_points(compiled_run, COMPILED_TINY)
-    assert [(p.case, p.variant) for p in points] == [("2x2d", form) for form in "abc"]
+    assert [(p.case, p.variant) for p in points] == [("2x2d", variant) for variant in ("a", "b", "c", GROUPED_3X3)]
     spec, x = BlockSpec(256, 256, 2, 2), torch.zeros(1, 256, 4, 4)
-    for point in points:
+    block_points, conv2_point = points[:3], points[3]
+    for point in block_points:
         assert point.bytes_moved == census(build(spec, point.variant).eval(), x).bytes_moved
         assert point.flops == points[0].flops and point.intensity == point.flops / point.bytes_moved
+    # the grouped 3x3 alone: 2 FLOPs per multiply-add, 2 groups of 2 -> 2 channels, 3x3 taps, 16 pixels
+    assert conv2_point.flops == 2 * (2 * 2) * 2 * 9 * 16
+    for point in points:
         assert point.gflops > 0 and point.attainable_gflops <= point.conv_gflops
     # form (a) writes its paths' partial sums: the most bytes for the same FLOPs
     assert points[0].bytes_moved > points[2].bytes_moved

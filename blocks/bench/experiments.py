@@ -38,7 +38,7 @@ min and max of the per-round ratio to a reference candidate:
                 and a dense 3x3 convolution (256→256 at the blocks' batch and size)
                 for multiply-adds, a large copy for memory bandwidth; timed together
                 with the forward (eval, no grad) of every block of ``blocks`` in forms
-                a, b, c; reference the dense convolution. With the bytes that
+                a, b, c, and of form (c)'s grouped 3x3 alone; reference the dense convolution. With the bytes that
                 :func:`blocks.analysis.census.census` counts they place every form on
                 a roofline (:mod:`blocks.bench.roofline`).
 
@@ -75,7 +75,7 @@ from blocks.bench.harness import (
     timed_call,
 )
 from blocks.core.build import build
-from blocks.core.forms import FORMS, ResNeXtBlock
+from blocks.core.forms import FORMS, GroupedConvBlock, ResNeXtBlock
 from blocks.core.spec import BlockSpec, check_positive_int
 from blocks.core.transplant import transplant
 from blocks.models.fused import fused_forward
@@ -88,6 +88,7 @@ COMPILED = "compiled"  # "<form> compiled": the block run by torch.compile
 ROOFLINE = "roofline"
 EXPERIMENTS = ("blocks", "networks", "transplant", "audit", COMPILED, ROOFLINE)
 MACHINE = "machine"  # the case of the roofline experiment's rows that measure the machine, not a block
+GROUPED_3X3 = "c conv2 alone"  # form (c)'s grouped 3x3 (C groups of d channels), the only thin kernel of (c)
 
 # The work that measures the machine's limits (experiment "roofline"): each is far larger
 # than the caches (32 MiB of L3 on the VM of the committed run), and each variant name says it.
@@ -288,8 +289,11 @@ WARMUP_SPEC = BlockSpec(8, 8, cardinality=2, width=2)  # compiled once per form,
 
 
 def _compiler_started(device: torch.device) -> None:
-    """Compile and run a tiny block of every form, untimed, so that no block's compile time holds the
-    compiler's one-off start-up (importing and setting up its lowerings, finding the C++ compiler)."""
+    """Compile and run a tiny block of every form, untimed: the compiler's one-off start-up.
+
+    Importing and setting up its lowerings and finding the C++ compiler happen once
+    per process; paid here, they are in no block's compile time.
+    """
     x = torch.zeros(1, WARMUP_SPEC.in_channels, 4, 4, device=device)
     for form in FORMS:
         with torch.no_grad():
@@ -301,8 +305,8 @@ def bench_compiled(config: BenchConfig, progress: tqdm | None = None) -> list[Me
     """Time forms a, b, c eager and compiled by ``torch.compile``, forward; and each compilation once.
 
     Every template's blocks are compiled in a fresh, empty compiler cache (so no
-    kernel is read from an earlier run's disk cache), after one untimed compile of
-    a tiny function that pays the compiler's start-up. The compile time is the
+    kernel is read from an earlier run's disk cache), after an untimed compile of
+    a tiny block of every form that pays the compiler's start-up. The compile time is the
     first call of the compiled block: tracing, lowering and compiling its kernels
     (C++ on a CPU, which needs a C++ compiler on the machine), plus one run.
     """
@@ -346,7 +350,9 @@ def bench_roofline(config: BenchConfig, progress: tqdm | None = None) -> list[Me
     so that each form's time and each limit are measured in the same rounds: a slow
     spell of the machine changes both alike and cancels out of their ratio. The work
     each limit does is :func:`limit_work`. Rows of a limit have case ``"machine"``,
-    rows of a form its template (e.g. ``"32x4d"``) and the form as variant.
+    rows of a form its template (e.g. ``"32x4d"``) and the form as variant; form (c)'s
+    grouped 3x3 is timed alone too (variant :data:`GROUPED_3X3`), on its own input
+    (B, C·d, size, size): the block's FLOPs include dense 1x1 convolutions, which hide it.
     """
     device = torch.device(config.device)
     torch.manual_seed(0)
@@ -365,10 +371,12 @@ def bench_roofline(config: BenchConfig, progress: tqdm | None = None) -> list[Me
     for cardinality, width in config.templates:
         spec = BlockSpec(TABLE2_CHANNELS, TABLE2_CHANNELS, cardinality, width)
         reference = build(spec, "c").to(device).eval()
-        for form in FORMS:
-            name = f"{cardinality}x{width}d {form}"
-            forms[name] = (f"{cardinality}x{width}d", form)
-            candidates[name] = timed_call(transplant(reference, form), x, "forward")
+        runs: dict[str, Callable[[Tensor], Tensor]] = {form: transplant(reference, form) for form in FORMS}
+        runs[GROUPED_3X3] = cast(GroupedConvBlock, reference).conv2
+        for variant, run in runs.items():
+            name = f"{cardinality}x{width}d {variant}"
+            forms[name] = (f"{cardinality}x{width}d", variant)
+            candidates[name] = timed_call(run, grouped_input(config, spec) if variant == GROUPED_3X3 else x, "forward")
     times = time_interleaved(candidates, config.repeats, config.warmup, device)
     rows = []
     for row in summarise(times, CONVOLUTION, ROOFLINE, MACHINE, "forward"):
@@ -377,6 +385,13 @@ def bench_roofline(config: BenchConfig, progress: tqdm | None = None) -> list[Me
     if progress is not None:
         progress.update()
     return rows
+
+
+def grouped_input(config: BenchConfig, spec: BlockSpec) -> Tensor:
+    """An input of form (c)'s grouped 3x3 in the roofline experiment: (batch, C·d, size, size), seeded."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(config.batch, spec.cardinality * spec.width, config.size, config.size, generator=generator)
+    return x.to(config.device)
 
 
 def limit_work(config: BenchConfig) -> dict[str, int]:

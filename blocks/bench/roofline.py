@@ -26,15 +26,26 @@ import csv
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 
 from blocks.analysis.census import census
 from blocks.analysis.complexity import TABLE2_CHANNELS, complexity
-from blocks.bench.experiments import CONVOLUTION, COPY, MACHINE, MATMUL, ROOFLINE, BenchConfig, limit_work
+from blocks.bench.experiments import (
+    CONVOLUTION,
+    COPY,
+    GROUPED_3X3,
+    MACHINE,
+    MATMUL,
+    ROOFLINE,
+    BenchConfig,
+    grouped_input,
+    limit_work,
+)
 from blocks.bench.harness import Measurement
 from blocks.core.build import build
-from blocks.core.forms import FORMS
+from blocks.core.forms import FORMS, GroupedConvBlock
 from blocks.core.spec import BlockSpec
 from blocks.text import render_table
 
@@ -47,8 +58,9 @@ class RooflinePoint:
 
     Attributes:
         case: the template, e.g. ``"32x4d"``.
-        variant: the form, ``"a"``, ``"b"`` or ``"c"`` (eager).
-        flops: FLOPs of one forward of the whole batch (2 per multiply-add).
+        variant: the form, ``"a"``, ``"b"`` or ``"c"`` (eager), or form (c)'s grouped 3x3
+            alone (:data:`GROUPED_3X3`).
+        flops: FLOPs of one forward of the whole batch (2 per multiply-add of its convolutions).
         bytes_moved: bytes its operators read and write in that forward (:func:`census`).
         time_ms: its forward time on the convolution's clock: the median per-round ratio
             to the dense convolution, times the convolution's median time.
@@ -105,14 +117,16 @@ def roofline_points(rows: list[Measurement], config: BenchConfig) -> list[Roofli
         config: that run's configuration (batch, size, templates, device).
 
     Returns:
-        One point per template and form a, b, c, in template order.
+        Per template, in template order, one point per form a, b, c and one for form (c)'s
+        grouped 3x3 alone.
 
     Raises:
         ValueError: ``rows`` lack a limit or a form of ``config``'s templates.
     """
     mine = {(row.case, row.variant): row for row in rows if row.experiment == ROOFLINE}
     cases = [f"{cardinality}x{width}d" for cardinality, width in config.templates]
-    needed = [(MACHINE, limit) for limit in (MATMUL, CONVOLUTION, COPY)] + [(c, f) for c in cases for f in FORMS]
+    variants = (*FORMS, GROUPED_3X3)
+    needed = [(MACHINE, limit) for limit in (MATMUL, CONVOLUTION, COPY)] + [(c, v) for c in cases for v in variants]
     if any(key not in mine for key in needed):
         raise ValueError("rows must hold the measurements of experiment 'roofline' for every template of config")
     clock_ms = mine[MACHINE, CONVOLUTION].median_ms
@@ -133,11 +147,15 @@ def roofline_points(rows: list[Measurement], config: BenchConfig) -> list[Roofli
         case = f"{cardinality}x{width}d"
         macs = complexity(spec, (1, TABLE2_CHANNELS, config.size, config.size)).macs * config.batch
         x = torch.zeros(config.batch, TABLE2_CHANNELS, config.size, config.size, device=device)
-        for form in FORMS:
-            with torch.random.fork_rng(devices=[]):  # the weights' values do not matter; the caller's stream is kept
-                block = build(spec, form).to(device).eval()
+        with torch.random.fork_rng(devices=[]):  # the weights' values do not matter; the caller's stream is kept
+            by_form = {form: build(spec, form).to(device).eval() for form in FORMS}
+        for form, block in by_form.items():
             moved = census(block, x).bytes_moved  # on the timed device: each device has its own BN operators
             points.append(RooflinePoint(case, form, 2 * macs, moved, time_ms(case, form), **roofs))
+        conv2, x2 = cast(GroupedConvBlock, by_form["c"]).conv2, grouped_input(config, spec)
+        conv2_macs = complexity(conv2, (1, *x2.shape[1:])).macs * config.batch
+        moved = census(conv2, x2).bytes_moved
+        points.append(RooflinePoint(case, GROUPED_3X3, 2 * conv2_macs, moved, time_ms(case, GROUPED_3X3), **roofs))
     return points
 
 

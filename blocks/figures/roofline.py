@@ -10,17 +10,27 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
+from blocks.bench.experiments import GROUPED_3X3
 from blocks.bench.roofline import RooflinePoint, read_roofline_csv
 from blocks.figures.style import FORM_COLOURS, PALETTE, new_figure, styled
 
 FIGURE_NAME = "roofline"
-_MARKERS = {"a": "o", "b": "^", "c": "s"}
+# variant -> marker, colour, legend
+_SERIES = {
+    "a": ("o", FORM_COLOURS["a"], "form (a), eager"),
+    "b": ("^", FORM_COLOURS["b"], "form (b), eager"),
+    "c": ("s", FORM_COLOURS["c"], "form (c), eager"),
+    GROUPED_3X3: ("D", PALETTE[3], "form (c)'s grouped 3x3 alone"),
+}
 _SPAN = 4.0  # the roofs are drawn from 1/_SPAN of the lowest intensity to _SPAN times the ridge or the highest
 
 
 @styled
 def roofline(points: Sequence[RooflinePoint] | None = None) -> Figure:
     """Achieved GFLOP/s against FLOPs per byte moved, for forms a, b, c of every template, under the roofs.
+
+    Form (c)'s grouped 3x3 alone is a fourth series: inside the block its FLOPs sit
+    beside those of the dense 1x1 convolutions, which hide how slow it is.
 
     Args:
         points: the points of one run (every point carries that run's roofs);
@@ -56,28 +66,28 @@ def roofline(points: Sequence[RooflinePoint] | None = None) -> Figure:
         linewidth=1,
         label=f"dense matmul {roofs.matmul_gflops:.0f} GFLOP/s",
     )
-    for form, marker in _MARKERS.items():
-        mine = [p for p in points if p.variant == form]
+    for variant, (marker, colour, label) in _SERIES.items():
+        mine = [p for p in points if p.variant == variant]
         if not mine:
             continue
         ax.plot(
             [p.intensity for p in mine],
             [p.gflops for p in mine],
             marker=marker,
-            markersize=8,
+            markersize=7,
             linestyle="-",
             linewidth=1,
-            color=FORM_COLOURS[form],
-            label=f"form ({form}), eager",
+            color=colour,
+            label=label,
         )
         for point in mine:
             ax.annotate(
                 f"C={point.case.split('x')[0]}",
                 (point.intensity, point.gflops),
-                xytext=(6, -4 if form == "a" else 4),
+                xytext=(6, -4 if variant == "a" else 4),
                 textcoords="offset points",
                 fontsize=10,
-                color=FORM_COLOURS[form],
+                color=colour,
             )
     ax.set_xscale("log")
     ax.set_yscale("log")
