@@ -15,12 +15,13 @@ from blocks.bench.roofline import RooflinePoint, read_roofline_csv
 from blocks.figures.style import FORM_COLOURS, PALETTE, new_figure, styled
 
 FIGURE_NAME = "roofline"
-# variant -> marker, colour, legend
-_SERIES = {
-    "a": ("o", FORM_COLOURS["a"], "form (a), eager"),
-    "b": ("^", FORM_COLOURS["b"], "form (b), eager"),
-    "c": ("s", FORM_COLOURS["c"], "form (c), eager"),
-    GROUPED_3X3: ("D", PALETTE[3], "form (c)'s grouped 3x3 alone"),
+# variant -> marker, colour, legend, which cardinalities get a "C=" label (None: all). Form (c)'s
+# points lie close together, and (b)'s beside them but for the last: labels there would cover each other.
+_SERIES: dict[str, tuple[str, str, str, tuple[int, ...] | None]] = {
+    "a": ("o", FORM_COLOURS["a"], "form (a), eager", None),
+    "b": ("^", FORM_COLOURS["b"], "form (b), eager", (32,)),
+    "c": ("s", FORM_COLOURS["c"], "form (c), eager (C = 1 ... 32 close together)", ()),
+    GROUPED_3X3: ("D", PALETTE[3], "form (c)'s grouped 3x3 alone", None),
 }
 _SPAN = 4.0  # the roofs are drawn from 1/_SPAN of the lowest intensity to _SPAN times the ridge or the highest
 
@@ -66,7 +67,7 @@ def roofline(points: Sequence[RooflinePoint] | None = None) -> Figure:
         linewidth=1,
         label=f"dense matmul {roofs.matmul_gflops:.0f} GFLOP/s",
     )
-    for variant, (marker, colour, label) in _SERIES.items():
+    for variant, (marker, colour, label, labelled) in _SERIES.items():
         mine = [p for p in points if p.variant == variant]
         if not mine:
             continue
@@ -81,8 +82,11 @@ def roofline(points: Sequence[RooflinePoint] | None = None) -> Figure:
             label=label,
         )
         for point in mine:
+            cardinality = int(point.case.split("x")[0])
+            if labelled is not None and cardinality not in labelled:
+                continue
             ax.annotate(
-                f"C={point.case.split('x')[0]}",
+                f"C={cardinality}",
                 (point.intensity, point.gflops),
                 xytext=(6, -4 if variant == "a" else 4),
                 textcoords="offset points",
