@@ -15,7 +15,7 @@ from matplotlib.text import Text
 
 from blocks import BlockSpec
 from blocks.cli import main
-from blocks.figures import FIGURES, block_diagonal, equivalence_error, forms_abc, group_conv, write_figures
+from blocks.figures import FIGURES, block_diagonal, equivalence_error, forms_abc, group_conv, roofline, write_figures
 from blocks.figures.style import DPI, FIGURE_FORMATS, MIN_FONT_PT, save_figure
 
 COMMITTED = Path(__file__).resolve().parents[1] / "figures"
@@ -127,6 +127,7 @@ BAD_CALLS = {
         ValueError,
         "must be a sequence of BlockSpec",
     ),
+    "roofline no points": (lambda: roofline([]), ValueError, "at least one RooflinePoint"),
     "write_figures unknown name": (lambda: write_figures("unused", names=["nope"]), ValueError, "got 'nope'"),
     "write_figures unknown format": (lambda: write_figures("unused", formats=["jpg"]), ValueError, "got 'jpg'"),
     "write_figures unknown spec field": (
