@@ -90,11 +90,12 @@ def test_csv_has_one_row_per_measurement_with_every_column(tiny_run: tuple[list,
     assert (
         len([r for r in table if r["experiment"] == "transplant"]) == 3
     )  # the plain copy, transplant, the plain copy of both forms
+    assert {r["variant"] for r in table if r["experiment"] == "audit"} == {"forward with tracing", "audit"}
     for row in table:
         assert row["threads"] == "1" and row["device"] == "cpu" and row["torch"] == torch.__version__
         # The pairs with a target are timed alone for more rounds; the both-forms copy is context.
         context = row["variant"].endswith("forms a and c")
-        target_pair = row["experiment"] in ("parity", "transplant") and not context
+        target_pair = row["experiment"] in ("parity", "transplant", "audit") and not context
         rounds = TARGET_PAIR_ROUNDS * TINY.repeats if target_pair else TINY.repeats
         assert row["repeats"] == str(rounds)
         assert 0 < float(row["min_ms"]) <= float(row["median_ms"]) <= float(row["max_ms"])
