@@ -83,17 +83,24 @@ def _add_prove(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from blocks.bench.experiments import EXPERIMENTS  # names only: torch is imported by blocks anyway
+
     parser = commands.add_parser(
         "bench",
-        help="time forms a, b, c: blocks, ResNeXt-50 vs torchvision, transplant (writes OUT/results.csv)",
+        help="time forms a, b, c: blocks, ResNeXt-50 vs torchvision, transplant, torch.compile, roofline"
+        " (writes OUT/results.csv)",
         description="Time one 256->256 block per Table 2 template (C = 1, 2, 4, 8, 32) in forms a,"
         " a-fused (a through (c)'s grouped kernels), b and c, forward and forward+backward;"
         " ResNeXt-50 32x4d forward in every form against torchvision's with the same weights, and form (c)"
         " against torchvision alone for 3x the rounds (the weights move to new memory before every round);"
-        " form (c) channels_last vs contiguous; and transplant c->a->c of ResNeXt-101 32x8d against"
-        " deepcopy + load_state_dict. Candidates are timed interleaved after warm-up runs."
-        " Writes OUT/results.csv (one row per measurement), FIGURES/speed_vs_cardinality.{svg,pdf,png}"
-        " and prints the table.",
+        " form (c) channels_last vs contiguous; transplant c->a->c of ResNeXt-101 32x8d against"
+        " deepcopy + load_state_dict; audit of ResNeXt-50 against one traced forward; each Table 2 block in"
+        " forms a, b, c eager and compiled by torch.compile (compile time apart); and the machine's limits"
+        " (dense matmul, dense 3x3 convolution, copy) timed with every eager form for the roofline."
+        " Candidates are timed interleaved after warm-up runs."
+        " Writes OUT/results.csv (one row per measurement; OUT/results-NAME-....csv with --only),"
+        " OUT/roofline.csv and FIGURES/roofline.{svg,pdf,png} (with experiment roofline),"
+        " FIGURES/speed_vs_cardinality.{svg,pdf,png} (with experiment blocks), and prints the tables.",
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default cpu)")
     parser.add_argument("--batch", type=int, default=8, help="images per batch (default 8)")
@@ -103,8 +110,15 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--repeats", type=int, default=10, help="timed runs per candidate (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs per candidate first (default 2)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's current count)")
-    parser.add_argument("--out", default="benchmarks", help="folder for results.csv (default benchmarks)")
-    parser.add_argument("--figures", default="figures", help="folder for the figure (default figures)")
+    parser.add_argument("--out", default="benchmarks", help="folder for the CSV files (default benchmarks)")
+    parser.add_argument("--figures", default="figures", help="folder for the figures (default figures)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=EXPERIMENTS,
+        metavar="NAME",
+        help=f"run only this experiment (repeatable), among {', '.join(EXPERIMENTS)}; default all",
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -117,22 +131,36 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         import torch
 
         from blocks.bench import BenchConfig, environment, format_measurements, quick, run_benchmark, write_csv
+        from blocks.bench.experiments import ROOFLINE
+        from blocks.bench.roofline import format_roofline, roofline_points, write_roofline_csv
         from blocks.checks import writable_folder
+        from blocks.figures.roofline import FIGURE_NAME as ROOFLINE_FIGURE
+        from blocks.figures.roofline import roofline
         from blocks.figures.speed import FIGURE_NAME, speed_figure
         from blocks.figures.style import save_figure
 
         threads = torch.get_num_threads() if args.threads is None else args.threads
+        experiments = EXPERIMENTS if args.only is None else tuple(dict.fromkeys(args.only))
         with _usage_errors(args.parser):
-            config = BenchConfig(args.device, args.batch, args.size, args.repeats, args.warmup, threads)
+            config = BenchConfig(
+                args.device, args.batch, args.size, args.repeats, args.warmup, threads, experiments=experiments
+            )
             config = quick(config) if args.quick else config
             writable_folder("--out", args.out)
             writable_folder("--figures", args.figures)
         print(f"threads: {config.threads} (torch.set_num_threads), device: {config.device}, torch {torch.__version__}")
         rows = run_benchmark(config)
         print(format_measurements(rows))
-        csv_path = write_csv(rows, environment(config), Path(args.out) / "results.csv")
-        figures = save_figure(speed_figure(rows), args.figures, FIGURE_NAME)
-        print(f"wrote {csv_path} and {', '.join(str(f) for f in figures)}")
+        name = "results" if args.only is None else "-".join(("results", *experiments))
+        written = [write_csv(rows, environment(config), Path(args.out) / f"{name}.csv")]
+        if "blocks" in experiments:
+            written += save_figure(speed_figure(rows), args.figures, FIGURE_NAME)
+        if ROOFLINE in experiments:
+            points = roofline_points(rows, config)
+            print(format_roofline(points))
+            written.append(write_roofline_csv(points, environment(config), Path(args.out) / "roofline.csv"))
+            written += save_figure(roofline(points), args.figures, ROOFLINE_FIGURE)
+        print(f"wrote {', '.join(str(path) for path in written)}")
         return 0
 
     parser.set_defaults(run=run, parser=parser)
@@ -146,13 +174,14 @@ def _add_figures(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         " OUT/<name>.<format>, byte-for-byte reproducibly: forms_abc (paper Figure 3), group_conv,"
         " block_diagonal, equivalence_error, table2_costs. 'make figures' regenerates the committed ones."
         " With --slides, the slide variants (16:9, text at least 18 pt on a 1920x1080 slide) of those and of"
-        " speed_vs_cardinality (drawn from --results) and training_curves (trains the three forms on the"
-        " digits, ~25 s). --only may name those two without --slides as well.",
+        " speed_vs_cardinality (drawn from --results), roofline (from roofline.csv beside --results) and"
+        " training_curves (trains the three forms on the digits, ~25 s). --only may name those three without"
+        " --slides as well.",
     )
     parser.add_argument("--out", help="folder to write into (default figures, or figures/slides with --slides)")
     parser.add_argument("--formats", default="svg,pdf,png", help="comma-separated, among svg, pdf, png (default all)")
     parser.add_argument("--only", action="append", metavar="NAME", help="draw only this figure (repeatable)")
-    parser.add_argument("--slides", action="store_true", help="draw the slide variants, all seven by default")
+    parser.add_argument("--slides", action="store_true", help="draw the slide variants, all eight by default")
     parser.add_argument(
         "--results",
         default="benchmarks/results.csv",
@@ -214,20 +243,38 @@ def _add_tables(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.set_defaults(run=run, parser=parser)
 
 
+RESNEXT29 = {"resnext29-8x64d": (8, 64), "resnext29-16x64d": (16, 64)}  # the paper's CIFAR networks, (C, d)
+
+
+def _silent(*args: object) -> None:
+    """Print nothing: what processes other than rank 0 print."""
+
+
 def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "train",
-        help="train a small ResNeXt in form a, b or c on digits (offline) or CIFAR-10",
-        description="Train blocks.small_resnext (3 stages of one 4x4d block, 64-128-256 channels) with"
-        " SGD, momentum and weight decay, and print the loss and accuracy of every epoch. 'digits' is"
-        " scikit-learn's bundled 8x8 handwritten digits (no download); 'cifar10' is read from"
-        " DATA_ROOT/cifar-10-batches-py and downloaded there only with --download. With --csv the"
-        " per-epoch metrics are written to that file.",
+        help="train a small ResNeXt or ResNeXt-29 in form a, b or c on digits (offline) or CIFAR-10",
+        description="Train blocks.small_resnext (3 stages of one 4x4d block, 64-128-256 channels) or the"
+        " paper's CIFAR ResNeXt-29 with SGD, momentum and weight decay, and print the loss and accuracy of"
+        " every epoch. 'digits' is scikit-learn's bundled 8x8 handwritten digits (no download); 'cifar10' is"
+        " read from DATA_ROOT/cifar-10-batches-py and downloaded there only with --download. With --csv the"
+        " per-epoch metrics are written to that file. Under 'torchrun --nproc_per_node N -m blocks train ...'"
+        " N processes train one model with DistributedDataParallel (gloo on CPU, nccl on CUDA, one GPU each),"
+        " each on 1/N of every batch; rank 0 alone prints and writes the CSV.",
     )
     parser.add_argument("--form", choices=("a", "b", "c"), default="c", help="form of every block (default c)")
+    parser.add_argument(
+        "--network",
+        choices=("small", *RESNEXT29),
+        default="small",
+        help="small: blocks.small_resnext (92k parameters); resnext29-*: the paper's CIFAR networks (default small)",
+    )
     parser.add_argument("--data", choices=("digits", "cifar10"), default="digits", help="data set (default digits)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train (default cpu)")
     parser.add_argument("--epochs", type=int, default=3, help="passes over the training set (default 3)")
-    parser.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
+    parser.add_argument(
+        "--batch-size", type=int, default=64, help="images per step, over all processes together (default 64)"
+    )
     parser.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")
     parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     parser.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay (default 5e-4)")
@@ -242,10 +289,13 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     def run(args: argparse.Namespace) -> int:
         import torch
+        import torch.distributed as dist
 
         from blocks.checks import check_seed, writable_file
         from blocks.core.spec import check_positive_int
+        from blocks.models.networks import resnext29
         from blocks.training.data import data_loaders
+        from blocks.training.distributed import join_processes
         from blocks.training.loop import SGDRecipe, small_resnext, train
 
         with _usage_errors(args.parser):
@@ -261,13 +311,22 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             train_loader, val_loader = data_loaders(
                 args.data, batch_size=args.batch_size, seed=args.seed, root=args.data_root, download=args.download
             )
-        torch.manual_seed(args.seed)
-        net = small_resnext(args.form)
+        if args.device == "cuda" and not torch.cuda.is_available():
+            args.parser.error("--device cuda, but torch.cuda.is_available() is False on this machine")
+        processes = join_processes(torch.device(args.device))  # under torchrun: this process's rank and GPU
+        torch.manual_seed(args.seed)  # every process draws the same weights (DDP would copy rank 0's anyway)
+        if args.network == "small":
+            net = small_resnext(args.form)
+        else:
+            net = resnext29(*RESNEXT29[args.network], form=args.form)
+        net.to(processes.device)
         train_images = len(cast(Sized, train_loader.dataset))  # TensorDataset and CIFAR10 both have a length
         val_images = len(cast(Sized, val_loader.dataset))
-        print(
+        say = print if processes.is_main else _silent
+        on = f", {processes.world_size} processes" if processes.world_size > 1 else ""
+        say(
             f"form ({args.form}), {args.data}: {train_images} training and"
-            f" {val_images} validation images, {args.epochs} epochs"
+            f" {val_images} validation images, {args.epochs} epochs{on}"
         )
         history = train(
             net,
@@ -281,13 +340,15 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             csv_path=args.csv,
         )
         for row in history.epochs:
-            print(
+            say(
                 f"epoch {row['epoch']:>3}  lr {row['lr']:.4f}  train loss {row['train_loss']:.4f}"
                 f"  train acc {row['train_accuracy']:6.2%}  val loss {row['val_loss']:.4f}"
                 f"  val acc {row['val_accuracy']:6.2%}  ({row['seconds']:.1f} s)"
             )
         if args.csv:
-            print(f"wrote {args.csv}")
+            say(f"wrote {args.csv}")
+        if dist.is_initialized():
+            dist.destroy_process_group()
         return 0
 
     parser.set_defaults(run=run, parser=parser)

@@ -29,6 +29,8 @@ from vendor import unpack
 from blocks.analysis.complexity import table2_templates
 from blocks.analysis.proof import compare_forms
 from blocks.bench import read_csv
+from blocks.bench.experiments import GROUPED_3X3
+from blocks.bench.roofline import read_roofline_csv
 from blocks.core._fast import empty_block
 from blocks.figures import FIGURES, learning_curves_figure, write_figures
 from blocks.figures.style import SLIDE_FIGSIZE, save_figure
@@ -116,6 +118,15 @@ def _speed_at_32x4d() -> str:
     )
 
 
+def _grouped_share_of_roof() -> str:
+    points = read_roofline_csv(RESULTS.with_name("roofline.csv"))
+    share = {p.case: p.compute_fraction for p in points if p.variant == GROUPED_3X3}
+    return (
+        f"form (c)'s grouped 3x3 alone: {100 * share['1x64d']:.0f}% of the dense convolution's GFLOP/s at C = 1,"
+        f" {100 * share['32x4d']:.0f}% at C = 32"
+    )
+
+
 SLIDES = (
     Slide("forms_abc", "01", "Three drawings of one block: the same weights, cut differently", _weights_in_every_form),
     Slide("equivalence_error", "01", "The forms compute one function: they differ by rounding", _largest_differences),
@@ -123,13 +134,14 @@ SLIDES = (
     Slide("group_conv", "04", "A grouped conv connects each channel to its own group only", _grouped_weights),
     Slide("block_diagonal", "04", "Form (c)'s grouped 3x3 is block-diagonal; (a) stores the blocks", _stored_share),
     Slide("speed_vs_cardinality", "05", "Equal FLOPs are not equal time: form (a) pays per path", _speed_at_32x4d),
+    Slide("roofline", "05", "Thin groups move more bytes per FLOP and sit below the roof", _grouped_share_of_roof),
     Slide("training_curves", "06", "One model: the forms take the same SGD steps", _accuracies),
 )
 
 
 def draw_figures(out: Path) -> None:
     """Draw every slide figure into ``out`` as SVG, PDF and PNG."""
-    write_figures(out, names=[*FIGURES, "speed_vs_cardinality"], slide=True, results=RESULTS)
+    write_figures(out, names=[*FIGURES, "speed_vs_cardinality", "roofline"], slide=True, results=RESULTS)
     save_figure(learning_curves_figure(_trained(), slide=True), out, "training_curves")
 
 

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from blocks import BlockSpec, transplant
+from blocks import BlockSpec, build, transplant
+from blocks.analysis.census import census
+from blocks.analysis.compiled import compiled_calls
 from blocks.analysis.proof import random_block, relative_error
 from blocks.bench import (
     BenchConfig,
@@ -30,9 +32,20 @@ from blocks.bench import (
     spread_warning,
     write_csv,
 )
-from blocks.bench.experiments import FUSED, TARGET_PAIR_ROUNDS, TORCHVISION
+from blocks.bench.experiments import (
+    COMPILED,
+    CONVOLUTION,
+    COPY,
+    FUSED,
+    GROUPED_3X3,
+    MATMUL,
+    ROOFLINE,
+    TARGET_PAIR_ROUNDS,
+    TORCHVISION,
+)
 from blocks.bench.harness import PASSES
 from blocks.bench.report import CSV_COLUMNS, EQUAL_WORK_LIMIT, REFERENCE_RESULTS, SPREAD_LIMIT
+from blocks.bench.roofline import read_roofline_csv, roofline_points, write_roofline_csv
 from blocks.cli import main
 from blocks.figures.speed import FIGURE_NAME, speed_figure
 from blocks.figures.style import save_figure
@@ -40,11 +53,16 @@ from blocks.models.fused import fused_forward
 
 from conftest import freeze_batch_norms, spec_id
 
-# A benchmark small enough for seconds on 2 cores: two templates, tiny inputs, C = 2 networks.
+# A benchmark small enough for seconds on 2 cores: two templates, tiny inputs, C = 2 networks;
+# without the compiler, which takes its seconds per block whatever the input (COMPILED_TINY has it).
 TINY = BenchConfig(
     batch=2, size=8, repeats=2, warmup=1, threads=1,
     templates=((1, 8), (4, 2)), network=(50, 2, 4), transplant_network=(50, 2, 4),
+    experiments=("blocks", "networks", "transplant", "audit"),
 )  # fmt: skip
+COMPILED_TINY = BenchConfig(
+    batch=1, size=4, repeats=1, warmup=0, threads=1, templates=((2, 2),), experiments=(COMPILED, ROOFLINE)
+)
 
 # The fused forward adds the paths' products in another order than the sum of C
 # path outputs does, so it differs by rounding only: a few float64 ulps (2.2e-16).
@@ -172,7 +190,7 @@ def test_blocks_are_timed_in_the_passes_asked_for() -> None:
 def test_benchmark_restores_the_thread_count() -> None:
     before = torch.get_num_threads()
     run_benchmark(BenchConfig(batch=1, size=4, repeats=1, warmup=0, threads=1, templates=((1, 4),),
-                              network=(50, 1, 4), transplant_network=(50, 1, 4)), show_progress=False)  # fmt: skip
+                              experiments=("blocks",)), show_progress=False)  # fmt: skip
     assert torch.get_num_threads() == before
 
 
@@ -184,8 +202,10 @@ def test_benchmark_restores_the_thread_count() -> None:
         ("warmup", -1, "warmup must be a non-negative int, got -1"),
         ("network", (34, 32, 4), "network depth must be one of [50, 101, 152], got 34"),
         ("passes", ("backward",), "passes must be one or more of ['forward', 'forward+backward'], got ('backward',)"),
+        ("experiments", ("blocks", "speed"), "experiments must be among"),
+        ("experiments", (), "at least one, got ()"),
     ],
-    ids=["device", "repeats", "warmup", "depth", "passes"],
+    ids=["device", "repeats", "warmup", "depth", "passes", "unknown-experiment", "no-experiment"],
 )
 def test_bad_config_is_refused(field: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -197,6 +217,71 @@ def test_cli_help_says_what_is_written_where(capsys: pytest.CaptureFixture[str])
         main(["bench", "--help"])
     out = capsys.readouterr().out
     assert "results.csv" in out and "speed_vs_cardinality" in out and "--quick" in out
+    assert "roofline.csv" in out and "--only" in out
+
+
+# ---------------------------------------------------------------- the compiler and the roofline
+
+
+@pytest.fixture(scope="module")
+def compiled_run() -> list:
+    return run_benchmark(COMPILED_TINY, show_progress=False)
+
+
+def test_compiled_and_roofline_rows(compiled_run: list) -> None:
+    forward = {r.variant for r in compiled_run if r.experiment == COMPILED and r.pass_ == "forward"}
+    assert forward == {"a", "b", "c", "a compiled", "b compiled", "c compiled"}
+    compile_rows = [r for r in compiled_run if r.experiment == COMPILED and r.pass_ == "compile"]
+    assert {r.variant for r in compile_rows} == {"a compiled", "b compiled", "c compiled"}
+    assert all(r.repeats == 1 and r.median_ms > 0 for r in compile_rows)  # each block compiled once
+    roofline = {(r.case, r.variant) for r in compiled_run if r.experiment == ROOFLINE}
+    limits = {("machine", name) for name in (MATMUL, CONVOLUTION, COPY)}
+    assert roofline == limits | {("2x2d", variant) for variant in ("a", "b", "c", GROUPED_3X3)}
+
+
+def test_roofline_points_survive_their_csv(compiled_run: list, tmp_path: Path) -> None:
+    points = roofline_points(compiled_run, COMPILED_TINY)
+    assert [(p.case, p.variant) for p in points] == [("2x2d", variant) for variant in ("a", "b", "c", GROUPED_3X3)]
+    spec, x = BlockSpec(256, 256, 2, 2), torch.zeros(1, 256, 4, 4)
+    block_points, conv2_point = points[:3], points[3]
+    for point in block_points:
+        assert point.bytes_moved == census(build(spec, point.variant).eval(), x).bytes_moved
+        assert point.flops == points[0].flops and point.intensity == point.flops / point.bytes_moved
+    # the grouped 3x3 alone: 2 FLOPs per multiply-add, 2 groups of 2 -> 2 channels, 3x3 taps, 16 pixels
+    assert conv2_point.flops == 2 * (2 * 2) * 2 * 9 * 16
+    for point in points:
+        assert point.gflops > 0 and point.attainable_gflops <= point.conv_gflops
+    # form (a) writes its paths' partial sums: the most bytes for the same FLOPs
+    assert points[0].bytes_moved > points[2].bytes_moved
+    path = write_roofline_csv(points, environment(COMPILED_TINY), tmp_path / "roofline.csv")
+    assert read_roofline_csv(path) == points
+
+
+def test_roofline_needs_the_limits(compiled_run: list) -> None:
+    with pytest.raises(ValueError, match="experiment 'roofline' for every template"):
+        roofline_points([r for r in compiled_run if r.variant != COPY], COMPILED_TINY)
+
+
+def test_missing_roofline_csv_says_how_to_make_it(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="python -m blocks bench"):
+        read_roofline_csv(tmp_path / "nothing.csv")
+
+
+def test_cli_only_writes_a_csv_named_after_the_experiments(tmp_path: Path) -> None:
+    argv = ["bench", "--only", "roofline", "--repeats", "1", "--warmup", "0", "--batch", "1", "--size", "4"]
+    assert main([*argv, "--threads", "1", "--out", str(tmp_path / "out"), "--figures", str(tmp_path / "fig")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["results-roofline.csv", "roofline.csv"]
+    assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == [f"roofline.{fmt}" for fmt in ("pdf", "png", "svg")]
+
+
+@pytest.mark.parametrize("form, convolutions", [("a", 3 * 2), ("c", 3)], ids=["form-a", "form-c"])
+def test_the_compiler_keeps_every_convolution_and_fuses_the_rest(form: str, convolutions: int) -> None:
+    block = build(BlockSpec(16, 16, cardinality=2, width=2), form).eval()
+    x = torch.randn(1, 16, 4, 4)
+    calls = compiled_calls(block, x)
+    assert calls.convolutions == convolutions  # 3 per path in (a): no grouped convolution is made
+    assert {"add", "relu"} <= set(calls.generated[-1].split("_"))  # the sum, BN, shortcut and ReLU: one loop
+    assert calls.total_calls < census(block, x).total_calls
 
 
 @pytest.mark.parametrize("spec", FUSED_SPECS, ids=spec_id)

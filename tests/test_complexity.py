@@ -110,18 +110,28 @@ def test_census_counts_one_set_of_kernels_per_path() -> None:
 
 
 @pytest.mark.parametrize(
-    ("run", "new_tensors"),
+    ("run", "new_tensors", "moved_tensors"),
     [
-        (torch.relu, 1),
-        (lambda x: torch.relu_(x.clone()), 1),
-        (lambda x: x.view(-1), 0),
-        (lambda x: torch.cat([x, x]), 2),
+        (torch.relu, 1, 2),  # reads x, writes a new tensor
+        (lambda x: torch.relu_(x.clone()), 1, 4),  # clone reads and writes; relu_ reads and writes back
+        (lambda x: x.view(-1), 0, 0),  # a view touches no memory
+        (lambda x: torch.cat([x, x]), 2, 4),  # reads x twice, writes twice its size
     ],
     ids=["relu", "clone-then-relu_", "view", "cat"],
 )
-def test_census_counts_new_tensors_only(run: Callable[[torch.Tensor], torch.Tensor], new_tensors: int) -> None:
+def test_census_counts_new_tensors_and_moved_bytes(
+    run: Callable[[torch.Tensor], torch.Tensor], new_tensors: int, moved_tensors: int
+) -> None:
     x = torch.randn(2, 3, 4, 4)
-    assert census(run, x).bytes_written == new_tensors * x.numel() * x.element_size()
+    counted = census(run, x)
+    assert counted.bytes_written == new_tensors * x.numel() * x.element_size()
+    assert counted.bytes_moved == moved_tensors * x.numel() * x.element_size()
+
+
+def test_census_moves_the_weights_too() -> None:
+    conv = nn.Conv2d(3, 5, 1, bias=False)
+    x = torch.randn(2, 3, 4, 4)  # out: (2, 5, 4, 4)
+    assert census(conv, x).bytes_moved == 4 * (x.numel() + conv.weight.numel() + 2 * 5 * 4 * 4)
 
 
 # --- disagreements are reported, not hidden ------------------------------------------------------

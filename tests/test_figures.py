@@ -23,6 +23,7 @@ from blocks.figures import (
     equivalence_error,
     forms_abc,
     group_conv,
+    roofline,
     speed_figure,
     write_figures,
 )
@@ -219,7 +220,7 @@ def test_slides_draw_the_data_figures_from_the_csv_and_a_training_run(
     trained = {form: History(step_losses=losses) for form in "abc"}
     monkeypatch.setattr("blocks.figures.train_each_form", lambda: trained)  # training itself: test_training.py
     paths = write_figures(tmp_path, ["png"], list(DATA_FIGURES), slide=True, results=RESULTS)
-    assert [path.name for path in paths] == ["speed_vs_cardinality.png", "training_curves.png"]
+    assert [path.name for path in paths] == ["speed_vs_cardinality.png", "roofline.png", "training_curves.png"]
 
 
 def test_forms_abc_draws_the_spec_it_is_given() -> None:
@@ -247,6 +248,7 @@ BAD_CALLS = {
         ValueError,
         "must be a sequence of BlockSpec",
     ),
+    "roofline no points": (lambda: roofline([]), ValueError, "at least one RooflinePoint"),
     "write_figures unknown name": (lambda: write_figures("unused", names=["nope"]), ValueError, "got 'nope'"),
     "write_figures unknown format": (lambda: write_figures("unused", formats=["jpg"]), ValueError, "got 'jpg'"),
     "write_figures unknown spec field": (

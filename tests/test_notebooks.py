@@ -30,7 +30,7 @@ FIGURES_SHOWN = {
     "02_networks.ipynb": 0,
     "03_params_flops.ipynb": 0,
     "04_group_conv_diagrams.ipynb": 3,  # group_conv, block_diagonal, forms_abc
-    "05_speed.ipynb": 1,  # the live speed ratios
+    "05_speed.ipynb": 2,  # the live speed ratios, the live roofline
     "06_training.ipynb": 1,  # the float32 learning curves
     "07_common_mistakes.ipynb": 0,
 }

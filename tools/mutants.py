@@ -153,6 +153,7 @@ def main() -> None:
         "# mutmut report (build/mutants/report.md)",
         "",
         "| file | " + " | ".join(sorted(set(verdicts.values()))) + " |",
+        "|---" * (1 + len(set(verdicts.values()))) + "|",
     ]
     per_file = collections.defaultdict(collections.Counter)
     for name, verdict in verdicts.items():
@@ -173,6 +174,8 @@ def main() -> None:
         lines.append(f"- {proof}: kills {len(killed) - len(missed)} of {len(killed)}; not: {', '.join(missed) or '-'}")
     lines += ["", "## Hand-written mutants of decorated functions", ""]
     lines += [f"- {name}: {verdict}" for name, verdict in by_hand.items()]
+    clock.lap("each proof file alone, and the hand-written mutants")
+    lines += ["", "## Time (2 cores)", "", *clock.lines]
     (WORK / "report.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {WORK / 'report.md'}")
 

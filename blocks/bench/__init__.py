@@ -1,15 +1,18 @@
 """What the three forms cost at run time: ``python -m blocks bench``.
 
 harness.py      interleaved timing rounds, per-round ratios, fresh weight placements
-experiments.py  the experiments: blocks, networks, parity, layout, transplant, audit
+experiments.py  the experiments: blocks, networks, parity, layout, transplant, audit, compiled, roofline
 report.py       the CSV, the Markdown table, the committed run beside a live one
+roofline.py     each form against the machine's limits: points, their CSV and table
 """
 
 from blocks.bench.experiments import (
     BenchConfig,
     bench_audit,
     bench_blocks,
+    bench_compiled,
     bench_networks,
+    bench_roofline,
     bench_transplant,
     quick,
     run_benchmark,
@@ -34,7 +37,9 @@ __all__ = [
     "Measurement",
     "bench_audit",
     "bench_blocks",
+    "bench_compiled",
     "bench_networks",
+    "bench_roofline",
     "bench_transplant",
     "blocks_beside_reference",
     "environment",

@@ -5,7 +5,7 @@ section 3.3), but not in the same time. The paper trains form (c) "because it
 is faster"; this module measures how much faster, and checks that our form (c)
 networks are as fast as torchvision's, layer for layer the same model.
 
-Five experiments, each timing its candidates INTERLEAVED (A B C, C B A, … after
+Seven experiments, each timing its candidates INTERLEAVED (A B C, C B A, … after
 warm-up runs), so that a slow spell of a shared machine hits every candidate
 alike; each reports the median, min and max over the repeats, and the median,
 min and max of the per-round ratio to a reference candidate:
@@ -30,6 +30,20 @@ min and max of the per-round ratio to a reference candidate:
     audit       ``blocks.audit`` of the network (ResNeXt-50 32x4d) on one 64x64 image, vs one
                 forward pass recorded by its tracer (:func:`blocks.analysis.trace.record`,
                 reference): what reading the dataflow adds to running it (target ≤ 3x).
+    compiled    the blocks of the first experiment in forms a, b, c, eager and
+                compiled by ``torch.compile``, forward (eval, no grad); reference
+                eager c. The compile time (the first call of each compiled block) is
+                reported apart, as pass "compile" (reference: compiling form (c)).
+    roofline    what the machine can do at this thread count: a large dense matmul
+                and a dense 3x3 convolution (256→256 at the blocks' batch and size)
+                for multiply-adds, a large copy for memory bandwidth; timed together
+                with the forward (eval, no grad) of every block of ``blocks`` in forms
+                a, b, c, and of form (c)'s grouped 3x3 alone; reference the dense convolution. With the bytes that
+                :func:`blocks.analysis.census.census` counts they place every form on
+                a roofline (:mod:`blocks.bench.roofline`).
+
+``networks`` also gives the rows of ``parity`` and ``layout``; :attr:`BenchConfig.experiments`
+picks which of the others run.
 
 Times depend on the machine, its load and the thread count, so every CSV row
 carries them (:data:`CSV_COLUMNS`).
@@ -39,6 +53,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import cast
@@ -60,7 +75,7 @@ from blocks.bench.harness import (
     timed_call,
 )
 from blocks.core.build import build, check_memory
-from blocks.core.forms import FORMS, ResNeXtBlock
+from blocks.core.forms import FORMS, GroupedConvBlock, ResNeXtBlock
 from blocks.core.spec import BlockSpec, check_positive_int
 from blocks.core.transplant import transplant
 from blocks.models.fused import fused_forward
@@ -69,6 +84,19 @@ from blocks.models.networks import STAGE_BLOCKS, resnext
 FUSED = "a-fused"  # form (a)'s modules run through form (c)'s kernels (blocks.fused)
 TARGET_PAIR_ROUNDS = 3  # a pair with a target is timed alone, for this many times config.repeats rounds
 TORCHVISION = "torchvision"
+COMPILED = "compiled"  # "<form> compiled": the block run by torch.compile
+ROOFLINE = "roofline"
+EXPERIMENTS = ("blocks", "networks", "transplant", "audit", COMPILED, ROOFLINE)
+MACHINE = "machine"  # the case of the roofline experiment's rows that measure the machine, not a block
+GROUPED_3X3 = "c conv2 alone"  # form (c)'s grouped 3x3 (C groups of d channels), the only thin kernel of (c)
+
+# The work that measures the machine's limits (experiment "roofline"): each is far larger
+# than the caches (32 MiB of L3 on the VM of the committed run), and each variant name says it.
+MATMUL_SIZE = 2048  # (n, n) @ (n, n) float32: 2·n³ = 17.2 GFLOP
+COPY_ELEMENTS = 2**25  # float32: a 128 MiB copy reads 128 MiB and writes 128 MiB
+MATMUL = f"dense matmul {MATMUL_SIZE}x{MATMUL_SIZE}"
+CONVOLUTION = f"dense 3x3 convolution {TABLE2_CHANNELS}->{TABLE2_CHANNELS}"
+COPY = f"copy {COPY_ELEMENTS * 4 // 2**20} MiB"
 
 
 @dataclass(frozen=True)
@@ -88,6 +116,7 @@ class BenchConfig:
         passes: which of ``"forward"`` and ``"forward+backward"`` the blocks are timed in (default both).
         network: (depth, C, d) of the network timed whole ((50, 32, 4): ResNeXt-50 32x4d).
         transplant_network: (depth, C, d) of the network moved to form (a) and back.
+        experiments: which experiments to run, among :data:`EXPERIMENTS` (default all).
     """
 
     device: str = "cpu"
@@ -100,6 +129,7 @@ class BenchConfig:
     passes: tuple[str, ...] = PASSES
     network: tuple[int, int, int] = (50, 32, 4)
     transplant_network: tuple[int, int, int] = (101, 32, 8)
+    experiments: tuple[str, ...] = EXPERIMENTS
 
     def __post_init__(self) -> None:
         if self.device not in ("cpu", "cuda"):
@@ -125,6 +155,8 @@ class BenchConfig:
         check_memory(f"bench: a network input of batch {self.batch} and size {images}", network_input, device)
         if not self.passes or not set(self.passes) <= set(PASSES):
             raise ValueError(f"passes must be one or more of {list(PASSES)}, got {self.passes!r}")
+        if not self.experiments or any(name not in EXPERIMENTS for name in self.experiments):
+            raise ValueError(f"experiments must be among {list(EXPERIMENTS)}, at least one, got {self.experiments!r}")
 
 
 def quick(config: BenchConfig) -> BenchConfig:
@@ -265,22 +297,151 @@ def bench_audit(config: BenchConfig, progress: tqdm | None = None) -> list[Measu
     return rows
 
 
+WARMUP_SPEC = BlockSpec(8, 8, cardinality=2, width=2)  # compiled once per form, untimed, before the blocks
+
+
+def _compiler_started(device: torch.device) -> None:
+    """Compile and run a tiny block of every form, untimed: the compiler's one-off start-up.
+
+    Importing and setting up its lowerings and finding the C++ compiler happen once
+    per process; paid here, they are in no block's compile time.
+    """
+    x = torch.zeros(1, WARMUP_SPEC.in_channels, 4, 4, device=device)
+    for form in FORMS:
+        with torch.no_grad():
+            torch.compile(build(WARMUP_SPEC, form).to(device).eval())(x)
+    torch.compiler.reset()
+
+
+def bench_compiled(config: BenchConfig, progress: tqdm | None = None) -> list[Measurement]:
+    """Time forms a, b, c eager and compiled by ``torch.compile``, forward; and each compilation once.
+
+    Every block is compiled in a fresh, empty compiler cache (so no kernel is read
+    from an earlier run's or another form's cache), after an untimed compile of
+    a tiny block of every form that pays the compiler's start-up. The compile time is the
+    first call of the compiled block: tracing, lowering and compiling its kernels
+    (C++ on a CPU, which needs a C++ compiler on the machine), plus one run.
+    """
+    from torch._inductor.utils import fresh_cache  # the compiler's own "start from an empty cache"
+
+    device = torch.device(config.device)
+    rows = []
+    with fresh_cache(), torch.random.fork_rng(devices=[]):
+        _compiler_started(device)
+    for cardinality, width in config.templates:
+        spec = BlockSpec(TABLE2_CHANNELS, TABLE2_CHANNELS, cardinality, width)
+        case = f"{cardinality}x{width}d"
+        torch.manual_seed(0)
+        reference = build(spec, "c").to(device).eval()
+        by_form = {form: transplant(reference, form) for form in FORMS}
+        x = torch.randn(config.batch, TABLE2_CHANNELS, config.size, config.size, device=device)
+        steps = {form: timed_call(by_form[form], x, "forward") for form in FORMS}
+        compile_seconds = {}
+        for form in FORMS:
+            name = f"{form} {COMPILED}"
+            steps[name] = timed_call(cast(Callable[[Tensor], Tensor], torch.compile(by_form[form])), x, "forward")
+            # Each form in its own empty cache: at C = 1 the three forms are one graph, whose kernels
+            # the second and third would otherwise find made. The loaded kernels outlive the cache's files.
+            with fresh_cache():
+                start = time.perf_counter()
+                steps[name]()  # the first call compiles
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                compile_seconds[name] = [time.perf_counter() - start]
+        times = time_interleaved(steps, config.repeats, config.warmup, device)
+        torch.compiler.reset()  # forget the compiled code: the next template's blocks are new code to compile
+        rows += summarise(times, "c", COMPILED, case, "forward")
+        rows += summarise(compile_seconds, f"c {COMPILED}", COMPILED, case, "compile")
+        if progress is not None:
+            progress.update()
+    return rows
+
+
+def bench_roofline(config: BenchConfig, progress: tqdm | None = None) -> list[Measurement]:
+    """Time the machine's limits (dense matmul, dense 3x3 convolution, copy) and every eager form, together.
+
+    All are candidates of ONE interleaved comparison, reference the dense convolution,
+    so that each form's time and each limit are measured in the same rounds: a slow
+    spell of the machine changes both alike and cancels out of their ratio. The work
+    each limit does is :func:`limit_work`. Rows of a limit have case ``"machine"``,
+    rows of a form its template (e.g. ``"32x4d"``) and the form as variant; form (c)'s
+    grouped 3x3 is timed alone too (variant :data:`GROUPED_3X3`), on its own input
+    (B, C·d, size, size): the block's FLOPs include dense 1x1 convolutions, which hide it.
+    """
+    device = torch.device(config.device)
+    torch.manual_seed(0)
+    left, right = (torch.randn(MATMUL_SIZE, MATMUL_SIZE, device=device) for _ in range(2))
+    product = torch.empty(MATMUL_SIZE, MATMUL_SIZE, device=device)
+    conv = nn.Conv2d(TABLE2_CHANNELS, TABLE2_CHANNELS, 3, padding=1, bias=False).to(device).eval()
+    x = torch.randn(config.batch, TABLE2_CHANNELS, config.size, config.size, device=device)
+    source = torch.randn(COPY_ELEMENTS, device=device)
+    target = torch.empty_like(source)
+    candidates = {
+        MATMUL: lambda: torch.mm(left, right, out=product),
+        CONVOLUTION: timed_call(conv, x, "forward"),
+        COPY: lambda: target.copy_(source),
+    }
+    forms: dict[str, tuple[str, str]] = {}  # candidate name -> (template, form)
+    for cardinality, width in config.templates:
+        spec = BlockSpec(TABLE2_CHANNELS, TABLE2_CHANNELS, cardinality, width)
+        reference = build(spec, "c").to(device).eval()
+        runs: dict[str, Callable[[Tensor], Tensor]] = {form: transplant(reference, form) for form in FORMS}
+        runs[GROUPED_3X3] = cast(GroupedConvBlock, reference).conv2
+        for variant, run in runs.items():
+            name = f"{cardinality}x{width}d {variant}"
+            forms[name] = (f"{cardinality}x{width}d", variant)
+            candidates[name] = timed_call(run, grouped_input(config, spec) if variant == GROUPED_3X3 else x, "forward")
+    times = time_interleaved(candidates, config.repeats, config.warmup, device)
+    rows = []
+    for row in summarise(times, CONVOLUTION, ROOFLINE, MACHINE, "forward"):
+        case, variant = forms.get(row.variant, (MACHINE, row.variant))
+        rows.append(replace(row, case=case, variant=variant))
+    if progress is not None:
+        progress.update()
+    return rows
+
+
+def grouped_input(config: BenchConfig, spec: BlockSpec) -> Tensor:
+    """An input of form (c)'s grouped 3x3 in the roofline experiment: (batch, C·d, size, size), seeded."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(config.batch, spec.cardinality * spec.width, config.size, config.size, generator=generator)
+    return x.to(config.device)
+
+
+def limit_work(config: BenchConfig) -> dict[str, int]:
+    """What one call of each limit of :func:`bench_roofline` does.
+
+    Returns:
+        The FLOPs (2 per multiply-add) of the matmul and the convolution, and the
+        bytes of the copy (it reads the source and writes the target), by variant name.
+    """
+    conv_macs = config.batch * config.size * config.size * TABLE2_CHANNELS * TABLE2_CHANNELS * 3 * 3
+    return {MATMUL: 2 * MATMUL_SIZE**3, CONVOLUTION: 2 * conv_macs, COPY: 2 * 4 * COPY_ELEMENTS}
+
+
 # ---------------------------------------------------------------- the whole run
 
 
 def run_benchmark(config: BenchConfig, show_progress: bool = True) -> list[Measurement]:
-    """Run every experiment of the module docstring with ``config``; returns all measurements.
+    """Run the experiments of ``config`` (see the module docstring); returns all measurements.
 
     The experiments seed their weights; the caller's random state is restored afterwards.
 
     Raises:
         ValueError: from :class:`BenchConfig` on a bad setting.
     """
-    steps = len(config.templates) * len(config.passes) + 5  # blocks, networks, parity, layout, transplant, audit
-    progress = tqdm(total=steps, desc="bench", disable=not show_progress)
+    experiments: dict[str, tuple[Callable[[BenchConfig, tqdm | None], list[Measurement]], int]] = {
+        "blocks": (bench_blocks, len(config.templates) * len(config.passes)),
+        "networks": (bench_networks, 3),  # networks, parity, layout
+        "transplant": (bench_transplant, 1),
+        "audit": (bench_audit, 1),
+        COMPILED: (bench_compiled, len(config.templates)),
+        ROOFLINE: (bench_roofline, 1),
+    }
+    chosen = [name for name in EXPERIMENTS if name in config.experiments]
+    progress = tqdm(total=sum(experiments[name][1] for name in chosen), desc="bench", disable=not show_progress)
+    rows: list[Measurement] = []
     with fixed_threads(config.threads), torch.random.fork_rng(devices=[]), progress as bar:
-        rows = bench_blocks(config, bar)
-        rows += bench_networks(config, bar)
-        rows += bench_transplant(config, bar)
-        rows += bench_audit(config, bar)
+        for name in chosen:
+            rows += experiments[name][0](config, bar)
     return rows

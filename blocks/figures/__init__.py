@@ -12,6 +12,8 @@ One module per figure, each with one function returning a matplotlib ``Figure``
     costs.py        table2_costs       parameters and multiply-adds of the paper's Table 2 templates
     speed.py        speed_figure       time of each form over form (c)'s, from a benchmark run
                                        (speed_vs_cardinality, drawn by ``python -m blocks bench``)
+    roofline.py     roofline           each form of each Table 2 template under the machine's compute and
+                                       memory roofs, from a benchmark run (drawn by ``python -m blocks bench``)
     curves.py       learning_curves_figure  the forms trained side by side (training_curves, notebook 06)
 
 Every figure has a slide variant (``slide=True``): 16:9, every text at least 18 pt
@@ -34,6 +36,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from blocks.bench.report import read_csv
+from blocks.bench.roofline import ROOFLINE_CSV, read_roofline_csv
 from blocks.checks import writable_folder
 from blocks.core.spec import BlockSpec
 from blocks.figures.connections import group_conv
@@ -41,6 +44,7 @@ from blocks.figures.costs import table2_costs
 from blocks.figures.curves import learning_curves_figure
 from blocks.figures.errors import equivalence_error
 from blocks.figures.matrices import BLOCK_DIAGONAL_SLIDE_SPEC, BLOCK_DIAGONAL_SPEC, block_diagonal
+from blocks.figures.roofline import roofline
 from blocks.figures.speed import speed_figure
 from blocks.figures.style import FIGURE_FORMATS, save_figure
 from blocks.figures.three_forms import FORMS_ABC_SPEC, forms_abc
@@ -55,6 +59,7 @@ __all__ = [
     "forms_abc",
     "group_conv",
     "learning_curves_figure",
+    "roofline",
     "speed_figure",
     "table2_costs",
     "write_figures",
@@ -77,6 +82,10 @@ def _speed_vs_cardinality(results: Path, slide: bool) -> Figure:
     return speed_figure(rows, shared, slide=slide)
 
 
+def _roofline(results: Path, slide: bool) -> Figure:
+    return roofline(read_roofline_csv(results.with_name(ROOFLINE_CSV.name)), slide=slide)
+
+
 def _training_curves(results: Path, slide: bool) -> Figure:
     return learning_curves_figure(train_each_form(), slide=slide)
 
@@ -85,6 +94,7 @@ def _training_curves(results: Path, slide: bool) -> Figure:
 # machine that measured, so the tests do not compare their bytes with the committed ones.
 DATA_FIGURES: dict[str, Callable[[Path, bool], Figure]] = {
     "speed_vs_cardinality": _speed_vs_cardinality,
+    "roofline": _roofline,
     "training_curves": _training_curves,
 }
 
@@ -108,7 +118,8 @@ def write_figures(
         spec_changes: BlockSpec fields (e.g. ``{"cardinality": 8}``) to change in the
             block that each figure of :data:`SPEC_FIGURES` draws by default.
         slide: draw the slide variants (16:9, text at least 18 pt).
-        results: the benchmark CSV that ``speed_vs_cardinality`` is drawn from.
+        results: the benchmark CSV that ``speed_vs_cardinality`` is drawn from; ``roofline`` is drawn
+            from the ``roofline.csv`` beside it, written by the same run.
 
     Returns:
         The paths written, in order.

@@ -3,6 +3,7 @@
 data.py      the digits (shipped with scikit-learn) and CIFAR-10 from a local folder
 loop.py      the training loop: the paper's SGD recipe, scaled down
 lockstep.py  forms (a), (b), (c) trained side by side, step by step
+distributed.py  train() on N processes under torchrun: DDP, one global batch, one set of BN statistics
 """
 
 from blocks.training.data import data_loaders

@@ -19,7 +19,9 @@ only; in float32 the drift grows with every step through rounding, not through
 any difference in the model. :func:`train` is the plain training loop, the
 paper's recipe (SGD, momentum 0.9, weight decay; section 5.3 for CIFAR) scaled
 down to :func:`small_resnext`, which reaches ~97% on the digits in about a minute
-on two CPU cores.
+on two CPU cores. Under ``torchrun --nproc_per_node N`` it trains on N processes
+with DistributedDataParallel, taking the steps one process would take on the same
+global batches (:mod:`blocks.training.distributed`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from blocks.core.forms import FORMS
 from blocks.core.spec import check_positive_int
 from blocks.models.networks import ResNeXt
 from blocks.training.data import data_loaders
+from blocks.training.distributed import distribute, global_batch_norms, join_processes, start_epoch
 
 # Upper bounds of SGDRecipe. No recipe for these networks comes near them: the paper uses lr 0.1
 # and weight decay 5e-4 (section 5.3). Above them SGD diverges at once ("train loss nan"), and the
@@ -140,16 +143,27 @@ def train(
 ) -> History:
     """Train ``net`` in place with cross-entropy and SGD; measure every epoch.
 
+    Under ``torchrun --nproc_per_node N`` (or in a process group the caller made),
+    the N processes train one model with DistributedDataParallel: each takes 1/N of
+    every batch of ``train_loader``, BatchNorms use the statistics of the whole
+    batch, metrics are summed over the processes, and only rank 0 shows progress
+    and writes the CSV; every process returns the same History
+    (:mod:`blocks.training.distributed`). On CUDA each process trains on its own GPU
+    (``LOCAL_RANK``), ``net`` moved there.
+
     Args:
         net: the classifier to train (any dtype; images are cast to it).
-        train_loader: yields (images, labels) batches; reshuffled every epoch.
+        train_loader: yields (images, labels) batches; reshuffled every epoch. Under
+            ``torchrun`` these are the global batches, whose ``batch_size`` the number of
+            processes must divide, dealt by a ``DistributedSampler`` seeded with ``seed``.
         val_loader: if given, the loss and accuracy on it are measured after every epoch.
         epochs: passes over ``train_loader``.
         recipe: learning rate, momentum and weight decay.
         cosine: decay the learning rate to 0 along a half cosine over all steps
             (else it stays constant).
-        seed: seeds the batch order and any augmentation; PyTorch's global random
-            state is restored afterwards, so the caller's random stream is unchanged.
+        seed: seeds the batch order and any augmentation (process r draws its augmentation
+            from ``seed + r``); PyTorch's global random state is restored afterwards, so the
+            caller's random stream is unchanged.
         progress: show a tqdm progress bar per epoch.
         csv_path: if given, the per-epoch metrics are (re)written there after every epoch.
 
@@ -160,10 +174,10 @@ def train(
         TypeError: ``net`` is not a module, ``recipe`` not an :class:`SGDRecipe`, or a loader
             has no length (a DataLoader has one).
         ValueError: ``epochs`` is not a positive int, ``seed`` not an int torch can seed with,
-            ``net`` has no parameters, ``train_loader`` no batches, or ``csv_path`` cannot be
-            written (a folder, a FIFO, a file under a file, …). All are checked before any
-            work, so a bad argument leaves ``net`` untouched (the CSV's folder is made, if missing,
-            when the first epoch is written).
+            ``net`` has no parameters, ``train_loader`` no batches or a batch size the processes
+            do not divide, or ``csv_path`` cannot be written (a folder, a FIFO, a file under a
+            file, …). All are checked before any work, so a bad argument leaves ``net`` untouched
+            (the CSV's folder is made, if missing, when the first epoch is written).
 
     Example:
         >>> train_loader, val_loader = blocks.data_loaders("digits")
@@ -186,6 +200,8 @@ def train(
     check_seed("seed", seed)
     if csv_path is not None:
         writable_file("csv_path", csv_path)
+    processes = join_processes(next(net.parameters()).device)
+    model, train_loader, val_loader = distribute(net, train_loader, val_loader, processes, seed)
     optimiser = recipe.optimiser(net)
     total_steps = epochs * len(train_loader)
 
@@ -194,31 +210,36 @@ def train(
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_factor)
     history = History()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[]), global_batch_norms(net, processes):
+        torch.manual_seed(seed + processes.rank)
         for epoch in range(1, epochs + 1):
             start, lr = time.perf_counter(), optimiser.param_groups[0]["lr"]
+            start_epoch(train_loader, epoch)
             net.train()
             correct = seen = 0
-            bar = tqdm(train_loader, desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=False)
+            show = progress and processes.is_main
+            bar = tqdm(train_loader, desc=f"epoch {epoch}/{epochs}", disable=not show, leave=False)
             for images, labels in bar:
-                logits, loss = sgd_step(net, optimiser, images, labels)
+                logits, shard_loss = sgd_step(model, optimiser, images, labels)
                 schedule.step()
+                (loss,) = processes.sum(shard_loss / processes.world_size)  # equal shards: the batch's mean loss
                 history.step_losses.append(loss)
                 correct += (logits.argmax(1).cpu() == labels).sum().item()
                 seen += len(labels)
                 bar.set_postfix(loss=f"{loss:.3f}")
+            all_correct, all_seen = processes.sum(correct, seen)
             metrics = {
                 "epoch": epoch,
                 "lr": lr,
                 "train_loss": _mean_of_epoch(history.step_losses, len(train_loader)),
-                "train_accuracy": correct / seen,
+                "train_accuracy": all_correct / all_seen,
             }
             if val_loader is not None:
-                metrics["val_loss"], metrics["val_accuracy"] = evaluate(net, val_loader)
+                loss_sum, val_correct, val_seen = processes.sum(*_evaluation_sums(net, val_loader))
+                metrics["val_loss"], metrics["val_accuracy"] = loss_sum / val_seen, val_correct / val_seen
             metrics["seconds"] = time.perf_counter() - start
             history.epochs.append(metrics)
-            if csv_path is not None:
+            if csv_path is not None and processes.is_main:
                 _write_csv(csv_path, history.epochs)
     return history
 
@@ -228,6 +249,12 @@ def evaluate(net: nn.Module, loader: DataLoader) -> tuple[float, float]:
 
     ``net`` is left in eval mode.
     """
+    loss_sum, correct, seen = _evaluation_sums(net, loader)
+    return loss_sum / seen, correct / seen
+
+
+def _evaluation_sums(net: nn.Module, loader: DataLoader) -> tuple[float, int, int]:
+    """Summed cross-entropy, correct predictions and images over ``loader`` (sums add up over processes)."""
     net.eval()
     loss_sum, correct, seen = 0.0, 0, 0
     with torch.no_grad():
@@ -237,7 +264,7 @@ def evaluate(net: nn.Module, loader: DataLoader) -> tuple[float, float]:
             loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
             correct += (logits.argmax(1) == labels).sum().item()
             seen += len(labels)
-    return loss_sum / seen, correct / seen
+    return loss_sum, correct, seen
 
 
 def sgd_step(net: nn.Module, optimiser: torch.optim.Optimizer, images: Tensor, labels: Tensor) -> tuple[Tensor, float]:
