@@ -9,7 +9,9 @@ nothing changed. The CLI rows are in ``test_cli.py``.
 from __future__ import annotations
 
 import os
+import re
 import sys
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -158,6 +160,178 @@ def test_load_weights_checks_every_tensor_before_the_first_copy(
     with pytest.raises(ValueError, match=f"'{key}' {message}"):
         load_weights(net, tmp_path / "checkpoint.pth")
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+
+
+# --- load_weights: whole messages ----------------------------------------------------------------
+# The rows above match a message by its start; these hold whole ones, where one word could go wrong.
+
+
+class WithMask(nn.Module):
+    """A module with a boolean buffer: what a load must not fill with integers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mask", torch.ones(3, dtype=torch.bool))
+
+
+LONG_TEXT = "conv1.weight = 0.5, conv1.bias = 0.25, fc.weight = 1.0\n" * 3
+WHOLE_FILE_MESSAGES: dict[str, tuple[Callable[[Path], object], str]] = {
+    "long-text": (
+        lambda path: path.write_text(LONG_TEXT),
+        "is a text file, not a torch.save checkpoint (it begins 'conv1.weight = 0.5, ')",
+    ),
+    "text-with-bytes-no-utf8-has": (  # printable once decoded, but only by replacing two bytes: not text
+        lambda path: path.write_bytes(b"conv1.weight \xff\xfe = 0.5\n"),
+        "is binary data, not a torch.save checkpoint (truncated, corrupted, or another format)",
+    ),
+    "pickled-module": (
+        lambda path: torch.save(nn.Linear(2, 2), path),
+        "is a pickled torch.nn.modules.linear.Linear, not a state_dict of tensors; a weights-only load does not"
+        " run code to rebuild it (save model.state_dict() instead)",
+    ),
+    "tensor": (
+        lambda path: torch.save(torch.ones(3), path),
+        "holds a Tensor, not a state_dict (a dict of tensors keyed by name)",
+    ),
+    "empty-dict": (
+        lambda path: torch.save({}, path),
+        "holds no state_dict of tensors, nor one under 'state_dict' or 'model' or 'model_state_dict';"
+        " its top-level keys are []",
+    ),
+    "ten-keys": (
+        lambda path: torch.save({f"k{i}": i for i in range(10)}, path),
+        "holds no state_dict of tensors, nor one under 'state_dict' or 'model' or 'model_state_dict';"
+        f" its top-level keys are {[f'k{i}' for i in range(10)]}",
+    ),
+    "twelve-keys": (
+        lambda path: torch.save({f"k{i}": i for i in range(12)}, path),
+        "holds no state_dict of tensors, nor one under 'state_dict' or 'model' or 'model_state_dict';"
+        f" its top-level keys are {[f'k{i}' for i in range(10)]} and 2 more",
+    ),
+}
+
+
+@pytest.mark.parametrize(("make", "message"), WHOLE_FILE_MESSAGES.values(), ids=WHOLE_FILE_MESSAGES.keys())
+def test_load_weights_file_message_whole(tmp_path: Path, make: Callable[[Path], object], message: str) -> None:
+    path = tmp_path / "weights.pth"
+    make(path)
+    with pytest.raises(ValueError, match=f"^{re.escape(f'load_weights: {str(path)!r} {message}')}$"):
+        load_weights(small_resnext(), path)
+
+
+def _complex_net() -> nn.Module:
+    with warnings.catch_warnings():  # "Complex modules are a new feature": it holds tensors, which is all a load needs
+        warnings.simplefilter("ignore", UserWarning)
+        return small_resnext().to(torch.complex64)
+
+
+def _spoiled(key: str, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    state = small_resnext().state_dict()
+    state[key] = state[key].to(dtype)
+    return state
+
+
+# (network, checkpoint, the message: a load converts within a kind of values, never across)
+ACROSS_KINDS: dict[str, tuple[Callable[[], nn.Module], Callable[[], dict[str, torch.Tensor]], str]] = {
+    "int-into-float": (
+        small_resnext,
+        lambda: _spoiled("conv1.weight", torch.int64),
+        "'conv1.weight' is torch.int64 in the checkpoint, but the network holds torch.float32 there"
+        " (floating-point values)",
+    ),
+    "bool-into-int": (
+        small_resnext,
+        lambda: _spoiled("bn1.num_batches_tracked", torch.bool),
+        "'bn1.num_batches_tracked' is torch.bool in the checkpoint, but the network holds torch.int64 there"
+        " (integer values)",
+    ),
+    "int-into-bool": (
+        WithMask,
+        lambda: {"mask": torch.ones(3, dtype=torch.int64)},
+        "'mask' is torch.int64 in the checkpoint, but the network holds torch.bool there (boolean values)",
+    ),
+    "float-into-complex": (
+        _complex_net,
+        lambda: small_resnext().state_dict(),
+        "'conv1.weight' is torch.float32 in the checkpoint, but the network holds torch.complex64 there"
+        " (complex values)",
+    ),
+}
+
+
+@pytest.mark.parametrize(("make_net", "make_state", "message"), ACROSS_KINDS.values(), ids=ACROSS_KINDS.keys())
+def test_load_weights_converts_within_a_kind_of_values_never_across(
+    tmp_path: Path,
+    make_net: Callable[[], nn.Module],
+    make_state: Callable[[], dict[str, torch.Tensor]],
+    message: str,
+) -> None:
+    torch.save(make_state(), tmp_path / "checkpoint.pth")
+    with pytest.raises(ValueError, match=f"^{re.escape(f'load_weights: {message}')}$"):
+        load_weights(make_net(), tmp_path / "checkpoint.pth")
+
+
+WITHIN_KINDS: dict[str, tuple[Callable[[], nn.Module], Callable[[nn.Module], dict[str, torch.Tensor]]]] = {
+    "float64-into-float32": (
+        small_resnext,
+        lambda source: {k: v.double() if v.is_floating_point() else v for k, v in source.state_dict().items()},
+    ),
+    "int32-counters-into-int64": (
+        small_resnext,
+        lambda source: {k: v if v.is_floating_point() else v.int() for k, v in source.state_dict().items()},
+    ),
+    "complex128-into-complex64": (
+        _complex_net,
+        lambda source: {k: v.to(torch.complex128) if v.is_complex() else v for k, v in source.state_dict().items()},
+    ),
+    "bool-into-bool": (WithMask, lambda source: {"mask": torch.tensor([True, False, True])}),
+    "one-tensor": (lambda: nn.Linear(2, 2, bias=False), lambda source: {"weight": torch.arange(4.0).reshape(2, 2)}),
+}
+
+
+@pytest.mark.parametrize(("make_net", "make_state"), WITHIN_KINDS.values(), ids=WITHIN_KINDS.keys())
+def test_load_weights_converts_within_a_kind_of_values(
+    tmp_path: Path, make_net: Callable[[], nn.Module], make_state: Callable[[nn.Module], dict[str, torch.Tensor]]
+) -> None:
+    torch.manual_seed(0)
+    state = make_state(make_net())
+    torch.save(state, tmp_path / "checkpoint.pth")
+    loaded = load_weights(make_net(), tmp_path / "checkpoint.pth").state_dict()
+    assert loaded.keys() == state.keys()
+    for key, tensor in state.items():
+        assert loaded[key].dtype == make_net().state_dict()[key].dtype, key
+        assert torch.equal(loaded[key], tensor.to(loaded[key].dtype)), key
+
+
+def test_load_weights_names_a_key_outside_the_blocks_that_is_missing(tmp_path: Path) -> None:
+    state = small_resnext().state_dict()
+    del state["fc.bias"]
+    torch.save(state, tmp_path / "checkpoint.pth")
+    with pytest.raises(ValueError, match=r"^load_weights: the checkpoint lacks 'fc.bias' \(shape \(10,\)\)$"):
+        load_weights(small_resnext(), tmp_path / "checkpoint.pth")
+
+
+def test_load_weights_names_the_block_whose_paths_do_not_fit_together(tmp_path: Path) -> None:
+    state = small_resnext("a").state_dict()
+    state["layer2.0.paths.1.conv2.weight"] = torch.zeros(8, 9, 3, 3)  # path 0's is (8, 8, 3, 3)
+    torch.save(state, tmp_path / "checkpoint.pth")
+    message = "^load_weights: the checkpoint's paths of block 'layer2.0' do not fit together$"
+    with pytest.raises(ValueError, match=message):
+        load_weights(small_resnext("a"), tmp_path / "checkpoint.pth")
+
+
+def test_load_weights_names_a_block_changed_after_it_was_built(tmp_path: Path) -> None:
+    # Two paths' BNs swapped for others of 5 and 3 channels: 16 in all, as built, but cut 4 + 4 by the spec.
+    net = small_resnext("a")
+    net.layer1[0].paths[0].bn1 = nn.BatchNorm2d(5)
+    net.layer1[0].paths[1].bn1 = nn.BatchNorm2d(3)
+    torch.save(net.state_dict(), tmp_path / "checkpoint.pth")
+    message = (
+        r"^load_weights: 'layer1.0.paths.0.bn1.weight' comes out of the checkpoint as \(4,\),"
+        r" but the network holds \(5,\)$"
+    )
+    with pytest.raises(ValueError, match=message):
+        load_weights(net, tmp_path / "checkpoint.pth")
 
 
 @pytest.mark.parametrize("form", ["a", "b", "c"])

@@ -16,6 +16,9 @@
    tables of steps 3 and 4, from which tests/MUTANTS.md is written.
 
 Run from the repository root: ``python tools/mutants.py [--workers 2]``. About an hour on 2 cores.
+``--again`` updates the last run in place: mutmut tests again the functions whose code changed,
+then every mutant not killed last time (by the tests as they are now). ``--reuse`` runs no mutmut,
+only steps 3's oracle, 4 and 5 over the last runs' verdicts.
 """
 
 from __future__ import annotations
@@ -74,19 +77,28 @@ def run(command: list[str | Path], cwd: Path, check: bool = True) -> subprocess.
     return done
 
 
-def copy_project(destination: Path, tests: list[str] | None = None) -> None:
-    """The tracked files in ``destination``, without ``@cache``; with ``tests``, mutmut selects those only."""
-    shutil.rmtree(destination, ignore_errors=True)
+def copy_project(destination: Path, tests: list[str] | None = None, *, keep: bool = False) -> None:
+    """The tracked files in ``destination``, without ``@cache``; with ``tests``, mutmut selects those only.
+
+    With ``keep``, ``destination`` is updated in place and only files that differ are written:
+    mutmut keeps the verdict of every function whose code did not change.
+    """
+    if not keep:
+        shutil.rmtree(destination, ignore_errors=True)
     for name in run(["git", "ls-files"], ROOT).stdout.splitlines():
-        if (ROOT / name).is_file():  # a file deleted but not yet committed is listed too
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, destination / name)
-    for path in (destination / "blocks" / "core").glob("*.py"):
-        path.write_text(re.sub(r"^@cache\b.*\n", "", path.read_text(), flags=re.MULTILINE))
-    if tests is not None:
-        pyproject = destination / "pyproject.toml"
-        selection = "pytest_add_cli_args_test_selection = " + json.dumps(tests)
-        pyproject.write_text(SELECTION.sub(lambda _: selection, pyproject.read_text()))
+        if not (ROOT / name).is_file():  # a file deleted but not yet committed is listed too
+            continue
+        text = (ROOT / name).read_text() if name.endswith((".py", ".toml")) else None
+        if text is not None and name.startswith("blocks/core/"):
+            text = re.sub(r"^@cache\b.*\n", "", text, flags=re.MULTILINE)
+        if text is not None and name == "pyproject.toml" and tests is not None:
+            text = SELECTION.sub(lambda _: "pytest_add_cli_args_test_selection = " + json.dumps(tests), text)
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if text is None:
+            shutil.copy2(ROOT / name, target)
+        elif not target.is_file() or target.read_text() != text:
+            target.write_text(text)
 
 
 def statuses(project: Path) -> dict[str, str]:
@@ -148,6 +160,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2, help="mutants tested at once (default 2)")
     parser.add_argument(
+        "--again",
+        action="store_true",
+        help="update build/mutants/all in place; test what changed since, and every mutant not killed last time",
+    )
+    parser.add_argument(
         "--reuse",
         action="store_true",
         help="keep the verdicts of the last mutmut runs in build/mutants; run the oracle, hand mutants and report",
@@ -157,9 +174,13 @@ def main() -> None:
 
     clock = Clock()
     everything = WORK / "all"
-    if not args.reuse:
-        copy_project(everything)
-    verdicts = statuses(everything) if args.reuse else mutmut_run(everything, workers)
+    if args.reuse:
+        verdicts = statuses(everything)
+    else:
+        copy_project(everything, keep=args.again)
+        verdicts = mutmut_run(everything, workers)
+        if args.again and (retry := [name for name, verdict in verdicts.items() if verdict != "killed"]):
+            verdicts = mutmut_run(everything, workers, retry)  # new tests may kill what the old ones left
     clock.lap(f"mutmut over the core: {dict(collections.Counter(verdicts.values()))}")
     killed = [name for name, verdict in verdicts.items() if verdict == "killed" and name.startswith(PROVEN)]
     alone = {}

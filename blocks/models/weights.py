@@ -109,7 +109,7 @@ def convert_state_dict(checkpoint: Mapping[str, Tensor], net: nn.Module) -> dict
             have = to_canonical(given, where=prefix or "block")
         except RuntimeError as error:  # torch.cat of per-path pieces that do not fit together
             raise ValueError(f"load_weights: the checkpoint's paths of block {prefix!r} do not fit together") from error
-        _check(have, to_canonical(_comparable(needed)), prefix, exhaustive=True)
+        _check(have, to_canonical(needed), prefix, exhaustive=True)
         for name, tensor in from_canonical(have, list(needed), blocks[prefix].spec.width).items():
             converted[_join(prefix, name)] = tensor
         used.update(_join(prefix, name) for name in given)
@@ -123,11 +123,6 @@ def convert_state_dict(checkpoint: Mapping[str, Tensor], net: nn.Module) -> dict
                 f" but the network holds {tuple(target[key].shape)}"
             )
     return converted
-
-
-def _comparable(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """``state`` with its meta scalars (BN counters) as real zeros, which ``to_canonical`` can compare across paths."""
-    return {key: torch.zeros((), dtype=t.dtype) if t.is_meta and t.ndim == 0 else t for key, t in state.items()}
 
 
 def _checked_path(path: object) -> str:
