@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 import blocks
 from blocks import load_weights, small_resnext
 from blocks.checks import writable_file, writable_folder
-from blocks.core.build import Footprint, footprint
+from blocks.core.build import MEMORY_CAP, Footprint, footprint, memory_limit
 from blocks.models.networks import network_footprint
 from blocks.training.data import digits_datasets
 from tests.conftest import SPECS, spec_id
@@ -540,6 +540,14 @@ TOO_BIG: dict[str, tuple[Callable[[], object], str]] = {
 def test_what_cannot_fit_is_refused_with_the_estimate(make: Callable[[], object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make()
+
+
+@pytest.mark.skipif(not hasattr(os, "sysconf"), reason="sysconf is POSIX: elsewhere the cap alone applies")
+def test_the_memory_limit_is_half_the_machine_or_the_cap() -> None:
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limit = memory_limit()
+    assert type(limit) is int
+    assert limit == min(MEMORY_CAP, physical // 2)
 
 
 def test_the_memory_limit_does_not_apply_on_the_meta_device() -> None:
