@@ -180,7 +180,15 @@ WHOLE_FILE_MESSAGES: dict[str, tuple[Callable[[Path], object], str]] = {
         lambda path: path.write_text(LONG_TEXT),
         "is a text file, not a torch.save checkpoint (it begins 'conv1.weight = 0.5, ')",
     ),
-    "text-with-bytes-no-utf8-has": (  # printable once decoded, but only by replacing two bytes: not text
+    "short-text": (
+        lambda path: path.write_text("w = 0.5"),
+        "is a text file, not a torch.save checkpoint (it begins 'w = 0.5')",
+    ),
+    "text-then-binary": (  # judged by its first 64 bytes
+        lambda path: path.write_bytes(LONG_TEXT.encode() + bytes(range(32))),
+        "is a text file, not a torch.save checkpoint (it begins 'conv1.weight = 0.5, ')",
+    ),
+    "text-with-bytes-not-utf8": (  # printable once decoded, but only by replacing two bytes: not text
         lambda path: path.write_bytes(b"conv1.weight \xff\xfe = 0.5\n"),
         "is binary data, not a torch.save checkpoint (truncated, corrupted, or another format)",
     ),

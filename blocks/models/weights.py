@@ -20,6 +20,7 @@ WRAPPERS = ("state_dict", "model", "model_state_dict")
 PREFIXES = ("module.", "_orig_mod.")
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
 _UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
+_HEAD_BYTES = 64  # what a file that torch.load cannot read is judged by: text or binary
 _SHOWN_KEYS = 10  # top-level keys listed when a checkpoint holds no state_dict
 
 
@@ -157,8 +158,10 @@ def _read(path: str) -> object:
 def _what_is_in(path: str, error: Exception) -> str:
     """What a file that ``torch.load`` could not read holds, in words, for the error message."""
     with open(path, "rb") as file:
-        head = file.read(64)
-    text = head.decode("utf-8", errors="replace")[:-1]  # the last character may be cut in two by read(64)
+        head = file.read(_HEAD_BYTES)
+    text = head.decode("utf-8", errors="replace")
+    if len(head) == _HEAD_BYTES:  # the file goes on: its last character may be cut in two
+        text = text[:-1]
     if all(c.isprintable() or c.isspace() for c in text) and "\ufffd" not in text:
         return f"a text file, not a torch.save checkpoint (it begins {text[:20]!r})"
     unsupported = _UNSUPPORTED_GLOBAL.search(str(error))
