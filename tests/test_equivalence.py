@@ -20,8 +20,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from blocks import BlockSpec, build, form_of, transplant
-from blocks.analysis.proof import compare_forms, relative_error
+from blocks.analysis.proof import compare_forms, randomise_batchnorm, relative_error
 from blocks.core.forms import SummedPathsBlock
+from blocks.training.loop import small_resnext
 
 from conftest import DIRECTIONS, random_input
 from reference import (
@@ -235,3 +236,17 @@ def test_cli_summary_agrees_within_tolerance() -> None:
     rows = compare_forms(BlockSpec(64, 128, 8, 4, stride=2))
     assert len(rows) == 12 and all(row.ok for row in rows)
     assert max(row.max_rel for row in rows) > 0  # the forms really ran different code
+
+
+@pytest.mark.parametrize(("source_form", "target_form"), DIRECTIONS, ids=[f"{s}->{t}" for s, t in DIRECTIONS])
+def test_a_whole_network_transplant_computes_its_untouched_source(source_form: str, target_form: str) -> None:
+    # A network, not a block: a stem, a head and stages, whose layers outside the blocks the transplant walks too.
+    torch.manual_seed(0)
+    source = randomise_batchnorm(small_resnext(source_form), torch.Generator().manual_seed(1)).double()
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    target = transplant(source, target_form)
+    for mode in ("eval", "train"):
+        source.train(mode == "train")
+        target.train(mode == "train")
+        with torch.no_grad():
+            assert relative_error(target(x), source(x)) <= FP64_RTOL, mode
