@@ -325,3 +325,37 @@ def test_checkpoint_with_a_key_the_network_lacks_names_it(tmp_path, extra: str) 
     message = f"^load_weights: the checkpoint has {re.escape(repr(extra))}, which the network does not$"
     with pytest.raises(ValueError, match=message):
         load_weights(small_net("b"), path)
+
+
+SAME_AND_OTHER = [(s, t) for s in "abc" for t in "abc"]
+
+
+@pytest.mark.parametrize(("source_form", "target_form"), SAME_AND_OTHER, ids=[f"{s}->{t}" for s, t in SAME_AND_OTHER])
+@pytest.mark.parametrize("cardinality", [1, 2], ids=["C1", "C2"])
+def test_a_network_and_its_copy_stay_apart_in_every_form(source_form: str, target_form: str, cardinality: int) -> None:
+    # A ResNeXt-29 with one path (a ResNet's layout in every form) or two, moved into its own form too:
+    # the copy computes what its source did, and changing the copy leaves the source alone.
+    torch.manual_seed(0)
+    source = randomise_batchnorm(resnext29(cardinality, 2, form=source_form), torch.Generator().manual_seed(1))
+    source = source.double().eval()
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    with torch.no_grad():
+        before = source(x)
+        target = transplant(source, target_form).eval()
+        assert relative_error(target(x), before) <= NETWORK_FP64_RTOL
+        for parameter in target.parameters():
+            parameter.add_(1.0)
+        for buffer in target.buffers():
+            buffer.add_(1)
+        assert torch.equal(source(x), before)
+
+
+@pytest.mark.parametrize(("source_form", "target_form"), SAME_AND_OTHER, ids=[f"{s}->{t}" for s, t in SAME_AND_OTHER])
+def test_a_lone_block_is_the_smallest_network(source_form: str, target_form: str) -> None:
+    # transplant given a block itself, not a network holding one: the copy computes what its source did.
+    torch.manual_seed(0)
+    source = randomise_batchnorm(build(BlockSpec(8, 12, 3, 2, stride=2), source_form), torch.Generator().manual_seed(1))
+    source = source.double().eval()
+    x = torch.randn(2, 8, 6, 6, dtype=torch.float64)
+    with torch.no_grad():
+        assert relative_error(transplant(source, target_form).eval()(x), source(x)) <= NETWORK_FP64_RTOL
