@@ -9,9 +9,6 @@
 tensor(True)
 """
 
-from blocks.analysis.audit import AuditReport, Problem, audit
-from blocks.analysis.complexity import Complexity, LayerCost, Template, complexity, table2_templates
-from blocks.analysis.recognise import Bottleneck, Recognition, recognise
 from blocks.core import (
     FORMS,
     BlockPath,
@@ -21,9 +18,11 @@ from blocks.core import (
     ResNeXtBlock,
     SummedPathsBlock,
     build,
-    form_of,
-    transplant,
 )
+from blocks.dataflow.audit import AuditReport, Problem, audit
+from blocks.dataflow.entry import form_of, transplant
+from blocks.dataflow.recognise import Bottleneck, Recognition, recognise
+from blocks.measure.complexity import Complexity, LayerCost, Template, complexity, table2_templates
 from blocks.models import ResNeXt, load_weights, replace_head, resnext, resnext29
 from blocks.training import SGDRecipe, data_loaders, small_resnext, train, train_in_lockstep
 

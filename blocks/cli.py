@@ -58,9 +58,9 @@ def _add_prove(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--seed", type=int, default=0, help="seed for weights and input (default 0)")
 
     def run(args: argparse.Namespace) -> int:
-        from blocks.analysis.proof import check_comparison, compare_forms, format_agreements
-        from blocks.checks import check_seed
         from blocks.core.spec import BlockSpec, check_positive_int
+        from blocks.measure.proof import check_comparison, compare_forms, format_agreements
+        from blocks.util.checks import check_seed
 
         with _usage_errors(args.parser):
             check_positive_int("--batch", args.batch)
@@ -133,11 +133,11 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         from blocks.bench import BenchConfig, environment, format_measurements, quick, run_benchmark, write_csv
         from blocks.bench.experiments import ROOFLINE
         from blocks.bench.roofline import format_roofline, roofline_points, write_roofline_csv
-        from blocks.checks import writable_folder
         from blocks.figures.roofline import FIGURE_NAME as ROOFLINE_FIGURE
         from blocks.figures.roofline import roofline
         from blocks.figures.speed import FIGURE_NAME, speed_figure
         from blocks.figures.style import save_figure
+        from blocks.util.checks import writable_folder
 
         threads = torch.get_num_threads() if args.threads is None else args.threads
         experiments = EXPERIMENTS if args.only is None else tuple(dict.fromkeys(args.only))
@@ -197,8 +197,8 @@ def _add_figures(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     block.add_argument("--stride", type=int, help="1 or 2")
 
     def run(args: argparse.Namespace) -> int:
-        from blocks.checks import writable_folder
         from blocks.figures import write_figures
+        from blocks.util.checks import writable_folder
 
         fields = ("in_channels", "out_channels", "cardinality", "width", "stride")
         changes = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
@@ -231,7 +231,7 @@ def _add_tables(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
 
     def run(args: argparse.Namespace) -> int:
-        from blocks.analysis.tables import all_tables, format_tables
+        from blocks.measure.tables import all_tables, format_tables
 
         tables = all_tables()
         print(format_tables(tables, args.format))
@@ -291,12 +291,12 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         import torch
         import torch.distributed as dist
 
-        from blocks.checks import check_seed, writable_file
         from blocks.core.spec import check_positive_int
         from blocks.models.networks import resnext29
         from blocks.training.data import data_loaders
         from blocks.training.distributed import join_processes
         from blocks.training.loop import SGDRecipe, small_resnext, train
+        from blocks.util.checks import check_seed, writable_file
 
         with _usage_errors(args.parser):
             recipe = SGDRecipe(args.lr, args.momentum, args.weight_decay)

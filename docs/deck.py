@@ -26,8 +26,6 @@ import torch
 from torch import nn
 from vendor import unpack
 
-from blocks.analysis.complexity import table2_templates
-from blocks.analysis.proof import compare_forms
 from blocks.bench import read_csv
 from blocks.bench.experiments import GROUPED_3X3
 from blocks.bench.roofline import read_roofline_csv
@@ -35,6 +33,8 @@ from blocks.core._fast import empty_block
 from blocks.figures import FIGURES, learning_curves_figure, write_figures
 from blocks.figures.style import SLIDE_FIGSIZE, save_figure
 from blocks.figures.three_forms import FORMS_ABC_SPEC
+from blocks.measure.complexity import table2_templates
+from blocks.measure.proof import compare_forms
 from blocks.training.loop import History, train_each_form
 
 REPOSITORY = Path(__file__).resolve().parents[1]

@@ -3,7 +3,7 @@
 The models under audit come from three places: this package (every form), the corpus of
 foreign implementations in tests/foreign/ (torchvision, timm, functional, Sequential-only,
 loops, chunk/cat, Keras-style ...; written as other authors write them), and the catalogue
-of wrong variants in blocks.analysis.mistakes. Mistakes 4, 6 and 12 are correct ResNeXts
+of wrong variants in blocks.dataflow.mistakes. Mistakes 4, 6 and 12 are correct ResNeXts
 of another shape, so only a comparison with the expected network finds them.
 """
 
@@ -15,8 +15,8 @@ from foreign.correct import CORRECT
 from foreign.wrong import WRONG
 
 import blocks
-from blocks.analysis import mistakes
-from blocks.analysis.proof import randomise_batchnorm
+from blocks.dataflow import mistakes
+from blocks.measure.proof import randomise_batchnorm
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 

@@ -15,9 +15,6 @@ import pytest
 import torch
 
 from blocks import BlockSpec, build, transplant
-from blocks.analysis.census import census
-from blocks.analysis.compiled import compiled_calls
-from blocks.analysis.proof import random_block, relative_error
 from blocks.bench import (
     BenchConfig,
     Measurement,
@@ -49,6 +46,9 @@ from blocks.bench.roofline import read_roofline_csv, roofline_points, write_roof
 from blocks.cli import main
 from blocks.figures.speed import FIGURE_NAME, speed_figure
 from blocks.figures.style import save_figure
+from blocks.measure.census import census
+from blocks.measure.compiled import compiled_calls
+from blocks.measure.proof import random_block, relative_error
 from blocks.models.fused import fused_forward
 
 from conftest import freeze_batch_norms, spec_id

@@ -33,7 +33,7 @@ def test_error_inside_the_work_keeps_its_traceback(monkeypatch: pytest.MonkeyPat
     def broken(*args: object, **kwargs: object) -> None:
         raise ValueError("internal failure")
 
-    monkeypatch.setattr("blocks.analysis.proof.compare_forms", broken)
+    monkeypatch.setattr("blocks.measure.proof.compare_forms", broken)
     with pytest.raises(ValueError, match="internal failure"):
         main(["prove", "-C", "2", "-d", "2", "--in-channels", "8", "--out-channels", "8"])
 

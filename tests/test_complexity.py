@@ -14,9 +14,9 @@ from torch import nn
 
 import blocks
 from blocks import BlockSpec, complexity
-from blocks.analysis.census import census
-from blocks.analysis.tables import Table, format_tables, forms_table, networks_table, table1, table2
 from blocks.cli import main
+from blocks.measure.census import census
+from blocks.measure.tables import Table, format_tables, forms_table, networks_table, table1, table2
 from tests.conftest import SPECS, spec_id
 
 IMAGENET = (1, 3, 224, 224)
@@ -352,6 +352,6 @@ def test_formats(tables: dict[str, Table]) -> None:
 def test_cli_tables(
     tables: dict[str, Table], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("blocks.analysis.tables.all_tables", lambda: list(tables.values()))  # already computed above
+    monkeypatch.setattr("blocks.measure.tables.all_tables", lambda: list(tables.values()))  # already computed above
     assert main(["tables", "--format", "csv"]) == 0
     assert "# Table 2: conv2 block templates" in capsys.readouterr().out

@@ -20,8 +20,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from blocks import BlockSpec, build, form_of, transplant
-from blocks.analysis.proof import compare_forms, randomise_batchnorm, relative_error
 from blocks.core.forms import SummedPathsBlock
+from blocks.measure.proof import compare_forms, randomise_batchnorm, relative_error
 from blocks.training.loop import small_resnext
 
 from conftest import DIRECTIONS, random_input

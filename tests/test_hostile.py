@@ -23,10 +23,10 @@ from torch.utils.data import DataLoader
 
 import blocks
 from blocks import load_weights, small_resnext
-from blocks.checks import writable_file, writable_folder
 from blocks.core.build import MEMORY_CAP, Footprint, footprint, memory_limit
 from blocks.models.networks import network_footprint
 from blocks.training.data import digits_datasets
+from blocks.util.checks import writable_file, writable_folder
 from tests.conftest import SPECS, spec_id
 
 # Forms (a), (b) add the same products in another order than (c): float64 rounding only.

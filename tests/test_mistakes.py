@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import blocks
-from blocks.analysis import mistakes
-from blocks.analysis.proof import randomise_batchnorm, relative_error
+from blocks.dataflow import mistakes
+from blocks.measure.proof import randomise_batchnorm, relative_error
 
 FP64_RTOL = 1e-12  # float64 rounding of a reordered sum (blocks.proof.TOLERANCES)
 # A mistake must change the output by far more than rounding: a relative error of

@@ -17,7 +17,7 @@ from torch import nn
 
 import blocks
 from blocks import BlockSpec, build, form_of, load_weights, replace_head, resnext, resnext29, transplant
-from blocks.analysis.proof import randomise_batchnorm, relative_error
+from blocks.measure.proof import randomise_batchnorm, relative_error
 
 from reference import MODES, assert_agree, in_mode, tensors_by_path
 

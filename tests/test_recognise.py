@@ -15,14 +15,14 @@ from foreign.wrong import WRONG
 from torch import Tensor, nn
 
 import blocks
-from blocks.analysis import mistakes
-from blocks.analysis.proof import randomise_batchnorm, relative_error
-from blocks.analysis.recognise import CANONICAL_RTOL, recognise
+from blocks.dataflow import mistakes
+from blocks.dataflow.recognise import CANONICAL_RTOL, recognise
+from blocks.measure.proof import randomise_batchnorm, relative_error
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 # A foreign model moved into this package's blocks computes the same function up to float32
-# rounding: the forms add the same products in another order (see blocks.analysis.proof.TOLERANCES).
+# rounding: the forms add the same products in another order (see blocks.measure.proof.TOLERANCES).
 FLOAT32_RTOL = 1e-5
 BLOCK = blocks.BlockSpec(64, 128, cardinality=4, width=8, stride=2)
 ADOPTABLE = [name for name in CORRECT if name not in ("functional-form-c", "keras-cifar-resnext29")]

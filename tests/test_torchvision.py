@@ -8,7 +8,7 @@ from torch import nn
 from torchvision.models.resnet import Bottleneck
 
 from blocks import BlockSpec, build, transplant
-from blocks.analysis.proof import randomise_batchnorm
+from blocks.measure.proof import randomise_batchnorm
 
 from conftest import random_input
 

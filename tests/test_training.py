@@ -30,9 +30,9 @@ from blocks import (
     train_in_lockstep,
     transplant,
 )
-from blocks.analysis.proof import relative_error
 from blocks.cli import main
 from blocks.figures import learning_curves_figure
+from blocks.measure.proof import relative_error
 from blocks.training.data import (
     CIFAR10_FILES,
     CIFAR10_FOLDER,

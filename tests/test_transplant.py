@@ -12,9 +12,9 @@ from torch import nn
 import blocks
 from blocks import FORMS as FORMS_BY_NAME
 from blocks import BlockSpec, GroupedConvBlock, ResNeXtBlock, build, form_of, transplant
-from blocks.analysis.proof import random_block, relative_error
 from blocks.core._fast import empty_block, state_of
 from blocks.core.canonical import layer_modes, to_canonical
+from blocks.measure.proof import random_block, relative_error
 
 from conftest import freeze_batch_norms, random_input
 

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from blocks import BlockSpec, transplant
-from blocks.analysis.proof import random_block, randomise_batchnorm, relative_error
+from blocks.measure.proof import random_block, randomise_batchnorm, relative_error
 from blocks.training.loop import small_resnext
 
 TOLERANCE = 1e-10  # float64: the forms differ by rounding (~1e-15); a changed function by far more

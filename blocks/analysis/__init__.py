@@ -1,10 +1,4 @@
-"""Measuring blocks and networks: proofs of agreement, costs, tables, mistakes and the audit.
+"""Deprecated home of the measuring and dataflow modules (moved in 0.1): see ``blocks.measure`` and ``blocks.dataflow``.
 
-proof.py       compare the forms' outputs, with tolerances (``python -m blocks``)
-complexity.py  parameters and multiply-adds, counted three independent ways
-census.py      operator calls, bytes written and moved: why equal FLOPs are not equal time
-compiled.py    the kernel calls of a torch.compile'd block: what the compiler fuses, and what not
-tables.py      the paper's Tables 1 and 2, and forms a/b/c side by side
-mistakes.py    the catalogue of wrong blocks that course material writes, each measured
-audit.py       find those mistakes in any model
+``from blocks.analysis.proof import compare_forms`` still works, with a DeprecationWarning naming the new module.
 """

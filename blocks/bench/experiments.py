@@ -28,7 +28,7 @@ min and max of the per-round ratio to a reference candidate:
                 plain copy for a form (a) and a form (c) network, what plain
                 PyTorch pays to produce the same two networks, vs the reference.
     audit       ``blocks.audit`` of the network (ResNeXt-50 32x4d) on one 64x64 image, vs one
-                forward pass recorded by its tracer (:func:`blocks.analysis.trace.record`,
+                forward pass recorded by its tracer (:func:`blocks.dataflow.trace.record`,
                 reference): what reading the dataflow adds to running it (target ≤ 3x).
     compiled    the blocks of the first experiment in forms a, b, c, eager and
                 compiled by ``torch.compile``, forward (eval, no grad); reference
@@ -39,7 +39,7 @@ min and max of the per-round ratio to a reference candidate:
                 for multiply-adds, a large copy for memory bandwidth; timed together
                 with the forward (eval, no grad) of every block of ``blocks`` in forms
                 a, b, c, and of form (c)'s grouped 3x3 alone; reference the dense convolution. With the bytes that
-                :func:`blocks.analysis.census.census` counts they place every form on
+                :func:`blocks.measure.census.census` counts they place every form on
                 a roofline (:mod:`blocks.bench.roofline`).
 
 ``networks`` also gives the rows of ``parity`` and ``layout``; :attr:`BenchConfig.experiments`
@@ -62,9 +62,6 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from blocks.analysis.audit import audit
-from blocks.analysis.complexity import TABLE2_CHANNELS, TABLE2_TEMPLATES
-from blocks.analysis.trace import record
 from blocks.bench.harness import (
     PASSES,
     Measurement,
@@ -78,6 +75,9 @@ from blocks.core.build import build, check_memory
 from blocks.core.forms import FORMS, GroupedConvBlock, ResNeXtBlock
 from blocks.core.spec import BlockSpec, check_positive_int
 from blocks.core.transplant import transplant
+from blocks.dataflow.audit import audit
+from blocks.dataflow.trace import record
+from blocks.measure.complexity import TABLE2_CHANNELS, TABLE2_TEMPLATES
 from blocks.models.fused import fused_forward
 from blocks.models.networks import STAGE_BLOCKS, resnext
 

@@ -12,7 +12,7 @@ import torch
 
 from blocks.bench.experiments import BenchConfig
 from blocks.bench.harness import PASSES, Measurement
-from blocks.text import render_table
+from blocks.util.text import render_table
 
 CSV_COLUMNS = (
     "experiment", "case", "pass", "variant", "reference",

@@ -10,8 +10,8 @@ The roofs are measured in the same rounds as the forms (experiment ``roofline``,
 :func:`blocks.bench.experiments.bench_roofline`): a large dense matmul and a dense
 3x3 convolution for the compute roof, a large copy for the bandwidth. Every form
 of every Table 2 template is one point: its FLOPs (2 per multiply-add,
-:func:`blocks.analysis.complexity.complexity`), the bytes its operators move
-(:func:`blocks.analysis.census.census`: every operand read, every result written,
+:func:`blocks.measure.complexity.complexity`), the bytes its operators move
+(:func:`blocks.measure.census.census`: every operand read, every result written,
 nothing kept in a cache between operators) and its eager forward time. Every time
 is taken on the convolution's clock (the median per-round ratio to the dense
 convolution, times the convolution's median), so a slow spell of a shared machine
@@ -30,8 +30,6 @@ from typing import cast
 
 import torch
 
-from blocks.analysis.census import census
-from blocks.analysis.complexity import TABLE2_CHANNELS, complexity
 from blocks.bench.experiments import (
     CONVOLUTION,
     COPY,
@@ -47,7 +45,9 @@ from blocks.bench.harness import Measurement
 from blocks.core.build import build
 from blocks.core.forms import FORMS, GroupedConvBlock
 from blocks.core.spec import BlockSpec
-from blocks.text import render_table
+from blocks.measure.census import census
+from blocks.measure.complexity import TABLE2_CHANNELS, complexity
+from blocks.util.text import render_table
 
 ROOFLINE_CSV = Path(__file__).resolve().parents[2] / "benchmarks" / "roofline.csv"  # the committed run's points
 

@@ -195,16 +195,15 @@ def check_form(form: object) -> str:
     return form
 
 
-def form_of(module: nn.Module, *, input_size: tuple[int, ...] | None = None) -> str:
+def form_of(module: nn.Module) -> str:
     """The form, ``"a"``, ``"b"`` or ``"c"``, of a block, or of every block in a network.
 
-    With ``input_size``, a model this package did not build is read by its dataflow
-    (:func:`blocks.analysis.recognise.recognise`): the layout its bottlenecks share.
+    This reads the blocks this package built. A model it did not build is read by its
+    dataflow: :func:`blocks.form_of` with ``input_size`` (:mod:`blocks.dataflow.entry`).
 
     Raises:
-        TypeError: ``module`` is not an ``nn.Module``; it holds no block of this package (and,
-            given ``input_size``, no bottleneck), or a block of another class (a subclass of
-            ResNeXtBlock that is not one of the three forms).
+        TypeError: ``module`` is not an ``nn.Module``; it holds no block of this package,
+            or a block of another class (a subclass of ResNeXtBlock that is not one of the three forms).
         ValueError: ``module`` holds blocks of more than one form.
 
     Example:
@@ -216,19 +215,24 @@ def form_of(module: nn.Module, *, input_size: tuple[int, ...] | None = None) -> 
     found = named_blocks(module)
     for name, block in found:
         check_block(block, f"form_of: submodule {name!r}" if name else "form_of: the module")
-    forms = {block.form for _, block in found}
-    if not forms and input_size is not None:
-        from blocks.analysis.recognise import recognise  # reads the model's dataflow: tooling on top of the core
+    if not found:
+        raise TypeError(not_a_block("form_of", module))
+    return forms_in("form_of", module, {block.form for _, block in found})
 
-        forms = recognise(module, input_size).layouts
-    if not forms:
-        raise TypeError(
-            f"form_of: {type(module).__name__} is not and does not contain a ResNeXt block"
-            " of form a, b or c; for a model this package did not build, pass input_size=(batch, C, H, W)"
-        )
+
+def not_a_block(caller: str, module: nn.Module) -> str:
+    """The message for a module that holds no block of this package: where to go instead."""
+    return (
+        f"{caller}: {type(module).__name__} is not and does not contain a ResNeXt block"
+        " of form a, b or c; for a model this package did not build, pass input_size=(batch, C, H, W)"
+    )
+
+
+def forms_in(caller: str, module: nn.Module, forms: set[str]) -> str:
+    """The one form in ``forms``; ValueError naming them if ``module`` mixes several."""
     if len(forms) > 1:
-        raise ValueError(f"form_of: {type(module).__name__} mixes blocks of forms {sorted(forms)}")
-    return forms.pop()
+        raise ValueError(f"{caller}: {type(module).__name__} mixes blocks of forms {sorted(forms)}")
+    return next(iter(forms))
 
 
 def check_block(block: nn.Module, where: str) -> None:

@@ -17,10 +17,10 @@ from torch import Tensor, nn
 from blocks.core import _fast
 from blocks.core.build import assemble
 from blocks.core.canonical import canonical_name, layer_modes, to_canonical
-from blocks.core.forms import ResNeXtBlock, check_block, check_form, named_blocks
+from blocks.core.forms import ResNeXtBlock, check_block, check_form, named_blocks, not_a_block
 
 
-def transplant(module: nn.Module, form: str, *, input_size: tuple[int, ...] | None = None) -> nn.Module:
+def transplant(module: nn.Module, form: str) -> nn.Module:
     """Return a NEW module computing the same function, with every block in ``form``.
 
     Each block's parameters and buffers (BN running statistics and counters)
@@ -35,16 +35,13 @@ def transplant(module: nn.Module, form: str, *, input_size: tuple[int, ...] | No
     bitwise identical tensors. Python's cyclic garbage collector is paused
     during the call (and restored): form (a) means thousands of new modules.
 
-    A model this package did not build (torchvision's, timm's, a student's) is read
-    by its dataflow instead, given ``input_size``: every recognised bottleneck that is
-    the paper's is replaced by this package's block of ``form`` carrying its weights
-    (:func:`blocks.models.foreign.adopt`), and one forward pass checks the result.
+    This moves the blocks this package built. A model it did not build (torchvision's,
+    timm's, a student's) is read by its dataflow: :func:`blocks.transplant` with
+    ``input_size`` (:mod:`blocks.dataflow.entry`).
 
     Args:
-        module: a block from :func:`blocks.build`, or any module containing such blocks;
-            or, with ``input_size``, any model holding residual bottlenecks.
+        module: a block from :func:`blocks.build`, or any module containing such blocks.
         form: ``"a"``, ``"b"`` or ``"c"``.
-        input_size: the input shape of a model this package did not build, batch first.
 
     Returns:
         The converted copy (a block if ``module`` is a block).
@@ -54,9 +51,7 @@ def transplant(module: nn.Module, form: str, *, input_size: tuple[int, ...] | No
             shapes its spec and form require, or whose paths' pieces of one layer
             are not all in the same mode (the message names the submodule).
         TypeError: ``module`` is not an ``nn.Module``; or it neither is nor contains a block
-            of a known form and no ``input_size`` is given (or no bottleneck is found in it);
-            or it contains a subclass of ResNeXtBlock that is not one of the three forms.
-        ValueError: (foreign models) a block that is not the paper's, naming it and the mistake.
+            of a known form; or it contains a subclass of ResNeXtBlock that is not one of the three forms.
 
     Example:
         >>> c = build(BlockSpec(256, 256, 32, 4), "c")
@@ -67,15 +62,8 @@ def transplant(module: nn.Module, form: str, *, input_size: tuple[int, ...] | No
         raise TypeError(f"transplant: module must be a torch.nn.Module, got {type(module).__name__}")
     check_form(form)
     found = named_blocks(module)
-    if not found and input_size is not None:
-        from blocks.models.foreign import adopt  # reads the model's dataflow: tooling on top of the core
-
-        return adopt(module, form, input_size)
     if not found:
-        raise TypeError(
-            f"transplant: {type(module).__name__} is not and does not contain a ResNeXt block"
-            " of form a, b or c; for a model this package did not build, pass input_size=(batch, C, H, W)"
-        )
+        raise TypeError(not_a_block("transplant", module))
     # A layer tied to one outside the blocks (``net.extra = net.layer1[0].bn3``) would silently come apart.
     outside = _outside_tensors(module)
     with _fast.collector_paused():  # speed: no GC walks while thousands of modules are made

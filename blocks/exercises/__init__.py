@@ -20,7 +20,7 @@ verdict and returns a :class:`Result` (``passed``, ``attempted``, ``hints``, ``m
   (``blocks.build(spec, "c")`` holding the student's own tensors, ``F.conv2d(..., groups=C)``,
   :func:`blocks.complexity`), in float64, in eval and in train mode;
 * a wrong answer gets hints: each names the catalogue mistake
-  (:data:`blocks.analysis.mistakes.CATALOGUE`) when there is one, the symptom MEASURED in the
+  (:data:`blocks.dataflow.mistakes.CATALOGUE`) when there is one, the symptom MEASURED in the
   student's own answer ("the 4 paths share weights: 480 unique parameters are used where 1,728
   are needed"), where in their code to look, and what to read in the course. No hint holds code.
 

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
-from blocks.analysis.complexity import complexity
 from blocks.core.spec import BlockSpec
 from blocks.exercises.feedback import Result, Stop, call, hint, judge, mistake_hint
+from blocks.measure.complexity import complexity
 
 TITLE = "4 · parameters and multiply-adds in closed form"
 COSTS_READING = "notebooks/03_params_flops.ipynb"

@@ -1,7 +1,7 @@
 """What a check says: passed, not attempted yet, or hints that name the mistake and what was measured.
 
 Every check of :mod:`blocks.exercises` returns a :class:`Result` and prints it. A hint
-never holds code: it names the catalogue mistake (:data:`blocks.analysis.mistakes.CATALOGUE`)
+never holds code: it names the catalogue mistake (:data:`blocks.dataflow.mistakes.CATALOGUE`)
 when there is one, says what was MEASURED in the student's own answer (a count, an error,
 a channel), where in their code to look, and which part of the course to read.
 """
@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import torch
 
-from blocks.analysis.mistakes import CATALOGUE
+from blocks.dataflow.mistakes import CATALOGUE
 
 _T = TypeVar("_T")
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
@@ -29,7 +29,7 @@ READ: dict[int, str] = {
     number: f"{MISTAKES_NOTEBOOK}, section {number}"
     if number <= 7
     else f"{MISTAKES_NOTEBOOK}, 'The audit finds them all', and the docstring of"
-    f" blocks.analysis.mistakes.{CATALOGUE[number].variant}"
+    f" blocks.dataflow.mistakes.{CATALOGUE[number].variant}"
     for number in CATALOGUE
 }
 FORMS_READING = "notebooks/01_three_forms.ipynb and the docstring of blocks/core/forms.py"

@@ -25,12 +25,12 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from blocks.analysis.proof import randomise_batchnorm, relative_error
-from blocks.analysis.recognise import CANONICAL_RTOL, Bottleneck, Deviation, recognise
 from blocks.core.build import build
 from blocks.core.forms import BlockPath, ResNeXtBlock
 from blocks.core.spec import BlockSpec
+from blocks.dataflow.recognise import CANONICAL_RTOL, Bottleneck, Deviation, recognise
 from blocks.exercises.feedback import FORMS_READING, Result, Stop, call, error_text, hint, judge, mistake_hint
+from blocks.measure.proof import randomise_batchnorm, relative_error
 
 TITLES = {"a": "1 · form (a): C summed paths", "b": "2 · form (b): C paths concatenated, then one 1x1"}
 SPECS = (
@@ -40,11 +40,11 @@ SPECS = (
 )
 BATCH, SIZE = 4, 8  # 4 images of 8x8: enough values per channel for train-mode BN
 # float64: the forms add the same products in another order, so a correct block differs from
-# the reference by rounding (~1e-15, see blocks.analysis.proof.TOLERANCES); a mistake by order 1.
+# the reference by rounding (~1e-15, see blocks.measure.proof.TOLERANCES); a mistake by order 1.
 FP64_RTOL = 1e-10
 _SEED = 0
 
-# Where to look, per kind of deviation the recogniser reports (blocks.analysis.recognise).
+# Where to look, per kind of deviation the recogniser reports (blocks.dataflow.recognise).
 LOOK: dict[str, str] = {
     "shared-weights": "where your paths are made: a layer made once and called C times is ONE path",
     "input-in-place": "the line that adds the shortcut: does it write into a tensor the caller still holds?",

@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from blocks.analysis.proof import relative_error
 from blocks.exercises.feedback import Result, Stop, call, error_text, hint, judge, mistake_hint
+from blocks.measure.proof import relative_error
 
 TITLE = "6 · grouped convolution two ways: C separate convolutions, and a dense one with a block-diagonal mask"
 GROUPED_READING = "notebooks/04_group_conv_diagrams.ipynb"

@@ -29,11 +29,11 @@ import torch
 from torch import Tensor, nn
 
 import blocks
-from blocks.analysis.proof import random_block, relative_error
 from blocks.core.forms import GroupedConvBlock
 from blocks.core.spec import BlockSpec
 from blocks.exercises.feedback import Result, Stop, call, error_text, hint, judge, mistake_hint
 from blocks.exercises.forms import FP64_RTOL, judge_block
+from blocks.measure.proof import random_block, relative_error
 
 TITLE = "3 · the slicing rule, and a trained block moved from (c) to (a) by hand"
 SPEC = BlockSpec(24, 32, cardinality=4, width=3, stride=2)  # a projection: every kind of tensor is there

@@ -37,7 +37,6 @@ from matplotlib.figure import Figure
 
 from blocks.bench.report import read_csv
 from blocks.bench.roofline import ROOFLINE_CSV, read_roofline_csv
-from blocks.checks import writable_folder
 from blocks.core.spec import BlockSpec
 from blocks.figures.connections import group_conv
 from blocks.figures.costs import table2_costs
@@ -49,6 +48,7 @@ from blocks.figures.speed import speed_figure
 from blocks.figures.style import FIGURE_FORMATS, save_figure
 from blocks.figures.three_forms import FORMS_ABC_SPEC, forms_abc
 from blocks.training.loop import train_each_form
+from blocks.util.checks import writable_folder
 
 __all__ = [
     "DATA_FIGURES",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from blocks.analysis.complexity import table2_templates
 from blocks.figures.style import PALETTE, SLIDE_FIGSIZE, new_figure, styled, text_pt, title_pt
+from blocks.measure.complexity import table2_templates
 
 
 @styled

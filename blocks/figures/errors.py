@@ -10,10 +10,10 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from blocks.analysis.proof import TOLERANCES, random_block, randomise_batchnorm, relative_error
 from blocks.core.spec import BlockSpec
 from blocks.core.transplant import transplant
 from blocks.figures.style import PALETTE, SLIDE_FIGSIZE, new_figure, styled, text_pt, title_pt
+from blocks.measure.proof import TOLERANCES, random_block, randomise_batchnorm, relative_error
 from blocks.models.networks import ResNeXt
 
 EQUIVALENCE_SPECS = (
@@ -74,9 +74,9 @@ def equivalence_error(specs: Sequence[BlockSpec] = EQUIVALENCE_SPECS, seed: int 
     """The largest relative error between forms (a), (b), (c), per block and for a network.
 
     Each block is a seeded random block with randomised BatchNorms
-    (:func:`blocks.analysis.proof.random_block`), transplanted into the three forms and
+    (:func:`blocks.measure.proof.random_block`), transplanted into the three forms and
     run in eval mode on one seeded input in float32 and float64; a bar is the
-    largest :func:`blocks.analysis.proof.relative_error` over the three pairs of forms.
+    largest :func:`blocks.measure.proof.relative_error` over the three pairs of forms.
     The last bars are a small ResNeXt (three one-block stages, 16x16 input)
     transplanted as a whole. Dashed lines are the tolerances the proofs use,
     dotted lines the machine epsilon. It runs on one thread, so the rounding,

@@ -7,7 +7,6 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from blocks.analysis.proof import random_block
 from blocks.core.spec import BlockSpec
 from blocks.core.transplant import transplant
 from blocks.figures.kit import (
@@ -16,6 +15,7 @@ from blocks.figures.kit import (
     check_spec,
 )
 from blocks.figures.style import SLIDE_FIGSIZE, new_figure, styled, text_pt, title_pt
+from blocks.measure.proof import random_block
 from blocks.models.grouped import block_diagonal_mask, dense_weight
 
 BLOCK_DIAGONAL_SPEC = BlockSpec(32, 32, cardinality=8, width=4)  # small enough to see every weight

@@ -18,10 +18,10 @@ from typing import cast
 import torch
 from torch import nn
 
-from blocks.checks import check_module
 from blocks.core.build import Footprint, build, check_fits, footprint
 from blocks.core.forms import check_form
 from blocks.core.spec import BlockSpec, check_positive_int
+from blocks.util.checks import check_module
 
 STAGE_BLOCKS: dict[int, tuple[int, ...]] = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 STEMS = ("imagenet", "cifar")

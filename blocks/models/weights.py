@@ -10,9 +10,9 @@ from collections.abc import Collection, Mapping
 import torch
 from torch import Tensor, nn
 
-from blocks.checks import check_module, file_kind
 from blocks.core.canonical import from_canonical, to_canonical
 from blocks.core.forms import named_blocks
+from blocks.util.checks import check_module, file_kind
 
 # A training checkpoint keeps the weights under one of these keys, beside others (epoch, optimizer, …).
 WRAPPERS = ("state_dict", "model", "model_state_dict")

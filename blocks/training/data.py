@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from blocks.checks import check_seed
 from blocks.core.spec import check_positive_int
+from blocks.util.checks import check_seed
 
 DATASETS = ("digits", "cifar10")
 NUM_CLASSES = 10  # both data sets: digits 0-9, CIFAR-10's ten classes
@@ -69,7 +69,7 @@ def digits_datasets(
 
     Raises:
         ValueError: ``size`` below 8, ``validation_fraction`` outside (0, 1), or ``seed``
-            not an int that torch can seed with (see :data:`blocks.checks.SEED_RANGE`).
+            not an int that torch can seed with (see :data:`blocks.util.checks.SEED_RANGE`).
 
     Example:
         >>> train, val = digits_datasets()

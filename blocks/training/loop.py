@@ -40,12 +40,12 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from blocks.checks import check_module, check_seed, writable_file
 from blocks.core.forms import FORMS
 from blocks.core.spec import check_positive_int
 from blocks.models.networks import ResNeXt
 from blocks.training.data import data_loaders
 from blocks.training.distributed import distribute, global_batch_norms, join_processes, start_epoch
+from blocks.util.checks import check_module, check_seed, writable_file
 
 # Upper bounds of SGDRecipe. No recipe for these networks comes near them: the paper uses lr 0.1
 # and weight decay 5e-4 (section 5.3). Above them SGD diverges at once ("train loss nan"), and the

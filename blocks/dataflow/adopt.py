@@ -2,7 +2,7 @@
 
 :func:`blocks.transplant` calls :func:`adopt` when its model holds no block of this
 package: a student's network, a blog post's, torchvision's or timm's. Their blocks
-are found by their dataflow (:func:`blocks.analysis.recognise.recognise`), each
+are found by their dataflow (:func:`blocks.dataflow.recognise.recognise`), each
 block's tensors are already mapped onto form (c)'s layout there, and the same two
 steps as for our own blocks follow: cut them for the wanted form
 (:func:`blocks.core.build.assemble`), and copy everything else. One forward pass of
@@ -16,11 +16,11 @@ import copy
 import torch
 from torch import nn
 
-from blocks.analysis.mistakes import CATALOGUE
-from blocks.analysis.proof import relative_error
-from blocks.analysis.recognise import CANONICAL_RTOL, Bottleneck, Recognition, recognise
 from blocks.core.build import assemble
 from blocks.core.forms import ResNeXtBlock
+from blocks.dataflow.mistakes import CATALOGUE
+from blocks.dataflow.recognise import CANONICAL_RTOL, Bottleneck, Recognition, recognise
+from blocks.measure.proof import relative_error
 
 
 def adopt(model: nn.Module, form: str, input_size: tuple[int, ...]) -> nn.Module:

@@ -1,0 +1,240 @@
+"""One forward pass, recorded as dataflow: every ATen operator with the tensors it read and wrote.
+
+:func:`blocks.dataflow.recognise.recognise` reads a model by what it computes, never
+by the names its author chose. This module makes the record it reads: it runs the
+model once under a :class:`~torch.utils._python_dispatch.TorchDispatchMode`, so it
+sees the same operators whatever the Python around them (modules, loops, lists,
+``chunk``/``split``/slicing, functional ``F.conv2d`` calls), and gives every tensor
+VALUE a number. An in-place operator (``relu_``, ``out += identity``) makes a new
+value of the same tensor; the old value's data is kept (cloned first), so that each
+value can be looked at later as it was when it was used.
+
+Module hooks add where each operator ran (the innermost module executing) and
+which module calls began and ended on which values; a conv's or an add's source
+line is the first frame outside torch and blocks.dataflow.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+# Operators that make a tensor from nothing but shapes: their outputs are constants, not data.
+_FACTORIES = frozenset(
+    {"empty", "zeros", "ones", "full", "zeros_like", "ones_like", "empty_like", "full_like", "new_zeros",
+     "new_ones", "new_empty", "new_full", "scalar_tensor", "arange", "empty_strided", "lift_fresh"}
+)  # fmt: skip
+_DATAFLOW_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep  # this tracer and its callers: not the model's code
+_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
+_SOURCE_OPS = frozenset({"convolution", "add", "add_", "addmm", "mm", "linear"})
+
+
+@dataclass
+class Value:
+    """One tensor value: what an operator wrote (or the input, a parameter, a constant).
+
+    Attributes:
+        index: its number, in order of appearance.
+        kind: "input" (the model's input), "param" (a parameter or buffer of the model),
+            "const" (made from shapes alone, or a tensor the trace did not see made),
+            or "data" (computed from the input).
+        tensor: its data, as it was when it was made.
+        producer: the index of the operator that wrote it, or -1.
+        name: the parameter's or buffer's name in the model, for kind "param".
+    """
+
+    index: int
+    kind: str
+    tensor: Tensor
+    producer: int = -1
+    name: str = ""
+
+    @property
+    def channels(self) -> int:
+        return self.tensor.shape[1] if self.tensor.ndim > 1 else 0
+
+
+@dataclass
+class Op:
+    """One ATen operator as it ran.
+
+    Attributes:
+        index: its number, in order of execution.
+        name: the operator's name without overload, e.g. ``convolution``, ``relu_``, ``cat``.
+        args: its positional arguments, tensors replaced by :class:`Value` indices (lists kept).
+        inputs: the indices of every value it read, in argument order.
+        outputs: the indices of the values it wrote.
+        module: the innermost module running when it ran ("" for the model itself).
+        source: "file:line" of the user code that called it (convolutions, adds and linears only).
+    """
+
+    index: int
+    name: str
+    args: tuple[object, ...]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    module: str
+    source: str = ""
+
+
+@dataclass
+class ModuleCall:
+    """One call of a module: its name, the values it read first and wrote, and the operators it ran."""
+
+    name: str
+    module: nn.Module = field(repr=False)
+    input: int | None
+    output: int | None = None
+    first_op: int = 0
+    last_op: int = -1
+
+
+@dataclass
+class Trace:
+    """The record of one forward pass (see the module docstring)."""
+
+    model: nn.Module
+    values: list[Value] = field(default_factory=list)
+    ops: list[Op] = field(default_factory=list)
+    calls: list[ModuleCall] = field(default_factory=list)
+    input: int = -1
+    output: int = -1
+    mutated_inputs: list[int] = field(default_factory=list)  # ops that wrote into the model's input tensor
+
+    def consumers(self) -> list[list[int]]:
+        """For every value, the operators that read it (each listed once)."""
+        readers: list[list[int]] = [[] for _ in self.values]
+        for op in self.ops:
+            for value in dict.fromkeys(op.inputs):
+                readers[value].append(op.index)
+        return readers
+
+    def producer(self, value: int) -> Op | None:
+        index = self.values[value].producer
+        return self.ops[index] if index >= 0 else None
+
+
+class _Recorder(TorchDispatchMode):
+    def __init__(self, trace: Trace, parameters: dict[int, str], where: Callable[[], str]) -> None:
+        super().__init__()
+        self.trace = trace
+        self.parameters = parameters
+        self.where = where
+        self.current: dict[int, int] = {}  # id(tensor) -> its current value
+        self.alive: list[Tensor] = []  # every tensor seen, so that no id is reused during the pass
+
+    def value_of(self, tensor: Tensor) -> int:
+        """The current value of ``tensor``: known, a parameter, or a constant seen for the first time."""
+        key = id(tensor)
+        if key in self.current:
+            return self.current[key]
+        name = self.parameters.get(key)
+        return self.new_value(tensor, "param" if name is not None else "const", -1, name or "")
+
+    def new_value(self, tensor: Tensor, kind: str, producer: int, name: str = "") -> int:
+        index = len(self.trace.values)
+        self.trace.values.append(Value(index, kind, tensor, producer, name))
+        self.current[id(tensor)] = index
+        self.alive.append(tensor)
+        return index
+
+    def __torch_dispatch__(
+        self,
+        func: torch._ops.OpOverload,
+        types: tuple[type, ...],
+        args: tuple[object, ...] = (),
+        kwargs: dict[str, object] | None = None,
+    ) -> object:
+        kwargs = kwargs or {}
+        name = func.overloadpacket.__name__
+        flat, _ = tree_flatten((args, kwargs))
+        inputs = tuple(self.value_of(t) for t in flat if isinstance(t, Tensor))
+        mutated = [
+            arg for arg, schema in zip(args, func._schema.arguments)
+            if isinstance(arg, Tensor) and schema.alias_info is not None and schema.alias_info.is_write
+        ]  # fmt: skip
+        for tensor in mutated:  # keep the value as it was: the write below changes the tensor object
+            before = self.current[id(tensor)] if id(tensor) in self.current else self.value_of(tensor)
+            self.trace.values[before].tensor = tensor.detach().clone()
+            if before == self.trace.input:
+                self.trace.mutated_inputs.append(len(self.trace.ops))
+        args_by_value = tuple(_replace_tensors(a, self.value_of_known) for a in args)  # before an in-place write
+        out = func(*args, **kwargs)
+        index = len(self.trace.ops)
+        made_from_data = any(self.trace.values[i].kind in ("input", "data") for i in inputs)
+        kind = "data" if made_from_data and name not in _FACTORIES else "const"
+        outputs = tuple(self.new_value(t, kind, index) for t in tree_flatten(out)[0] if isinstance(t, Tensor))
+        source = _user_frame() if name in _SOURCE_OPS else ""
+        self.trace.ops.append(Op(index, name, args_by_value, inputs, outputs, self.where(), source))
+        return out
+
+    def value_of_known(self, tensor: Tensor) -> int:
+        return self.current.get(id(tensor), -1)
+
+
+def _replace_tensors(arg: object, index_of: Callable[[Tensor], int]) -> object:
+    if isinstance(arg, Tensor):
+        return ("value", index_of(arg))
+    if isinstance(arg, (list, tuple)):
+        return type(arg)(_replace_tensors(a, index_of) for a in arg)
+    return arg
+
+
+def _user_frame() -> str:
+    """``file:line`` of the innermost frame outside torch and blocks.dataflow: the model's own code."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if not filename.startswith((_TORCH_DIR, _DATAFLOW_DIR)) and "<frozen" not in filename:
+            return f"{os.path.basename(filename)}:{frame.f_lineno}"
+        frame = frame.f_back  # type: ignore[assignment]
+    return ""
+
+
+def record(model: nn.Module, x: Tensor) -> Trace:
+    """Run ``model(x)`` once under no_grad and record its dataflow (see the module docstring).
+
+    The model runs in the mode it is in; call ``.eval()`` first for BN's running statistics.
+    """
+    trace = Trace(model)
+    parameters = {id(t): n for n, t in model.named_parameters(remove_duplicate=False)}
+    parameters.update({id(t): n for n, t in model.named_buffers(remove_duplicate=False)})
+    names = {id(m): n for n, m in model.named_modules(remove_duplicate=False)}
+    stack: list[ModuleCall] = []
+    recorder = _Recorder(trace, parameters, lambda: stack[-1].name if stack else "")
+
+    def before(module: nn.Module, args: tuple[object, ...]) -> None:
+        first = next((a for a in tree_flatten(args)[0] if isinstance(a, Tensor)), None)
+        value = recorder.current.get(id(first)) if first is not None else None
+        name = names.get(id(module), f"<{type(module).__name__} not registered in the model>")
+        call = ModuleCall(name, module, value, first_op=len(trace.ops))
+        stack.append(call)
+        trace.calls.append(call)
+
+    def after(module: nn.Module, args: tuple[object, ...], output: object) -> None:
+        call = stack.pop()
+        first = next((t for t in tree_flatten(output)[0] if isinstance(t, Tensor)), None)
+        call.output = recorder.current.get(id(first)) if first is not None else None
+        call.last_op = len(trace.ops) - 1
+
+    handles = [
+        nn.modules.module.register_module_forward_pre_hook(before),
+        nn.modules.module.register_module_forward_hook(after),
+    ]
+    try:
+        with torch.no_grad(), recorder:
+            trace.input = recorder.new_value(x, "input", -1)
+            out = model(x)
+        first = next((t for t in tree_flatten(out)[0] if isinstance(t, Tensor)), None)
+        trace.output = recorder.current.get(id(first), -1) if first is not None else -1
+    finally:
+        for handle in handles:
+            handle.remove()
+    return trace

@@ -1,0 +1,88 @@
+"""What ``torch.compile`` makes of a block: the calls of the code it generates, counted.
+
+The compiler (TorchInductor) traces one forward into a graph of ATen operators and
+writes a Python function ``call`` that runs it. Convolutions stay calls of the
+library's convolution (``extern_kernels.convolution``), one per convolution of the
+graph; everything between them (BatchNorm, ReLU, additions, changes of memory
+layout) is FUSED into loops it generates (C++ on a CPU, Triton on a GPU), each
+named after the operators it fuses, e.g. ``cpp_fused__native_batch_norm_legit_no_training_add_relu_3``.
+
+So the compiler removes most of form (a)'s calls and its full-size partial sums
+(the C path outputs are added inside one generated loop), but it does not find
+that C thin convolutions side by side are one grouped convolution: form (a)
+compiled still makes 3·C convolution calls, form (c) three.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+_LIBRARY_CALL = re.compile(r"\bextern_kernels\.(\w+)\(")
+_GENERATED_CALL = re.compile(r"^\s*(\w+_fused_\w+?)(?:\.run)?\(", re.MULTILINE)  # cpp_fused_…( or triton_…_fused_….run(
+
+
+@dataclass(frozen=True)
+class CompiledCalls:
+    """The calls that one forward of a compiled module makes.
+
+    Attributes:
+        library: library kernel -> calls (``convolution``, ``mm``, …), in the generated ``call``.
+        generated: the names of the generated (fused) kernels, in the order ``call`` runs them.
+    """
+
+    library: Counter[str]
+    generated: tuple[str, ...]
+
+    @property
+    def convolutions(self) -> int:
+        """Convolution calls per forward."""
+        return self.library["convolution"]
+
+    @property
+    def total_calls(self) -> int:
+        """Every kernel call per forward: library and generated."""
+        return sum(self.library.values()) + len(self.generated)
+
+
+def compiled_calls(run: Callable[[Tensor], Tensor], x: Tensor) -> CompiledCalls:
+    """Compile ``run`` with ``torch.compile`` (default settings), call it once on ``x``, count its generated calls.
+
+    It compiles in a fresh, empty compiler cache and forgets the compiled code
+    afterwards (``torch.compiler.reset``). On a CPU the compiler needs a C++ compiler.
+
+    Args:
+        run: a module (or a function of one tensor), e.g. a block in eval mode.
+        x: its input; no gradients are recorded.
+
+    Returns:
+        The library and generated kernel calls of one forward.
+
+    Example:
+        >>> a = build(BlockSpec(64, 64, cardinality=8, width=4), "a").eval()
+        >>> calls = compiled_calls(a, torch.randn(1, 64, 8, 8))
+        >>> calls.convolutions           # 3 per path: no grouped convolution found
+        24
+    """
+    from torch._inductor.utils import fresh_cache, run_and_get_code  # the compiler's own test helpers
+
+    with torch.no_grad(), fresh_cache():
+        _, sources = run_and_get_code(torch.compile(run), x)
+    torch.compiler.reset()
+    body = _call_body(sources[-1])
+    return CompiledCalls(Counter(_LIBRARY_CALL.findall(body)), tuple(_GENERATED_CALL.findall(body)))
+
+
+def _call_body(source: str) -> str:
+    """The body of the generated ``def call(...)``: the code that runs on every forward."""
+    header = re.search(r"^( *)def call\(", source, re.MULTILINE)  # a method of the generated Runner, or a function
+    if header is None:
+        raise ValueError("the generated code has no 'def call(': a compiler version this module does not know")
+    indent = len(header.group(1))
+    end = re.compile(rf"^ {{0,{indent}}}\S", re.MULTILINE).search(source, header.end())  # the next def at its level
+    return source[header.end() : end.start() if end else len(source)]

@@ -1,0 +1,408 @@
+"""What a block or a network costs: parameters and multiply-adds, counted three ways.
+
+The paper's "FLOPs" are multiply-adds (MACs) of one image (Xie et al., 2017,
+Table 1: ResNet-50 4.1 and ResNeXt-50 4.2 "FLOPs ×10^9"), counted for the
+convolutions and the fully-connected layer; BN, ReLU, pooling and the residual
+additions are left out, as in the paper and torchvision's model cards. The paper's
+parameter counts leave out BN too (``Complexity.weight_params``): ResNet-50's
+"25.5M" is 25,503,912, or 25,557,032 with BN as torchvision counts (``params``).
+
+The closed form, for a convolution with kernel k_h×k_w, c_in input and c_out
+output channels in g groups (g = C for form (c)'s 3x3, else 1):
+
+    every output value (one of c_out·H_out·W_out) is a dot product over its group's
+    c_in/g input channels and the k_h·k_w kernel positions, so
+
+        params = k_h·k_w·(c_in/g)·c_out          (+ c_out if there is a bias)
+        MACs   = k_h·k_w·(c_in/g)·c_out · H_out·W_out = (weight params) · H_out·W_out
+
+    and a Linear layer is the case k = 1, H_out = W_out = 1: MACs = in·out.
+
+Grouping divides both by g: form (c)'s 3x3 on C·d channels in C groups costs
+9·d·(C·d)·H·W MACs, exactly C paths of 9·d·d·H·W each, as forms (a) and (b) have.
+
+:func:`complexity` measures every Conv2d and Linear layer three independent ways
+and reports where they disagree:
+
+1. the closed form above, from each layer's shape and its output size (forward hooks);
+2. ``torchinfo.summary``, which reports MACs for the whole batch (divided here by the
+   batch size), also counts a layer's bias additions (one per output value: added to
+   the closed form before comparing; our convolutions have no bias, the fc has 1000),
+   and gives each BatchNorm 2 MACs per channel (its weight and bias, not per pixel;
+   kept out of the per-layer list, included in the total ``torchinfo_macs``);
+3. ``torch.utils.flop_counter.FlopCounterMode``, which counts each MAC as 2 FLOPs
+   (one multiply, one add) for the whole batch: divided here by 2 and the batch size.
+
+What makes forms (a), (b) and (c) differ in speed though not in arithmetic
+(operator calls, bytes written) is counted by :mod:`blocks.measure.census`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import cast
+
+import torch
+import torchinfo
+from torch import Tensor, nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
+
+from blocks.core.build import META_HINT, build, check_memory
+from blocks.core.spec import BlockSpec, check_input_size
+from blocks.measure.census import OperatorCounter
+
+# Paper Table 2: the conv2 block templates at (nearly) the same complexity, (C, d).
+TABLE2_TEMPLATES: tuple[tuple[int, int], ...] = ((1, 64), (2, 40), (4, 24), (8, 14), (32, 4))
+TABLE2_CHANNELS = 256  # the conv2 stage's block input and output channels
+TABLE2_SIZE = 56  # the conv2 stage's feature map, for 224x224 images
+
+_COUNTED = (nn.Conv2d, nn.Linear)  # the layers whose MACs the paper counts
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """One Conv2d or Linear layer, counted three ways (MACs per image).
+
+    Attributes:
+        name: the layer's name in the module, e.g. ``"layer1.0.conv2"``.
+        kind: ``"Conv2d"`` or ``"Linear"``.
+        shape: the layer's shape in words, e.g. ``"3x3, 128->128, 32 groups, stride 1"``.
+        output_size: the layer's output for ONE image, e.g. ``(128, 56, 56)``.
+        params: the layer's parameters, by the closed form.
+        bias_adds: additions of the bias, one per output value (0 with ``bias=False``, as all
+            our convolutions); not in ``macs``, as in the paper, but torchinfo counts them.
+        macs: multiply-adds per image, by the closed form.
+        torchinfo_params: the parameters torchinfo counts.
+        torchinfo_macs: torchinfo's MACs divided by the batch size (``macs + bias_adds``).
+        flop_counter_macs: FlopCounterMode's FLOPs divided by 2 and by the batch size.
+    """
+
+    name: str
+    kind: str
+    shape: str
+    output_size: tuple[int, ...]
+    params: int
+    bias_adds: int
+    macs: int
+    torchinfo_params: int
+    torchinfo_macs: int
+    flop_counter_macs: int
+
+
+@dataclass(frozen=True)
+class Complexity:
+    """The cost of one block or network for one image, see :func:`complexity`.
+
+    Attributes:
+        params: every parameter (BN included), as torchvision's model cards count them.
+        macs: multiply-adds of all Conv2d and Linear layers per image: the paper's "FLOPs".
+        layers: the Conv2d and Linear layers, in the order they ran.
+        torchinfo_params: torchinfo's total parameters.
+        torchinfo_macs: torchinfo's total MACs per image: ``macs`` plus its bias and BN terms.
+        flop_counter_macs: FlopCounterMode's total FLOPs / 2 per image, every op of the pass.
+        modules: number of modules (``len(list(module.modules()))``), the module itself included.
+        conv_calls: convolutions run per forward pass: one kernel launch each.
+        activation_bytes: bytes of the tensors the forward pass writes, per image (every
+            op output that is not a view or an in-place update; the input not included).
+        disagreements: one sentence per count on which the three methods disagree
+            beyond the documented differences; empty when all agree.
+    """
+
+    params: int
+    macs: int
+    layers: tuple[LayerCost, ...]
+    torchinfo_params: int
+    torchinfo_macs: int
+    flop_counter_macs: int
+    modules: int
+    conv_calls: int
+    activation_bytes: int
+    disagreements: tuple[str, ...]
+
+    @property
+    def agree(self) -> bool:
+        """Whether the three counting methods agree on every layer and total."""
+        return not self.disagreements
+
+    @property
+    def weight_params(self) -> int:
+        """Parameters of the Conv2d and Linear layers only (no BN), as the paper counts them."""
+        return sum(layer.params for layer in self.layers)
+
+
+@dataclass(frozen=True)
+class Template:
+    """One column of the paper's Table 2: a conv2-stage block at about 70k params, 0.22 GFLOPs.
+
+    Attributes:
+        cardinality: C, the number of paths.
+        width: d, the channels of one path.
+        grouped_channels: C·d, the channels of the grouped 3x3 ("width of group conv.").
+        params: every parameter of the block, BN included.
+        weight_params: the convolutions' parameters only, as the paper counts them (~70k).
+        macs: multiply-adds per image on the 56x56 conv2 feature map (~0.22 billion).
+    """
+
+    cardinality: int
+    width: int
+    grouped_channels: int
+    params: int
+    weight_params: int
+    macs: int
+
+
+def complexity(spec_or_module: BlockSpec | nn.Module, input_size: tuple[int, ...]) -> Complexity:
+    """Count parameters and multiply-adds of a block or network, three independent ways.
+
+    See the module docstring for the closed form and the three methods. To count a
+    big network without allocating its weights, build it on the meta device:
+    ``with torch.device("meta"): net = blocks.resnext(101, 32, 8)``; all three
+    methods only need shapes.
+
+    Args:
+        spec_or_module: a :class:`BlockSpec` (built as form (c); params and MACs are the
+            same in every form), or any module (a block, a network), counted as it is.
+            Its BN layers run in eval mode so nothing in it changes.
+        input_size: the input's shape INCLUDING the batch dimension, e.g. ``(1, 3, 224, 224)``;
+            every count is reported per image.
+
+    Returns:
+        A :class:`Complexity`; check ``.agree`` / ``.disagreements``.
+
+    Raises:
+        ValueError: ``input_size`` is not a tuple of positive ints with a batch dimension,
+            does not fit the spec's ``in_channels``, or the input alone would be over the
+            memory limit (see :func:`blocks.core.build.check_memory`; a meta model needs
+            none); or the module fails on the input, or runs a Conv2d or Linear layer more
+            than once per pass (its counts would be wrong). The message names the module and the input.
+        TypeError: ``spec_or_module`` is neither a BlockSpec nor a module.
+
+    Example:
+        >>> cost = complexity(BlockSpec(256, 256, cardinality=32, width=4), (1, 256, 56, 56))
+        >>> cost.weight_params, cost.macs
+        (70144, 219971584)
+    """
+    module = _as_module(spec_or_module, input_size)
+    batch = input_size[0]
+    parameter = next(module.parameters(), None)
+    like = torch.zeros(()) if parameter is None else parameter  # the input takes the model's dtype and device
+    input_bytes = math.prod(input_size) * like.dtype.itemsize  # the input alone: the pass writes several times more
+    check_memory(f"complexity: an input of size {input_size} in {like.dtype}", input_bytes, like.device, META_HINT)
+    x = like.new_zeros(input_size)
+    modes = {m: m.training for m in module.modules()}
+    module.eval()  # BN uses its running statistics and updates nothing
+    # One forward pass (torchinfo's), watched by the three methods: 1. hooks record each
+    # layer's output size for the closed form, 2. torchinfo counts, 3. FlopCounterMode counts
+    # each op. Modes entered later see an op first: OperatorCounter sees every op, FlopCounterMode
+    # all but the batch norms, which _MetaBatchNorm answers (they have no FLOPs for it anyway).
+    try:
+        with (
+            _recorded_output_sizes(module) as output_sizes,
+            FlopCounterMode(display=False) as counter,
+            _MetaBatchNorm(),
+            OperatorCounter() as counting,
+        ):
+            info = torchinfo.summary(module, input_data=x, cache_forward_pass=False, mode="eval", verbose=0)
+    except RuntimeError as error:  # torchinfo's "Failed to run torchinfo", raised from the model's own error
+        cause = error.__cause__ or error
+        if isinstance(cause, _RunTwice):  # our own message, as a plain ValueError
+            raise ValueError(str(cause)) from None
+        first_line = (str(cause).splitlines() or [""])[0]
+        raise ValueError(
+            f"complexity: {type(module).__name__} fails on an input of size {input_size}:"
+            f" {type(cause).__name__}: {first_line}"
+        ) from cause
+    finally:
+        for m, training in modes.items():
+            m.train(training)
+
+    names = {id(m): name for name, m in module.named_modules()}
+    by_info = {names[id(row.module)]: row for row in info.summary_list if row.is_leaf_layer}
+    flops = counter.get_flop_counts()  # keyed "<root class>.<layer name>", or "<root class>" for the root
+    root = type(module).__name__
+    layers = []
+    for name, output_size in output_sizes.items():
+        layer = cast("nn.Conv2d | nn.Linear", module.get_submodule(name))  # the hooks record only _COUNTED layers
+        params, bias_adds, macs = _formula(layer, output_size)
+        layers.append(
+            LayerCost(
+                name=name,
+                kind=type(layer).__name__,
+                shape=_shape_text(layer),
+                output_size=output_size,
+                params=params,
+                bias_adds=bias_adds,
+                macs=macs,
+                torchinfo_params=by_info[name].num_params,
+                torchinfo_macs=by_info[name].macs // batch,
+                flop_counter_macs=sum(flops.get(f"{root}.{name}" if name else root, {}).values()) // (2 * batch),
+            )
+        )
+    bn_macs = sum(row.macs for row in info.summary_list if isinstance(row.module, nn.modules.batchnorm._BatchNorm))
+    cost = Complexity(
+        params=sum(p.numel() for p in module.parameters()),
+        macs=sum(layer.macs for layer in layers),
+        layers=tuple(layers),
+        torchinfo_params=info.total_params,
+        torchinfo_macs=info.total_mult_adds // batch,
+        flop_counter_macs=counter.get_total_flops() // (2 * batch),
+        modules=len(modes),
+        conv_calls=counting.calls["convolution"],
+        activation_bytes=counting.bytes_written // batch,
+        disagreements=(),
+    )
+    return dataclasses.replace(cost, disagreements=_disagreements(cost, bn_macs // batch))
+
+
+def table2_templates(size: int = TABLE2_SIZE) -> list[Template]:
+    """The paper's Table 2: conv2 block templates of cardinality 1, 2, 4, 8, 32 at ~equal cost.
+
+    Each is a 256 -> 256 block (identity shortcut), widths d = 64, 40, 24, 14, 4,
+    counted by :func:`complexity` on a ``size`` x ``size`` input.
+
+    Args:
+        size: height and width of the block's input (56: the conv2 stage at 224x224).
+
+    Returns:
+        One :class:`Template` per cardinality, in the paper's order.
+
+    Example:
+        >>> [(t.cardinality, t.width, t.weight_params) for t in table2_templates()][:2]
+        [(1, 64, 69632), (2, 40, 69760)]
+    """
+    templates = []
+    for cardinality, width in TABLE2_TEMPLATES:
+        spec = BlockSpec(TABLE2_CHANNELS, TABLE2_CHANNELS, cardinality, width)
+        cost = complexity(spec, (1, TABLE2_CHANNELS, size, size))
+        templates.append(
+            Template(cardinality, width, spec.grouped_channels, cost.params, cost.weight_params, cost.macs)
+        )
+    return templates
+
+
+def _as_module(spec_or_module: BlockSpec | nn.Module, input_size: tuple[int, ...]) -> nn.Module:
+    """Check ``input_size`` and return the module to count (form (c) for a spec)."""
+    check_input_size(input_size)
+    if isinstance(spec_or_module, BlockSpec):
+        spec = spec_or_module
+        if len(input_size) != 4 or input_size[1] != spec.in_channels:
+            raise ValueError(
+                f"input_size must be (batch, {spec.in_channels}, height, width) for a block with"
+                f" in_channels={spec.in_channels}, got {input_size!r}"
+            )
+        with torch.device("meta"):  # shapes are all we need: no memory, no random draws
+            return build(spec, "c")
+    if isinstance(spec_or_module, nn.Module):
+        return spec_or_module
+    raise TypeError(
+        f"spec_or_module must be a blocks.BlockSpec or a torch.nn.Module, got {type(spec_or_module).__name__}"
+    )
+
+
+class _RunTwice(ValueError):
+    """A counted layer ran more than once in one forward pass (raised inside torchinfo's pass, then re-raised)."""
+
+
+@contextlib.contextmanager
+def _recorded_output_sizes(module: nn.Module) -> Iterator[dict[str, tuple[int, ...]]]:
+    """While open, record the output size per image of each Conv2d and Linear layer that runs."""
+    sizes: dict[str, tuple[int, ...]] = {}
+
+    def recorder(name: str) -> Callable[[nn.Module, tuple[Tensor, ...], Tensor], None]:
+        def hook(layer: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+            if name in sizes:
+                raise _RunTwice(
+                    f"complexity: layer {name!r} of {type(module).__name__} runs more than once per pass;"
+                    " the closed form counts each layer once, so the counts would be wrong"
+                )
+            sizes[name] = tuple(output.shape[1:])  # (c_out, H_out, W_out), or (out,) for Linear
+
+        return hook
+
+    handles = [m.register_forward_hook(recorder(name)) for name, m in module.named_modules() if isinstance(m, _COUNTED)]
+    try:
+        yield sizes
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _formula(layer: nn.Conv2d | nn.Linear, output_size: tuple[int, ...]) -> tuple[int, int, int]:
+    """(params, bias additions, MACs) per image of one layer, by the closed form of the module docstring."""
+    if isinstance(layer, nn.Conv2d):
+        k_h, k_w = layer.kernel_size
+        weights = k_h * k_w * (layer.in_channels // layer.groups) * layer.out_channels
+        outputs = layer.out_channels
+        positions = output_size[1] * output_size[2]  # H_out · W_out: one dot product each per channel
+    else:  # Linear: a 1x1 convolution at one position (per leading index besides the batch)
+        weights = layer.in_features * layer.out_features
+        outputs = layer.out_features
+        positions = math.prod(output_size) // outputs
+    bias = outputs if layer.bias is not None else 0
+    return weights + bias, bias * positions, weights * positions
+
+
+def _shape_text(layer: nn.Conv2d | nn.Linear) -> str:
+    if isinstance(layer, nn.Linear):
+        return f"{layer.in_features}->{layer.out_features}"
+    k_h, k_w = layer.kernel_size
+    groups = f", {layer.groups} groups" if layer.groups > 1 else ""
+    return f"{k_h}x{k_w}, {layer.in_channels}->{layer.out_channels}{groups}, stride {layer.stride[0]}"
+
+
+class _MetaBatchNorm(TorchDispatchMode):
+    """Answers batch norms on the meta device with their output shapes, skipping the slow way.
+
+    PyTorch finds a meta batch norm's output shape through a Python decomposition
+    (about 3 ms a call, 50 times a convolution's), which would make counting form (a)
+    networks, with their thousands of per-path BNs, take many seconds. A batch
+    norm's output has its input's shape, so we give that directly. Real tensors pass.
+    """
+
+    def __torch_dispatch__(
+        self, func: torch._ops.OpOverload, types: tuple[type, ...], args: tuple = (), kwargs: dict | None = None
+    ) -> object:
+        if func is torch.ops.aten.native_batch_norm.default and args[0].is_meta:
+            x, training = args[0], args[5]
+            stats = x.shape[1] if training else 0  # saved mean and 1/std: none in eval mode, as on the CPU
+            return torch.empty_like(x), x.new_empty(stats), x.new_empty(stats)
+        return func(*args, **(kwargs or {}))
+
+
+def _disagreements(cost: Complexity, bn_macs: int) -> tuple[str, ...]:
+    """One sentence per count on which the methods disagree beyond the documented differences.
+
+    torchinfo also counts the bias additions and 2 MACs per BN channel (``bn_macs`` in all,
+    per image); FlopCounterMode's total covers every op, not only the Conv2d and Linear layers.
+    """
+    found = []
+    for layer in cost.layers:
+        checks = (
+            ("params", layer.params, "torchinfo", layer.torchinfo_params),
+            ("MACs", layer.macs, "FlopCounterMode", layer.flop_counter_macs),
+            ("MACs + bias adds", layer.macs + layer.bias_adds, "torchinfo", layer.torchinfo_macs),
+        )
+        for what, closed, method, measured in checks:
+            if closed != measured:
+                found.append(
+                    f"{layer.name or layer.kind}: {what} by the closed form {closed:,} != {method} {measured:,}"
+                )
+    totals = (
+        ("params", cost.params, "torchinfo", cost.torchinfo_params),
+        ("MACs", cost.macs, "FlopCounterMode (all ops)", cost.flop_counter_macs),
+        (
+            "MACs + bias adds + BN",
+            cost.macs + sum(layer.bias_adds for layer in cost.layers) + bn_macs,
+            "torchinfo",
+            cost.torchinfo_macs,
+        ),
+    )
+    for what, closed, method, measured in totals:
+        if closed != measured:
+            found.append(f"total {what}: {closed:,} summed over the layers != {method} {measured:,}")
+    return tuple(found)

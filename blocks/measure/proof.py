@@ -1,0 +1,173 @@
+"""Measure how closely the three forms agree: the numbers behind ``python -m blocks``.
+
+A comparison only proves something if it could fail, so the reference block gets
+non-trivial BatchNorm parameters and running statistics (not the 1/0 defaults,
+under which a BN in eval mode is nearly the identity and hides layout mistakes),
+and forms (a) and (b) are separate modules built by :func:`blocks.transplant`
+from an untouched form (c) block, which is itself the third form compared: a
+transplant that went wrong the same way in every form would still differ from it.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+from dataclasses import dataclass
+from typing import TypeVar
+
+import torch
+from torch import Tensor, nn
+
+from blocks.core.build import build, check_fits, check_memory, footprint
+from blocks.core.forms import FORMS
+from blocks.core.spec import BlockSpec, check_positive_int
+from blocks.core.transplant import transplant
+from blocks.util.checks import check_seed
+from blocks.util.text import render_table
+
+_M = TypeVar("_M", bound=nn.Module)
+
+# Largest max relative error accepted between two forms, per dtype. The forms add
+# the same products in different orders (a sum of C path outputs vs one conv over
+# C·d channels), so they differ by rounding: a few ulps of the output's scale,
+# growing slowly with the number of terms. float64's ulp is 2.2e-16, float32's 1.2e-7.
+TOLERANCES: dict[torch.dtype, float] = {torch.float64: 1e-12, torch.float32: 1e-5}
+MODES = ("eval", "train")
+
+
+def relative_error(output: Tensor, reference: Tensor) -> float:
+    """``max |output - reference| / max |reference|``: the error relative to the output's scale."""
+    scale = reference.abs().max()
+    if scale == 0:
+        raise ValueError("relative_error: the reference is all zeros, so the comparison proves nothing")
+    return ((output - reference).abs().max() / scale).item()
+
+
+def randomise_batchnorm(module: _M, generator: torch.Generator) -> _M:
+    """Give every BatchNorm in ``module`` random affine parameters and running statistics.
+
+    weight ~ U(0.5, 1.5), bias ~ N(0, 0.2), running_mean ~ N(0, 0.2),
+    running_var ~ U(0.5, 1.5), num_batches_tracked = 7. Changes ``module`` in
+    place and returns it.
+    """
+    with torch.no_grad():
+        for bn in module.modules():
+            if isinstance(bn, nn.modules.batchnorm._BatchNorm):
+                # None: a BN built with affine=False or track_running_stats=False lacks these tensors
+                for tensor, low in ((bn.weight, 0.5), (bn.running_var, 0.5)):
+                    if tensor is not None:
+                        tensor.copy_(low + torch.rand(tensor.shape, generator=generator))
+                for tensor in (bn.bias, bn.running_mean):
+                    if tensor is not None:
+                        tensor.copy_(0.2 * torch.randn(tensor.shape, generator=generator))
+                if bn.num_batches_tracked is not None:
+                    bn.num_batches_tracked.fill_(7)
+    return module
+
+
+def random_block(spec: BlockSpec, form: str = "c", seed: int = 0) -> nn.Module:
+    """A block with Kaiming-drawn convolutions and randomised BatchNorms (see above)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        block = build(spec, form)
+    return randomise_batchnorm(block, generator)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How closely form ``first`` reproduces form ``second`` on one input."""
+
+    first: str
+    second: str
+    dtype: torch.dtype
+    mode: str
+    max_abs: float
+    max_rel: float
+
+    @property
+    def tolerance(self) -> float:
+        return TOLERANCES[self.dtype]
+
+    @property
+    def ok(self) -> bool:
+        return self.max_rel <= self.tolerance
+
+
+def check_comparison(spec: BlockSpec, batch: int, size: int, seed: int = 0) -> None:
+    """Raise ValueError, naming the argument, if :func:`compare_forms` cannot run with these arguments.
+
+    Train-mode BN needs more than one value per channel: ``batch`` images of
+    ``size`` x ``size`` give batch·⌈size/stride⌉² after the 3x3. The block in three
+    forms and float64, and one forward pass, must fit in memory (an estimate: four
+    copies of the block's tensors, and the input, the 3x3's and the output's
+    activations three times over, 8 bytes each).
+
+    Raises:
+        ValueError: ``batch`` or ``size`` not a positive int, too few values per channel,
+            ``seed`` not an int torch can seed with, or a block or pass that would not fit.
+    """
+    check_positive_int("batch", batch)
+    check_positive_int("size", size)
+    check_seed("seed", seed)
+    values = batch * math.ceil(size / spec.stride) ** 2
+    if values < 2:
+        raise ValueError(
+            f"batch {batch} with size {size} leaves 1 value per channel after the stride-{spec.stride} 3x3,"
+            " but BatchNorm in train mode needs more than one: use a batch of 2 or more, or a larger size"
+        )
+    for form in FORMS:
+        check_fits(f"the block {spec} in form {form!r}", footprint(spec, form))
+    activations = batch * size**2 * (spec.in_channels + 2 * spec.grouped_channels + 2 * spec.out_channels)
+    needed = 8 * (4 * footprint(spec, "c").values + 3 * activations)
+    check_memory(f"comparing the forms of the block {spec} in float64 (batch {batch}, size {size})", needed)
+
+
+def compare_forms(spec: BlockSpec, *, batch: int = 4, size: int = 8, seed: int = 0) -> list[Agreement]:
+    """Run every form on the same input and compare each pair of outputs.
+
+    One randomised form (c) block is copied as it is and transplanted into forms
+    a and b; each then runs in eval mode and in train mode (batch statistics), in
+    float32 and float64.
+
+    Args:
+        spec: the block to compare.
+        batch: images in the input (train-mode BN needs more than one value per channel).
+        size: height and width of the input.
+        seed: seeds the weights and the input.
+
+    Returns:
+        One :class:`Agreement` per pair of forms, dtype and mode.
+
+    Raises:
+        ValueError: see :func:`check_comparison`, which runs first.
+    """
+    check_comparison(spec, batch, size, seed)
+    reference = random_block(spec, "c", seed)
+    x = torch.randn(batch, spec.in_channels, size, size, generator=torch.Generator().manual_seed(seed))
+    rows = []
+    for dtype, mode in itertools.product(TOLERANCES, MODES):
+        outputs = {}
+        for form in FORMS:
+            block = copy.deepcopy(reference) if form == "c" else transplant(reference, form)  # (c): the source
+            block = block.to(dtype).train(mode == "train")
+            outputs[form] = block(x.to(dtype))
+        for first, second in itertools.combinations(FORMS, 2):
+            difference = (outputs[first] - outputs[second]).abs().max().item()
+            error = relative_error(outputs[first], outputs[second])
+            rows.append(Agreement(first, second, dtype, mode, difference, error))
+    return rows
+
+
+def format_agreements(rows: list[Agreement]) -> str:
+    """The agreements as an aligned text table, one row per pair, dtype and mode."""
+    columns = ("forms", "dtype", "mode", "max abs err", "max rel err", "tolerance", "ok")
+    cells = [
+        (
+            f"{row.first} vs {row.second}", str(row.dtype).removeprefix("torch."), row.mode,
+            f"{row.max_abs:.2e}", f"{row.max_rel:.2e}", f"{row.tolerance:.0e}", "yes" if row.ok else "NO",
+        )
+        for row in rows
+    ]  # fmt: skip
+    return render_table(columns, cells, style="plain")

@@ -1,0 +1,5 @@
+"""Small helpers every layer may use (layer 1): they import torch and the standard library only.
+
+checks.py    checks of the tooling's arguments: modules, seeds, output paths
+text.py      the one renderer of text tables (Markdown or plain)
+"""
