@@ -19,8 +19,8 @@ from torch import nn
 from blocks.core.build import assemble
 from blocks.core.forms import ResNeXtBlock
 from blocks.dataflow.mistakes import CATALOGUE
-from blocks.dataflow.recognise import CANONICAL_RTOL, Bottleneck, Recognition, recognise
-from blocks.measure.proof import relative_error
+from blocks.dataflow.recognise import Bottleneck, Recognition, recognise
+from blocks.util.numerics import CANONICAL_RTOL, evaluating, relative_error
 
 
 def adopt(model: nn.Module, form: str, input_size: tuple[int, ...]) -> nn.Module:
@@ -99,15 +99,8 @@ def _our_block(model: nn.Module, block: Bottleneck, form: str) -> ResNeXtBlock:
 def _checked(source: nn.Module, result: nn.Module, found: Recognition) -> nn.Module:
     """``result``, once one eval-mode forward pass shows it computes what ``source`` computes."""
     x = found.trace.values[found.trace.input].tensor
-    modes = {m: m.training for m in (*source.modules(), *result.modules())}
-    try:
-        source.eval()
-        result.eval()
-        with torch.no_grad():
-            expected, got = source(x), result(x)
-    finally:
-        for module, training in modes.items():
-            module.train(training)
+    with evaluating(source, result), torch.no_grad():
+        expected, got = source(x), result(x)
     if expected.device.type != "meta":
         error = relative_error(got, expected)
         if error > CANONICAL_RTOL:

@@ -23,7 +23,8 @@ from torch import nn
 
 from blocks.core.spec import check_input_size
 from blocks.dataflow.mistakes import CATALOGUE
-from blocks.dataflow.recognise import CANONICAL_RTOL, CONVENTIONS, Bottleneck, Recognition, common_prefix, recognise
+from blocks.dataflow.recognise import CONVENTIONS, Bottleneck, Recognition, common_prefix, recognise
+from blocks.util.numerics import CANONICAL_RTOL
 from blocks.util.text import render_table
 
 

@@ -36,12 +36,8 @@ from blocks.core import _fast
 from blocks.core.build import assemble, check_memory
 from blocks.core.spec import BlockSpec, check_input_size
 from blocks.dataflow.trace import Op, Trace, record
-from blocks.measure.proof import relative_error
+from blocks.util.numerics import CANONICAL_RTOL, evaluating, relative_error
 
-# A form (c) block rebuilt from a block's own tensors must reproduce its output to
-# rounding: the forms add the same products in another order (float32 ulp 1.2e-7,
-# see blocks.measure.proof.TOLERANCES); a mapping mistake gives errors of order 1.
-CANONICAL_RTOL = 1e-4
 _SEED = 0
 _ADDS = frozenset({"add", "add_"})
 _BATCH_NORMS = frozenset({"native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training"})
@@ -226,17 +222,13 @@ def _run(model: nn.Module, input_size: tuple[int, ...]) -> Trace:
     check_memory(f"recognise: an input of size {input_size} in {dtype}", math.prod(input_size) * dtype.itemsize, device)
     generator = torch.Generator().manual_seed(_SEED)
     x = torch.randn(input_size, generator=generator, dtype=dtype).to(device)
-    modes = {m: m.training for m in model.modules()}
-    model.eval()
     try:
-        return record(model, x)
+        with evaluating(model):
+            return record(model, x)
     except (RuntimeError, ValueError, TypeError, IndexError) as error:
         raise ValueError(
             f"the model fails on an input of size {input_size}: {type(error).__name__}: {str(error).splitlines()[0]}"
         ) from error
-    finally:
-        for module, training in modes.items():
-            module.train(training)
 
 
 # ---------------------------------------------------------------- channel provenance

@@ -28,9 +28,9 @@ from torch import Tensor, nn
 from blocks.core.build import build
 from blocks.core.forms import BlockPath, ResNeXtBlock
 from blocks.core.spec import BlockSpec
-from blocks.dataflow.recognise import CANONICAL_RTOL, Bottleneck, Deviation, recognise
+from blocks.dataflow.recognise import Bottleneck, Deviation, recognise
 from blocks.exercises.feedback import FORMS_READING, Result, Stop, call, error_text, hint, judge, mistake_hint
-from blocks.measure.proof import randomise_batchnorm, relative_error
+from blocks.util.numerics import ANSWER_FP64_RTOL, CANONICAL_RTOL, randomise_batchnorm, relative_error
 
 TITLES = {"a": "1 · form (a): C summed paths", "b": "2 · form (b): C paths concatenated, then one 1x1"}
 SPECS = (
@@ -39,9 +39,6 @@ SPECS = (
     BlockSpec(16, 40, cardinality=2, width=6),  # projection without stride
 )
 BATCH, SIZE = 4, 8  # 4 images of 8x8: enough values per channel for train-mode BN
-# float64: the forms add the same products in another order, so a correct block differs from
-# the reference by rounding (~1e-15, see blocks.measure.proof.TOLERANCES); a mistake by order 1.
-FP64_RTOL = 1e-10
 _SEED = 0
 
 # Where to look, per kind of deviation the recogniser reports (blocks.dataflow.recognise).
@@ -266,7 +263,7 @@ def _compare(model: nn.Module, block: Bottleneck, spec: BlockSpec, what: str) ->
         with torch.no_grad():
             errors[mode] = relative_error(mine(x.clone()), paper(x.clone()))
     hints = {}
-    if max(errors.values()) > FP64_RTOL:
+    if max(errors.values()) > ANSWER_FP64_RTOL:
         hints["modes"] = (
             hint(f"{what} differs from the paper's block holding its own weights by {errors['eval']:.1e} in eval"
                  f" mode and {errors['train']:.1e} in train mode (relative, float64)",

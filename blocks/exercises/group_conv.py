@@ -26,7 +26,7 @@ from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from blocks.exercises.feedback import Result, Stop, call, error_text, hint, judge, mistake_hint
-from blocks.measure.proof import relative_error
+from blocks.util.numerics import FP64_RTOL, relative_error
 
 TITLE = "6 · grouped convolution two ways: C separate convolutions, and a dense one with a block-diagonal mask"
 GROUPED_READING = "notebooks/04_group_conv_diagrams.ipynb"
@@ -37,7 +37,6 @@ CASES: tuple[tuple[int, int, int, int], ...] = (  # (cardinality, in_channels, o
     (8, 16, 32, 1),  # a grouped 1x1
     (1, 4, 4, 3),  # one group: an ordinary convolution
 )
-FP64_RTOL = 1e-12  # the same products summed in another order: float64 rounding (ulp 2.2e-16) only
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from blocks.dataflow.mistakes import CATALOGUE, WRONG_BLOCKS
 from blocks.dataflow.recognise import recognise
 from blocks.exercises.feedback import MISTAKES_NOTEBOOK, NotAttempted, Result, Stop, call, error_text, judge
 from blocks.measure.census import census
-from blocks.measure.proof import randomise_batchnorm
+from blocks.util.numerics import randomise_batchnorm
 
 TITLE = "5 · three unlabelled blocks: which is the paper's, and which mistake does each other one make?"
 SPEC = BlockSpec(32, 64, cardinality=4, width=4, stride=2)  # a projection with the stride: every mistake shows

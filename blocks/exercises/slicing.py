@@ -32,8 +32,9 @@ import blocks
 from blocks.core.forms import GroupedConvBlock
 from blocks.core.spec import BlockSpec
 from blocks.exercises.feedback import Result, Stop, call, error_text, hint, judge, mistake_hint
-from blocks.exercises.forms import FP64_RTOL, judge_block
-from blocks.measure.proof import random_block, relative_error
+from blocks.exercises.forms import judge_block
+from blocks.measure.proof import random_block
+from blocks.util.numerics import ANSWER_FP64_RTOL, relative_error
 
 TITLE = "3 · the slicing rule, and a trained block moved from (c) to (a) by hand"
 SPEC = BlockSpec(24, 32, cardinality=4, width=3, stride=2)  # a projection: every kind of tensor is there
@@ -221,7 +222,7 @@ def _check_transplant(to_form_a: Callable[[nn.Module], nn.Module]) -> tuple[list
         trained = copy.deepcopy(source).double().train(mode == "train")
         with torch.no_grad():
             errors[mode] = relative_error(mine(x), trained(x))
-    if max(errors.values()) > FP64_RTOL:
+    if max(errors.values()) > ANSWER_FP64_RTOL:
         hints.append(_mismatch(block.canonical, source.state_dict(), errors, what))
     shared = _shared_storage(result, given)
     if shared:
@@ -264,7 +265,7 @@ def _mismatch(
                 ):
                     measured += f"; path {path}'s piece of {key} holds path {other}'s weights"
                     return mistake_hint(11, measured, _LOOK_INDEX, CANONICAL_READING)
-    statistics = all(key.endswith(_STATISTICS) for key in wrong) and errors["train"] <= FP64_RTOL
+    statistics = all(key.endswith(_STATISTICS) for key in wrong) and errors["train"] <= ANSWER_FP64_RTOL
     measured += f"; what differs: {', '.join(wrong)}" if wrong else ""
     look = (
         "the BNs' running statistics: they are buffers, not parameters, and a trained block's are not a new BN's"

@@ -13,8 +13,9 @@ from torch import nn
 from blocks.core.spec import BlockSpec
 from blocks.core.transplant import transplant
 from blocks.figures.style import PALETTE, SLIDE_FIGSIZE, new_figure, styled, text_pt, title_pt
-from blocks.measure.proof import TOLERANCES, random_block, randomise_batchnorm, relative_error
+from blocks.measure.proof import random_block
 from blocks.models.networks import ResNeXt
+from blocks.util.numerics import TOLERANCES, randomise_batchnorm, relative_error
 
 EQUIVALENCE_SPECS = (
     BlockSpec(64, 64, cardinality=8, width=4),

@@ -14,56 +14,19 @@ import copy
 import itertools
 import math
 from dataclasses import dataclass
-from typing import TypeVar
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from blocks.core.build import build, check_fits, check_memory, footprint
 from blocks.core.forms import FORMS
 from blocks.core.spec import BlockSpec, check_positive_int
 from blocks.core.transplant import transplant
 from blocks.util.checks import check_seed
+from blocks.util.numerics import TOLERANCES, randomise_batchnorm, relative_error
 from blocks.util.text import render_table
 
-_M = TypeVar("_M", bound=nn.Module)
-
-# Largest max relative error accepted between two forms, per dtype. The forms add
-# the same products in different orders (a sum of C path outputs vs one conv over
-# C·d channels), so they differ by rounding: a few ulps of the output's scale,
-# growing slowly with the number of terms. float64's ulp is 2.2e-16, float32's 1.2e-7.
-TOLERANCES: dict[torch.dtype, float] = {torch.float64: 1e-12, torch.float32: 1e-5}
 MODES = ("eval", "train")
-
-
-def relative_error(output: Tensor, reference: Tensor) -> float:
-    """``max |output - reference| / max |reference|``: the error relative to the output's scale."""
-    scale = reference.abs().max()
-    if scale == 0:
-        raise ValueError("relative_error: the reference is all zeros, so the comparison proves nothing")
-    return ((output - reference).abs().max() / scale).item()
-
-
-def randomise_batchnorm(module: _M, generator: torch.Generator) -> _M:
-    """Give every BatchNorm in ``module`` random affine parameters and running statistics.
-
-    weight ~ U(0.5, 1.5), bias ~ N(0, 0.2), running_mean ~ N(0, 0.2),
-    running_var ~ U(0.5, 1.5), num_batches_tracked = 7. Changes ``module`` in
-    place and returns it.
-    """
-    with torch.no_grad():
-        for bn in module.modules():
-            if isinstance(bn, nn.modules.batchnorm._BatchNorm):
-                # None: a BN built with affine=False or track_running_stats=False lacks these tensors
-                for tensor, low in ((bn.weight, 0.5), (bn.running_var, 0.5)):
-                    if tensor is not None:
-                        tensor.copy_(low + torch.rand(tensor.shape, generator=generator))
-                for tensor in (bn.bias, bn.running_mean):
-                    if tensor is not None:
-                        tensor.copy_(0.2 * torch.randn(tensor.shape, generator=generator))
-                if bn.num_batches_tracked is not None:
-                    bn.num_batches_tracked.fill_(7)
-    return module
 
 
 def random_block(spec: BlockSpec, form: str = "c", seed: int = 0) -> nn.Module:

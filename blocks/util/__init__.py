@@ -2,4 +2,5 @@
 
 checks.py    checks of the tooling's arguments: modules, seeds, output paths
 text.py      the one renderer of text tables (Markdown or plain)
+numerics.py  tolerances, relative error, randomised BN statistics, an eval-mode context manager
 """
