@@ -21,25 +21,27 @@ from blocks.core import (
 )
 from blocks.dataflow.audit import AuditReport, Problem, audit
 from blocks.dataflow.entry import form_of, transplant
-from blocks.dataflow.recognise import Bottleneck, Recognition, recognise
+from blocks.dataflow.recognise import RecognisedBlock, Recognition, recognise
 from blocks.measure.complexity import Complexity, LayerCost, Template, complexity, table2_templates
 from blocks.models import ResNeXt, load_weights, replace_head, resnext, resnext29
 from blocks.training import SGDRecipe, data_loaders, small_resnext, train, train_in_lockstep
+from blocks.util.deprecation import renamed
 
-Path = BlockPath  # the name of one path's module before 0.2, kept so that old code still imports it
+# Old names: Bottleneck (a record of a recognised block, not torchvision's module of that name) and
+# Path (one path's module, which readers took for pathlib's).
+__getattr__ = renamed(__name__, {"Bottleneck": ("RecognisedBlock", RecognisedBlock), "Path": ("BlockPath", BlockPath)})
 
 __all__ = [
     "FORMS",
     "AuditReport",
     "BlockPath",
     "BlockSpec",
-    "Bottleneck",
     "Complexity",
     "ConcatenatedPathsBlock",
     "GroupedConvBlock",
     "LayerCost",
-    "Path",
     "Problem",
+    "RecognisedBlock",
     "Recognition",
     "ResNeXt",
     "ResNeXtBlock",

@@ -1,5 +1,5 @@
 """Moved to :mod:`blocks.dataflow.mistakes`."""
 
-from blocks._moved import moved
+from blocks.util.deprecation import moved
 
 moved(__name__, "blocks.dataflow.mistakes")

@@ -19,7 +19,7 @@ from torch import nn
 from blocks.core.build import assemble
 from blocks.core.forms import ResNeXtBlock
 from blocks.dataflow.mistakes import CATALOGUE
-from blocks.dataflow.recognise import Bottleneck, Recognition, recognise
+from blocks.dataflow.recognise import RecognisedBlock, Recognition, recognise
 from blocks.util.numerics import CANONICAL_RTOL, evaluating, relative_error
 
 
@@ -61,7 +61,7 @@ def adopt(model: nn.Module, form: str, input_size: tuple[int, ...]) -> nn.Module
     return _checked(model, new, found)
 
 
-def _check_adoptable(block: Bottleneck) -> None:
+def _check_adoptable(block: RecognisedBlock) -> None:
     name = "the model's block" if block.where == "(model)" else f"block {block.where}"
     where = f"transplant: {name} ({block.source or 'no source line'})"
     for deviation in block.deviations:
@@ -80,7 +80,7 @@ def _check_adoptable(block: Bottleneck) -> None:
         )
 
 
-def _our_block(model: nn.Module, block: Bottleneck, form: str) -> ResNeXtBlock:
+def _our_block(model: nn.Module, block: RecognisedBlock, form: str) -> ResNeXtBlock:
     """Our block of ``form`` holding ``block``'s tensors, in the replaced module's mode, with its BNs' eps."""
     assert block.canonical is not None and block.spec is not None
     source = model if block.replace[0] == "(model)" else model.get_submodule(block.replace[0])

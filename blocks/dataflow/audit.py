@@ -23,7 +23,7 @@ from torch import nn
 
 from blocks.core.spec import check_input_size
 from blocks.dataflow.mistakes import CATALOGUE
-from blocks.dataflow.recognise import CONVENTIONS, Bottleneck, Recognition, common_prefix, recognise
+from blocks.dataflow.recognise import CONVENTIONS, RecognisedBlock, Recognition, common_prefix, recognise
 from blocks.util.numerics import CANONICAL_RTOL
 from blocks.util.text import render_table
 
@@ -88,7 +88,7 @@ class AuditReport:
     per_call_parameters: int
     multiply_adds: int
     repeated: tuple[tuple[str, str, int, int], ...]
-    blocks: tuple[Bottleneck, ...]
+    blocks: tuple[RecognisedBlock, ...]
     stages: tuple[StageRow, ...]
     stem: tuple[str, ...]
     head: tuple[str, ...]
@@ -285,9 +285,9 @@ def _fix(mistake: int) -> str:
     return CATALOGUE[mistake].fix[0].upper() + CATALOGUE[mistake].fix[1:] + "."
 
 
-def _stages(found: tuple[Bottleneck, ...]) -> tuple[StageRow, ...]:
+def _stages(found: tuple[RecognisedBlock, ...]) -> tuple[StageRow, ...]:
     """Consecutive blocks grouped into stages: a new stage begins where a block changes the shape."""
-    groups: list[list[Bottleneck]] = []
+    groups: list[list[RecognisedBlock]] = []
     for block in found:
         starts = block.stride != 1 or block.in_channels != block.out_channels or block.shortcut != "identity"
         if not groups or starts:

@@ -36,6 +36,7 @@ from blocks.core import _fast
 from blocks.core.build import assemble, check_memory
 from blocks.core.spec import BlockSpec, check_input_size
 from blocks.dataflow.trace import Op, Trace, record
+from blocks.util.deprecation import renamed
 from blocks.util.numerics import CANONICAL_RTOL, evaluating, relative_error
 
 _SEED = 0
@@ -69,7 +70,7 @@ class Deviation:
 
 
 @dataclass(frozen=True)
-class Bottleneck:
+class RecognisedBlock:
     """One residual bottleneck found in a model's dataflow.
 
     Attributes:
@@ -156,7 +157,7 @@ class Recognition:
 
     model: str
     input_size: tuple[int, ...]
-    blocks: tuple[Bottleneck, ...]
+    blocks: tuple[RecognisedBlock, ...]
     others: tuple[str, ...]
     stem: tuple[str, ...]
     head: tuple[str, ...]
@@ -271,7 +272,7 @@ class _NotABottleneck(Exception):
 
 
 class _Reader:
-    """Reads a :class:`Trace`: finds the residual adds and turns each into a :class:`Bottleneck`."""
+    """Reads a :class:`Trace`: finds the residual adds and turns each into a :class:`RecognisedBlock`."""
 
     def __init__(self, trace: Trace) -> None:
         self.trace = trace
@@ -308,8 +309,8 @@ class _Reader:
 
     # ------------------------------------------------------------ residual adds
 
-    def blocks(self) -> tuple[list[Bottleneck], list[str]]:
-        found: list[Bottleneck] = []
+    def blocks(self) -> tuple[list[RecognisedBlock], list[str]]:
+        found: list[RecognisedBlock] = []
         others: list[str] = []
         for op in self.ops:
             if op.name not in _ADDS or len(op.args) < 2 or not all(self.arg_value(op, i) is not None for i in (0, 1)):
@@ -390,7 +391,7 @@ class _Reader:
 
     # ------------------------------------------------------------ one block
 
-    def read_block(self, add: Op, x: int, shortcut_ops: list[Op], branch_end: int) -> Bottleneck:
+    def read_block(self, add: Op, x: int, shortcut_ops: list[Op], branch_end: int) -> RecognisedBlock:
         deviations: list[Deviation] = []
         branch = self.branch_ops(x, branch_end)
         assert branch is not None
@@ -449,7 +450,7 @@ class _Reader:
         )
         self.block_start.append(min([*branch, *(o.index for o in shortcut_ops)]))
         self.block_end.append(relu_after[0] if relu_after else add.index)
-        return Bottleneck(
+        return RecognisedBlock(
             where=where, source=add.source, in_channels=in_channels, out_channels=out_channels, stride=stride,
             cardinality=cardinality, width=width, shortcut=shortcut, layout=layout, canonical=canonical,
             error=error, deviations=tuple(deviations), replace=replace, parameters=parameters,
@@ -1054,3 +1055,7 @@ def _first(value: object) -> int:
 
 def _dim(dim: int) -> int:
     return dim if dim >= 0 else dim + 4  # NCHW tensors
+
+
+# Its name until 0.1.0, which readers took for torchvision's module of that name: a record is not a module.
+__getattr__ = renamed(__name__, {"Bottleneck": ("RecognisedBlock", RecognisedBlock)})

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from blocks.core.build import build
 from blocks.core.forms import BlockPath, ResNeXtBlock
 from blocks.core.spec import BlockSpec
-from blocks.dataflow.recognise import Bottleneck, Deviation, recognise
+from blocks.dataflow.recognise import Deviation, RecognisedBlock, recognise
 from blocks.exercises.feedback import FORMS_READING, Result, Stop, call, error_text, hint, judge, mistake_hint
 from blocks.util.numerics import ANSWER_FP64_RTOL, CANONICAL_RTOL, randomise_batchnorm, relative_error
 
@@ -109,7 +109,7 @@ def _check_answer(answer: Callable[..., nn.Module], form: str) -> tuple[list[str
 
 def judge_block(
     module: object, spec: BlockSpec, form: str, *, what: str, randomise: bool = True, own: bool = True
-) -> tuple[dict[str, str], str, Bottleneck | None]:
+) -> tuple[dict[str, str], str, RecognisedBlock | None]:
     """Judge one block a student made for ``spec`` in ``form``.
 
     Args:
@@ -176,7 +176,7 @@ def _random_input(spec: BlockSpec, seed: int) -> Tensor:
     return torch.randn(BATCH, spec.in_channels, SIZE, SIZE, generator=generator, dtype=torch.float64)
 
 
-def _deviation_hints(block: Bottleneck, spec: BlockSpec, what: str, changed: float, out: Tensor) -> dict[str, str]:
+def _deviation_hints(block: RecognisedBlock, spec: BlockSpec, what: str, changed: float, out: Tensor) -> dict[str, str]:
     """One hint per catalogue mistake the recogniser found (its symptoms together), with numbers measured in it."""
     symptoms: dict[int | str, list[str]] = {}  # mistake number (or the kind, for the catalogue's unnamed) -> symptoms
     looks: dict[int | str, str] = {}
@@ -194,7 +194,9 @@ def _deviation_hints(block: Bottleneck, spec: BlockSpec, what: str, changed: flo
     return hints
 
 
-def _measured(deviation: Deviation, block: Bottleneck, spec: BlockSpec, what: str, changed: float, out: Tensor) -> str:
+def _measured(
+    deviation: Deviation, block: RecognisedBlock, spec: BlockSpec, what: str, changed: float, out: Tensor
+) -> str:
     """The deviation's symptom, with a number measured in the student's block where the recogniser's has none."""
     if deviation.kind == "shared-weights":
         needed = sum(p.numel() for p in build(spec, "c").parameters())  # the same in every form
@@ -209,7 +211,7 @@ def _measured(deviation: Deviation, block: Bottleneck, spec: BlockSpec, what: st
     return deviation.symptom
 
 
-def _shape_hints(block: Bottleneck, spec: BlockSpec, form: str, what: str) -> dict[str, str]:
+def _shape_hints(block: RecognisedBlock, spec: BlockSpec, form: str, what: str) -> dict[str, str]:
     """Hints where the block is a correct bottleneck, but not of ``spec``'s shape or not in ``form``."""
     hints = {}
     found, wanted = (block.in_channels, block.out_channels, block.stride), (
@@ -244,7 +246,7 @@ def _shape_hints(block: Bottleneck, spec: BlockSpec, form: str, what: str) -> di
     return hints
 
 
-def _compare(model: nn.Module, block: Bottleneck, spec: BlockSpec, what: str) -> tuple[dict[str, str], str]:
+def _compare(model: nn.Module, block: RecognisedBlock, spec: BlockSpec, what: str) -> tuple[dict[str, str], str]:
     """Run the student's block against ``blocks.build(spec, "c")`` holding its tensors, in eval and train mode."""
     if block.canonical is None or (block.error is not None and block.error > CANONICAL_RTOL):
         error = "-" if block.error is None else f"{block.error:.1e}"

@@ -2,5 +2,6 @@
 
 checks.py    checks of the tooling's arguments: modules, seeds, output paths
 text.py      the one renderer of text tables (Markdown or plain)
+deprecation.py  old module paths and names that still work, with a warning naming the new
 numerics.py  tolerances, relative error, randomised BN statistics, an eval-mode context manager
 """

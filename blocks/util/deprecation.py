@@ -1,0 +1,35 @@
+"""Old names that still work: each warns once it is used, naming what replaced it."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import warnings
+from collections.abc import Callable, Mapping
+
+
+def moved(old: str, new: str) -> None:
+    """Make the module ``old`` (being imported now) the module ``new``, with a DeprecationWarning naming it."""
+    warnings.warn(f"{old} has moved to {new}; import it from there", DeprecationWarning, stacklevel=3)
+    sys.modules[old] = importlib.import_module(new)
+
+
+def renamed(module: str, names: Mapping[str, tuple[str, object]]) -> Callable[[str], object]:
+    """A module ``__getattr__`` that answers each old name in ``names`` with its new object, and a warning.
+
+    Args:
+        module: the module's ``__name__``, for the messages.
+        names: old name -> (new name, the object it now is).
+
+    Example:
+        >>> __getattr__ = renamed(__name__, {"Bottleneck": ("RecognisedBlock", RecognisedBlock)})
+    """
+
+    def __getattr__(name: str) -> object:
+        if name not in names:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        new, value = names[name]
+        warnings.warn(f"{module}.{name} is deprecated: use {module}.{new}", DeprecationWarning, stacklevel=2)
+        return value
+
+    return __getattr__
