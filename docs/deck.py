@@ -29,7 +29,7 @@ from vendor import unpack
 from blocks.bench import read_csv
 from blocks.bench.experiments import GROUPED_3X3
 from blocks.bench.roofline import read_roofline_csv
-from blocks.core._fast import empty_block
+from blocks.core.build import empty_block
 from blocks.figures import FIGURES, learning_curves_figure, write_figures
 from blocks.figures.style import SLIDE_FIGSIZE, save_figure
 from blocks.figures.three_forms import FORMS_ABC_SPEC

@@ -71,8 +71,9 @@ from blocks.bench.harness import (
     time_interleaved,
     timed_call,
 )
-from blocks.core.build import build, check_memory
+from blocks.core.build import build
 from blocks.core.forms import FORMS, GroupedConvBlock, ResNeXtBlock
+from blocks.core.guards import guard_memory
 from blocks.core.spec import BlockSpec, check_positive_int
 from blocks.core.transplant import transplant
 from blocks.dataflow.audit import audit
@@ -150,9 +151,9 @@ class BenchConfig:
         device = torch.device(self.device)
         # The inputs alone, in float32 (4 bytes); the passes write several times more.
         block_input = self.batch * TABLE2_CHANNELS * self.size**2 * 4
-        check_memory(f"bench: a block input of batch {self.batch} and size {self.size}", block_input, device)
+        guard_memory(f"bench: a block input of batch {self.batch} and size {self.size}", block_input, device)
         network_input = self.batch * 3 * images**2 * 4
-        check_memory(f"bench: a network input of batch {self.batch} and size {images}", network_input, device)
+        guard_memory(f"bench: a network input of batch {self.batch} and size {images}", network_input, device)
         if not self.passes or not set(self.passes) <= set(PASSES):
             raise ValueError(f"passes must be one or more of {list(PASSES)}, got {self.passes!r}")
         if not self.experiments or any(name not in EXPERIMENTS for name in self.experiments):

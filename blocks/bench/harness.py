@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from blocks.core._fast import collector_paused
+from blocks.util.collector import collector_paused
 
 PASSES = ("forward", "forward+backward")
 

@@ -7,20 +7,18 @@ something plain PyTorch already does, and its docstring names that plain way:
     state_shapes(spec, form)         [(k, t.shape) for k, t in FORMS[form](spec).state_dict().items()]
     new_block(spec, form, state, …)  b = FORMS[form](spec); b.load_state_dict(state, assign=True)
     empty_block(spec, form, …)       FORMS[form](spec) on the meta device
-    collector_paused()               (nothing: Python's cyclic GC simply runs)
     largest_first(blocks)            (module order)
 
 Why they are worth it: form (a) of a ResNeXt-101 32x8d is ~7,500 modules and
-~13,700 tensors. Made the plain way, a c->a->c round trip costs over 10x a
+~13,700 tensors (and :func:`blocks.util.collector.collector_paused` keeps Python's cyclic
+garbage collector from walking them all as they are made). Made the plain way, a c->a->c round trip costs over 10x a
 deep copy; with these devices, under 3x (``python -m blocks bench``, and
 ``benchmarks/README.md`` for the measurements behind each one).
 """
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -87,31 +85,6 @@ def empty_block(
     """
     state = {key: torch.empty_like(t) for key, t in _template(spec, form).state_dict().items()}
     return new_block(spec, form, state, training, modes or {})
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector inside ``with`` (reference counting still frees everything).
-
-    A form (a) block of C = 32 is ~230 layers of ~15 containers each (parameter,
-    buffer and hook dicts). Making that many objects triggers collections, and
-    the full ones walk every object alive in the process (importing torch alone
-    makes hundreds of thousands), though a new module tree holds no garbage: in
-    a ResNeXt-101 transplant that was a third of the time. The new objects are
-    still looked at once the collector runs again, but once, not at every burst.
-    The caller's setting (enabled or not) is restored, also on an exception.
-
-    Example:
-        >>> with collector_paused():
-        ...     many = [build(BlockSpec(256, 256, 32, 4), "a") for _ in range(10)]
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 _MADE_PER_COPY = ("training", "_parameters", "_buffers", "_modules")  # set by new_block itself

@@ -18,6 +18,7 @@ from blocks.core import _fast
 from blocks.core.build import assemble
 from blocks.core.canonical import canonical_name, layer_modes, to_canonical
 from blocks.core.forms import ResNeXtBlock, check_block, check_form, named_blocks, not_a_block
+from blocks.util.collector import collector_paused
 
 
 def transplant(module: nn.Module, form: str) -> nn.Module:
@@ -66,7 +67,7 @@ def transplant(module: nn.Module, form: str) -> nn.Module:
         raise TypeError(not_a_block("transplant", module))
     # A layer tied to one outside the blocks (``net.extra = net.layer1[0].bn3``) would silently come apart.
     outside = _outside_tensors(module)
-    with _fast.collector_paused():  # speed: no GC walks while thousands of modules are made
+    with collector_paused():  # speed: no GC walks while thousands of modules are made
         converted = {
             id(block): _transplant_block(block, form, f"submodule {name!r}" if name else "block", outside)
             for name, block in _fast.largest_first(found)  # speed: plain module order gives the same result

@@ -16,7 +16,7 @@ import copy
 import torch
 from torch import nn
 
-from blocks.core.build import assemble
+from blocks.core.build import assemble, set_eps
 from blocks.core.forms import ResNeXtBlock
 from blocks.dataflow.mistakes import CATALOGUE
 from blocks.dataflow.recognise import RecognisedBlock, Recognition, recognise
@@ -84,12 +84,7 @@ def _our_block(model: nn.Module, block: RecognisedBlock, form: str) -> ResNeXtBl
     """Our block of ``form`` holding ``block``'s tensors, in the replaced module's mode, with its BNs' eps."""
     assert block.canonical is not None and block.spec is not None
     source = model if block.replace[0] == "(model)" else model.get_submodule(block.replace[0])
-    ours = assemble(block.spec, form, block.canonical, training=source.training)
-    norms = {name: m for name, m in ours.named_modules() if isinstance(m, nn.BatchNorm2d)}
-    levels = ("bn1", "bn2", "bn3", "downsample.1")
-    for name, norm in norms.items():  # paths.i.bn1 is a slice of bn1: the same eps
-        level = next(level for level in levels if name == level or name.endswith("." + level.split(".")[0]))
-        norm.eps = block.eps[levels.index(level)]
+    ours = set_eps(assemble(block.spec, form, block.canonical, training=source.training), block.eps)
     frozen = not any(p.requires_grad for p in source.parameters())
     if frozen:
         ours.requires_grad_(False)

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from blocks.core import _fast
-from blocks.core.build import assemble, check_memory
+from blocks.core.build import block_shapes, empty_block, set_eps
+from blocks.core.guards import guard_memory
 from blocks.core.spec import BlockSpec, check_input_size
 from blocks.dataflow.trace import Op, Trace, record
 from blocks.util.deprecation import renamed
@@ -48,9 +48,6 @@ _CHANNEL_PRESERVING = frozenset(
     {"clone", "contiguous", "detach", "alias", "_to_copy", "to", "view", "reshape", "_unsafe_view", "dropout",
      "native_dropout", "identity", "lift_fresh", "_assert_tensor_metadata"}
 )  # fmt: skip
-_POOLS = frozenset(
-    {"avg_pool2d", "max_pool2d", "max_pool2d_with_indices", "adaptive_avg_pool2d", "_adaptive_avg_pool2d"}
-)
 _MAX_SHORTCUT_OPS = 6  # ops between X and the add on the shortcut side (pool, conv, BN, ...)
 
 
@@ -220,7 +217,7 @@ def _run(model: nn.Module, input_size: tuple[int, ...]) -> Trace:
     dtype = like.dtype if like is not None and like.is_floating_point() else torch.get_default_dtype()
     device = like.device if like is not None else torch.device("cpu")
     # The input alone; the recorded pass keeps every value it makes, several times more.
-    check_memory(f"recognise: an input of size {input_size} in {dtype}", math.prod(input_size) * dtype.itemsize, device)
+    guard_memory(f"recognise: an input of size {input_size} in {dtype}", math.prod(input_size) * dtype.itemsize, device)
     generator = torch.Generator().manual_seed(_SEED)
     x = torch.randn(input_size, generator=generator, dtype=dtype).to(device)
     try:
@@ -911,16 +908,14 @@ class _Reader:
             spec = BlockSpec(in_channels, out_channels, cardinality, width, stride)
         except ValueError:
             return None, None
-        shapes = _fast.state_shapes(spec, "c")
+        shapes = block_shapes(spec, "c")
         if {k for k, _ in shapes} != set(canonical) or any(canonical[k].shape != shape for k, shape in shapes):
             return None, None
         canonical = {k: canonical[k] for k, _ in shapes}
         reference = self.values[output].tensor
         if reference.device.type == "meta":
             return canonical, None
-        template = _fast.empty_block(spec, "c", training=False)  # meta tensors: the canonical ones go in at the call
-        for norm, epsilon in zip((m for m in template.modules() if isinstance(m, nn.BatchNorm2d)), eps):
-            norm.eps = epsilon  # bn1, bn2, bn3, downsample.1
+        template = set_eps(empty_block(spec, "c", training=False), eps)  # meta: the tensors go in at the call
         with torch.no_grad():
             rebuilt = torch.func.functional_call(template, canonical, (self.values[x].tensor,), strict=True)
         if rebuilt.shape != reference.shape:
@@ -988,16 +983,6 @@ _NO_CANONICAL = frozenset(
     {"same-padding", "per-path-bn", "per-path-bn-relu", "grouped-first-conv", "cross-group", "kernels", "padding",
      "stride-last-conv", "bn3", "bn-relu-1", "bn-relu-2", "stride-first-conv", "relu-before-add"}
 )  # fmt: skip
-
-
-def rebuild(spec: BlockSpec, canonical: dict[str, Tensor], eps: Sequence[float] = ()) -> nn.Module:
-    """A form (c) block of ``spec`` holding ``canonical`` (copied), in eval mode, with the BNs' ``eps``."""
-    like = canonical["conv1.weight"]
-    block = assemble(spec, "c", {k: v.detach() for k, v in canonical.items()}, training=False).to(like.device)
-    norms = [m for m in block.modules() if isinstance(m, nn.BatchNorm2d)]  # bn1, bn2, bn3, downsample.1
-    for norm, epsilon in zip(norms, eps):
-        norm.eps = epsilon
-    return block
 
 
 def common_prefix(names: Sequence[str]) -> str:

@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
+
+from blocks.util import dispatch
+from blocks.util.dispatch import Call, Recorder
 
 # Operators that make a tensor from nothing but shapes: their outputs are constants, not data.
 _FACTORIES = frozenset(
@@ -32,6 +34,7 @@ _FACTORIES = frozenset(
      "new_ones", "new_empty", "new_full", "scalar_tensor", "arange", "empty_strided", "lift_fresh"}
 )  # fmt: skip
 _DATAFLOW_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep  # this tracer and its callers: not the model's code
+_DISPATCH_FILE = os.path.abspath(dispatch.__file__)  # the recorder it builds on
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
 _SOURCE_OPS = frozenset({"convolution", "add", "add_", "addmm", "mm", "linear"})
 
@@ -121,7 +124,7 @@ class Trace:
         return self.ops[index] if index >= 0 else None
 
 
-class _Recorder(TorchDispatchMode):
+class _Recorder(Recorder):
     def __init__(self, trace: Trace, parameters: dict[int, str], where: Callable[[], str]) -> None:
         super().__init__()
         self.trace = trace
@@ -145,28 +148,16 @@ class _Recorder(TorchDispatchMode):
         self.alive.append(tensor)
         return index
 
-    def __torch_dispatch__(
-        self,
-        func: torch._ops.OpOverload,
-        types: tuple[type, ...],
-        args: tuple[object, ...] = (),
-        kwargs: dict[str, object] | None = None,
-    ) -> object:
-        kwargs = kwargs or {}
-        name = func.overloadpacket.__name__
-        flat, _ = tree_flatten((args, kwargs))
-        inputs = tuple(self.value_of(t) for t in flat if isinstance(t, Tensor))
-        mutated = [
-            arg for arg, schema in zip(args, func._schema.arguments)
-            if isinstance(arg, Tensor) and schema.alias_info is not None and schema.alias_info.is_write
-        ]  # fmt: skip
-        for tensor in mutated:  # keep the value as it was: the write below changes the tensor object
+    def on_call(self, call: Call) -> object:
+        name = call.name
+        inputs = tuple(self.value_of(t) for t in call.tensors())
+        for tensor in call.written():  # keep the value as it was: the write below changes the tensor object
             before = self.current[id(tensor)] if id(tensor) in self.current else self.value_of(tensor)
             self.trace.values[before].tensor = tensor.detach().clone()
             if before == self.trace.input:
                 self.trace.mutated_inputs.append(len(self.trace.ops))
-        args_by_value = tuple(_replace_tensors(a, self.value_of_known) for a in args)  # before an in-place write
-        out = func(*args, **kwargs)
+        args_by_value = tuple(_replace_tensors(a, self.value_of_known) for a in call.args)  # before an in-place write
+        out = call.run()
         index = len(self.trace.ops)
         made_from_data = any(self.trace.values[i].kind in ("input", "data") for i in inputs)
         kind = "data" if made_from_data and name not in _FACTORIES else "const"
@@ -192,7 +183,7 @@ def _user_frame() -> str:
     frame = sys._getframe(2)
     while frame is not None:
         filename = os.path.abspath(frame.f_code.co_filename)
-        if not filename.startswith((_TORCH_DIR, _DATAFLOW_DIR)) and "<frozen" not in filename:
+        if not filename.startswith((_TORCH_DIR, _DATAFLOW_DIR, _DISPATCH_FILE)) and "<frozen" not in filename:
             return f"{os.path.basename(filename)}:{frame.f_lineno}"
         frame = frame.f_back  # type: ignore[assignment]
     return ""

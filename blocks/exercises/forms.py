@@ -25,7 +25,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from blocks.core.build import build
+from blocks.core.build import build, set_eps
 from blocks.core.forms import BlockPath, ResNeXtBlock
 from blocks.core.spec import BlockSpec
 from blocks.dataflow.recognise import Deviation, RecognisedBlock, recognise
@@ -256,8 +256,7 @@ def _compare(model: nn.Module, block: RecognisedBlock, spec: BlockSpec, what: st
         )}, ""  # fmt: skip
     reference = build(spec, "c").double()
     reference.load_state_dict(block.canonical)
-    for norm, eps in zip((m for m in reference.modules() if isinstance(m, nn.BatchNorm2d)), block.eps):
-        norm.eps = eps  # bn1, bn2, bn3, downsample.1: the student's choice of eps is theirs
+    set_eps(reference, block.eps)  # the student's choice of eps is theirs
     x = _random_input(spec, seed=2)
     errors = {}
     for mode in ("eval", "train"):

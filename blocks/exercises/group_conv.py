@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from blocks.exercises.feedback import Result, Stop, call, error_text, hint, judge, mistake_hint
+from blocks.util.dispatch import Call, Recorder
 from blocks.util.numerics import FP64_RTOL, relative_error
 
 TITLE = "6 · grouped convolution two ways: C separate convolutions, and a dense one with a block-diagonal mask"
@@ -47,19 +47,18 @@ class _Convolution:
     groups: int
 
 
-class _Convolutions(TorchDispatchMode):
-    """Records every convolution that runs under it."""
+class _Convolutions(Recorder):
+    """Records every convolution that runs under it: its weight (a copy) and its groups."""
 
     def __init__(self) -> None:
         super().__init__()
         self.seen: list[_Convolution] = []
 
-    def __torch_dispatch__(
-        self, func: torch._ops.OpOverload, types: tuple[type, ...], args: tuple = (), kwargs: dict | None = None
-    ) -> object:
-        if func.overloadpacket.__name__ == "convolution":
-            self.seen.append(_Convolution(args[1].detach().clone(), int(args[8])))
-        return func(*args, **(kwargs or {}))
+    def on_call(self, call: Call) -> object:
+        weight, groups = call.args[1], call.args[8]
+        if call.name == "convolution" and isinstance(weight, Tensor) and isinstance(groups, int):
+            self.seen.append(_Convolution(weight.detach().clone(), groups))
+        return call.run()
 
 
 def check_grouped_conv(

@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 
-from blocks.core._fast import empty_block
+from blocks.core.build import empty_block
 from blocks.core.forms import BlockPath, GroupedConvBlock, ResNeXtBlock
 from blocks.core.spec import BlockSpec
 from blocks.figures.kit import (

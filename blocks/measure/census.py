@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
+
+from blocks.util.dispatch import Call, Recorder
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def _bytes(values: object) -> int:
     return sum(t.numel() * t.element_size() for t in tree_leaves(values) if isinstance(t, Tensor))
 
 
-class OperatorCounter(TorchDispatchMode):
+class OperatorCounter(Recorder):
     """Counts every operator that runs under it, the bytes of the new tensors they return, and the bytes they move."""
 
     def __init__(self) -> None:
@@ -58,18 +59,15 @@ class OperatorCounter(TorchDispatchMode):
         self.bytes_written = 0
         self.bytes_moved = 0
 
-    def __torch_dispatch__(
-        self, func: torch._ops.OpOverload, types: tuple[type, ...], args: tuple = (), kwargs: dict | None = None
-    ) -> object:
-        out = func(*args, **(kwargs or {}))
-        self.calls[func.overloadpacket.__name__] += 1
-        aliases = [ret.alias_info for ret in func._schema.returns]
-        if all(alias is None for alias in aliases):  # new tensors: read the operands, write the results
+    def on_call(self, call: Call) -> object:
+        out = call.run()
+        self.calls[call.name] += 1
+        if call.returns_new():  # new tensors: read the operands, write the results
             written = _bytes(out)
             self.bytes_written += written
-            self.bytes_moved += _bytes((args, kwargs)) + written
-        elif any(alias is not None and alias.is_write for alias in aliases):  # in place: read, then write back
-            self.bytes_moved += _bytes((args, kwargs)) + _bytes(out)
+            self.bytes_moved += _bytes((call.args, call.kwargs)) + written
+        elif call.returns_written():  # in place: read, then write back
+            self.bytes_moved += _bytes((call.args, call.kwargs)) + _bytes(out)
         return out  # (a view: no memory touched)
 
     def census(self) -> Census:

@@ -49,12 +49,15 @@ from typing import cast
 import torch
 import torchinfo
 from torch import Tensor, nn
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.flop_counter import FlopCounterMode
 
-from blocks.core.build import META_HINT, build, check_memory
+from blocks.core.build import build
+from blocks.core.guards import META_HINT, guard_memory
 from blocks.core.spec import BlockSpec, check_input_size
 from blocks.measure.census import OperatorCounter
+from blocks.util.dispatch import Call, Recorder
+from blocks.util.numerics import evaluating
 
 # Paper Table 2: the conv2 block templates at (nearly) the same complexity, (C, d).
 TABLE2_TEMPLATES: tuple[tuple[int, int], ...] = ((1, 64), (2, 40), (4, 24), (8, 14), (32, 4))
@@ -177,7 +180,7 @@ def complexity(spec_or_module: BlockSpec | nn.Module, input_size: tuple[int, ...
     Raises:
         ValueError: ``input_size`` is not a tuple of positive ints with a batch dimension,
             does not fit the spec's ``in_channels``, or the input alone would be over the
-            memory limit (see :func:`blocks.core.build.check_memory`; a meta model needs
+            memory limit (see :func:`blocks.core.build.guard_memory`; a meta model needs
             none); or the module fails on the input, or runs a Conv2d or Linear layer more
             than once per pass (its counts would be wrong). The message names the module and the input.
         TypeError: ``spec_or_module`` is neither a BlockSpec nor a module.
@@ -189,23 +192,54 @@ def complexity(spec_or_module: BlockSpec | nn.Module, input_size: tuple[int, ...
     """
     module = _as_module(spec_or_module, input_size)
     batch = input_size[0]
+    watched = _watched_pass(module, input_size)
+    layers = tuple(_layer_costs(module, watched, batch))
+    bn_macs = sum(row.macs for row in watched.info.summary_list if isinstance(row.module, _BatchNorm))
+    cost = Complexity(
+        params=sum(p.numel() for p in module.parameters()),
+        macs=sum(layer.macs for layer in layers),
+        layers=layers,
+        torchinfo_params=watched.info.total_params,
+        torchinfo_macs=watched.info.total_mult_adds // batch,
+        flop_counter_macs=watched.flops.get_total_flops() // (2 * batch),
+        modules=len(list(module.modules())),
+        conv_calls=watched.operators.calls["convolution"],
+        activation_bytes=watched.operators.bytes_written // batch,
+        disagreements=(),
+    )
+    return dataclasses.replace(cost, disagreements=_disagreements(cost, bn_macs // batch))
+
+
+@dataclass
+class _Watched:
+    """What the three methods saw of one forward pass: output sizes (closed form), torchinfo, FLOPs, operators."""
+
+    output_sizes: dict[str, tuple[int, ...]]
+    info: torchinfo.ModelStatistics
+    flops: FlopCounterMode
+    operators: OperatorCounter
+
+
+def _watched_pass(module: nn.Module, input_size: tuple[int, ...]) -> _Watched:
+    """One eval-mode forward pass (torchinfo's) on zeros of ``input_size``, watched by the three methods.
+
+    1. hooks record each layer's output size for the closed form, 2. torchinfo counts,
+    3. FlopCounterMode counts each op. Modes entered later see an op first: OperatorCounter
+    sees every op, FlopCounterMode all but the batch norms, which _MetaBatchNorm answers
+    (they have no FLOPs for it anyway). BN uses its running statistics and updates nothing.
+    """
     parameter = next(module.parameters(), None)
     like = torch.zeros(()) if parameter is None else parameter  # the input takes the model's dtype and device
     input_bytes = math.prod(input_size) * like.dtype.itemsize  # the input alone: the pass writes several times more
-    check_memory(f"complexity: an input of size {input_size} in {like.dtype}", input_bytes, like.device, META_HINT)
+    guard_memory(f"complexity: an input of size {input_size} in {like.dtype}", input_bytes, like.device, META_HINT)
     x = like.new_zeros(input_size)
-    modes = {m: m.training for m in module.modules()}
-    module.eval()  # BN uses its running statistics and updates nothing
-    # One forward pass (torchinfo's), watched by the three methods: 1. hooks record each
-    # layer's output size for the closed form, 2. torchinfo counts, 3. FlopCounterMode counts
-    # each op. Modes entered later see an op first: OperatorCounter sees every op, FlopCounterMode
-    # all but the batch norms, which _MetaBatchNorm answers (they have no FLOPs for it anyway).
     try:
         with (
+            evaluating(module),
             _recorded_output_sizes(module) as output_sizes,
-            FlopCounterMode(display=False) as counter,
+            FlopCounterMode(display=False) as flops,
             _MetaBatchNorm(),
-            OperatorCounter() as counting,
+            OperatorCounter() as operators,
         ):
             info = torchinfo.summary(module, input_data=x, cache_forward_pass=False, mode="eval", verbose=0)
     except RuntimeError as error:  # torchinfo's "Failed to run torchinfo", raised from the model's own error
@@ -217,46 +251,30 @@ def complexity(spec_or_module: BlockSpec | nn.Module, input_size: tuple[int, ...
             f"complexity: {type(module).__name__} fails on an input of size {input_size}:"
             f" {type(cause).__name__}: {first_line}"
         ) from cause
-    finally:
-        for m, training in modes.items():
-            m.train(training)
+    return _Watched(output_sizes, info, flops, operators)
 
+
+def _layer_costs(module: nn.Module, watched: _Watched, batch: int) -> Iterator[LayerCost]:
+    """Each counted layer's closed form, beside torchinfo's and FlopCounterMode's counts of it (per image)."""
     names = {id(m): name for name, m in module.named_modules()}
-    by_info = {names[id(row.module)]: row for row in info.summary_list if row.is_leaf_layer}
-    flops = counter.get_flop_counts()  # keyed "<root class>.<layer name>", or "<root class>" for the root
+    by_info = {names[id(row.module)]: row for row in watched.info.summary_list if row.is_leaf_layer}
+    flops = watched.flops.get_flop_counts()  # keyed "<root class>.<layer name>", or "<root class>" for the root
     root = type(module).__name__
-    layers = []
-    for name, output_size in output_sizes.items():
+    for name, output_size in watched.output_sizes.items():
         layer = cast("nn.Conv2d | nn.Linear", module.get_submodule(name))  # the hooks record only _COUNTED layers
         params, bias_adds, macs = _formula(layer, output_size)
-        layers.append(
-            LayerCost(
-                name=name,
-                kind=type(layer).__name__,
-                shape=_shape_text(layer),
-                output_size=output_size,
-                params=params,
-                bias_adds=bias_adds,
-                macs=macs,
-                torchinfo_params=by_info[name].num_params,
-                torchinfo_macs=by_info[name].macs // batch,
-                flop_counter_macs=sum(flops.get(f"{root}.{name}" if name else root, {}).values()) // (2 * batch),
-            )
+        yield LayerCost(
+            name=name,
+            kind=type(layer).__name__,
+            shape=_shape_text(layer),
+            output_size=output_size,
+            params=params,
+            bias_adds=bias_adds,
+            macs=macs,
+            torchinfo_params=by_info[name].num_params,
+            torchinfo_macs=by_info[name].macs // batch,
+            flop_counter_macs=sum(flops.get(f"{root}.{name}" if name else root, {}).values()) // (2 * batch),
         )
-    bn_macs = sum(row.macs for row in info.summary_list if isinstance(row.module, nn.modules.batchnorm._BatchNorm))
-    cost = Complexity(
-        params=sum(p.numel() for p in module.parameters()),
-        macs=sum(layer.macs for layer in layers),
-        layers=tuple(layers),
-        torchinfo_params=info.total_params,
-        torchinfo_macs=info.total_mult_adds // batch,
-        flop_counter_macs=counter.get_total_flops() // (2 * batch),
-        modules=len(modes),
-        conv_calls=counting.calls["convolution"],
-        activation_bytes=counting.bytes_written // batch,
-        disagreements=(),
-    )
-    return dataclasses.replace(cost, disagreements=_disagreements(cost, bn_macs // batch))
 
 
 def table2_templates(size: int = TABLE2_SIZE) -> list[Template]:
@@ -355,7 +373,7 @@ def _shape_text(layer: nn.Conv2d | nn.Linear) -> str:
     return f"{k_h}x{k_w}, {layer.in_channels}->{layer.out_channels}{groups}, stride {layer.stride[0]}"
 
 
-class _MetaBatchNorm(TorchDispatchMode):
+class _MetaBatchNorm(Recorder):
     """Answers batch norms on the meta device with their output shapes, skipping the slow way.
 
     PyTorch finds a meta batch norm's output shape through a Python decomposition
@@ -364,14 +382,12 @@ class _MetaBatchNorm(TorchDispatchMode):
     norm's output has its input's shape, so we give that directly. Real tensors pass.
     """
 
-    def __torch_dispatch__(
-        self, func: torch._ops.OpOverload, types: tuple[type, ...], args: tuple = (), kwargs: dict | None = None
-    ) -> object:
-        if func is torch.ops.aten.native_batch_norm.default and args[0].is_meta:
-            x, training = args[0], args[5]
-            stats = x.shape[1] if training else 0  # saved mean and 1/std: none in eval mode, as on the CPU
+    def on_call(self, call: Call) -> object:
+        x = call.args[0]
+        if call.func is torch.ops.aten.native_batch_norm.default and isinstance(x, Tensor) and x.is_meta:
+            stats = x.shape[1] if call.args[5] else 0  # saved mean and 1/std: none in eval mode, as on the CPU
             return torch.empty_like(x), x.new_empty(stats), x.new_empty(stats)
-        return func(*args, **(kwargs or {}))
+        return call.run()
 
 
 def _disagreements(cost: Complexity, bn_macs: int) -> tuple[str, ...]:

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from blocks.core.build import build, check_fits, check_memory, footprint
+from blocks.core.build import build
 from blocks.core.forms import FORMS
+from blocks.core.guards import footprint, guard_footprint, guard_memory
 from blocks.core.spec import BlockSpec, check_positive_int
 from blocks.core.transplant import transplant
 from blocks.util.checks import check_seed
@@ -81,10 +82,10 @@ def check_comparison(spec: BlockSpec, batch: int, size: int, seed: int = 0) -> N
             " but BatchNorm in train mode needs more than one: use a batch of 2 or more, or a larger size"
         )
     for form in FORMS:
-        check_fits(f"the block {spec} in form {form!r}", footprint(spec, form))
+        guard_footprint(f"the block {spec} in form {form!r}", footprint(spec, form))
     activations = batch * size**2 * (spec.in_channels + 2 * spec.grouped_channels + 2 * spec.out_channels)
     needed = 8 * (4 * footprint(spec, "c").values + 3 * activations)
-    check_memory(f"comparing the forms of the block {spec} in float64 (batch {batch}, size {size})", needed)
+    guard_memory(f"comparing the forms of the block {spec} in float64 (batch {batch}, size {size})", needed)
 
 
 def compare_forms(spec: BlockSpec, *, batch: int = 4, size: int = 8, seed: int = 0) -> list[Agreement]:

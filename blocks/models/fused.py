@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from blocks.core._fast import empty_block, state_of
+from blocks.core.build import block_state, empty_block
 from blocks.core.canonical import from_canonical, layer_modes, to_canonical
 from blocks.core.forms import ResNeXtBlock, check_block
 
@@ -54,10 +54,10 @@ def fused_forward(block: ResNeXtBlock, x: Tensor) -> Tensor:
     check_block(block, "fused_forward: block")
     if block.form == "c":
         return block(x)
-    state = state_of(block)  # Parameters, not detached copies: gradients flow
+    state = block_state(block)  # Parameters, not detached copies: gradients flow
     canonical = to_canonical(state)  # (C·d, …) tensors, cat of the paths' ones
     # Form (c)'s code on meta tensors, each layer in the mode of the paths' pieces of it.
-    template = empty_block(block.spec, "c", block.training, layer_modes(block, "fused_forward: block"))
+    template = empty_block(block.spec, "c", training=block.training, modes=layer_modes(block, "fused_forward: block"))
     out = torch.func.functional_call(template, canonical, (x,), strict=True)  # (B, out, H/s, W/s)
     if any(module.training for module in template.modules()):
         # Form (c)'s BNs in train mode updated the gathered copies of the paths' buffers: hand them back

@@ -18,8 +18,9 @@ from typing import cast
 import torch
 from torch import nn
 
-from blocks.core.build import Footprint, build, check_fits, footprint
+from blocks.core.build import build
 from blocks.core.forms import check_form
+from blocks.core.guards import Footprint, footprint, guard_footprint
 from blocks.core.spec import BlockSpec, check_positive_int
 from blocks.util.checks import check_module
 
@@ -69,7 +70,7 @@ class ResNeXt(nn.Module):
         if stem not in STEMS:
             raise ValueError(f"stem must be one of {list(STEMS)}, got {stem!r}")
         needed = network_footprint(stage_blocks, cardinality, width, form, num_classes, stem, base_channels)
-        check_fits(
+        guard_footprint(
             f"ResNeXt: {sum(stage_blocks):,} blocks of {cardinality}x{width}d in form {form!r}"
             f" with {num_classes:,} classes",
             needed,
@@ -129,7 +130,7 @@ def network_footprint(
     """The parameter and buffer values and the modules of a :class:`ResNeXt`, by closed form, before building it.
 
     The arguments are :class:`ResNeXt`'s (checked by it, not here). ``ResNeXt`` refuses
-    a network over the limits of :func:`blocks.core.build.check_fits` with this estimate.
+    a network over the limits of :func:`blocks.core.build.guard_footprint` with this estimate.
 
     Example:
         >>> network_footprint((3, 4, 6, 3), 32, 4).values   # parameters 25,028,904, plus BN statistics

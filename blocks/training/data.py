@@ -32,7 +32,6 @@ from blocks.core.spec import check_positive_int
 from blocks.util.checks import check_seed
 
 DATASETS = ("digits", "cifar10")
-NUM_CLASSES = 10  # both data sets: digits 0-9, CIFAR-10's ten classes
 DIGITS_SIZE = 8  # the digits' native height and width
 DIGITS_LEVELS = 16  # digit pixels are integers 0 … 16
 

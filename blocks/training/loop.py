@@ -244,15 +244,6 @@ def train(
     return history
 
 
-def evaluate(net: nn.Module, loader: DataLoader) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``net`` (in eval mode) over ``loader``.
-
-    ``net`` is left in eval mode.
-    """
-    loss_sum, correct, seen = _evaluation_sums(net, loader)
-    return loss_sum / seen, correct / seen
-
-
 def _evaluation_sums(net: nn.Module, loader: DataLoader) -> tuple[float, int, int]:
     """Summed cross-entropy, correct predictions and images over ``loader`` (sums add up over processes)."""
     net.eval()

@@ -1,5 +1,6 @@
 """Small helpers every layer may use (layer 1): they import torch and the standard library only.
 
+collector.py  Python's cyclic garbage collector paused (making thousands of modules, timing)
 checks.py    checks of the tooling's arguments: modules, seeds, output paths
 text.py      the one renderer of text tables (Markdown or plain)
 deprecation.py  old module paths and names that still work, with a warning naming the new

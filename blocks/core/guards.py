@@ -1,0 +1,123 @@
+"""Resource guards: what ``build``, ``resnext`` and every tool that runs a model refuse to make, and why.
+
+A block is allocated when it is built, so a size that cannot fit must be refused before,
+with the estimate, not found by the allocator (or by the operating system, which kills the
+process). The estimates are closed forms: :func:`footprint` counts a block's values and
+modules without making it. Nothing here is part of the ResNeXt idea; it is what keeps a
+typo (C = 10^5) from freezing a laptop.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from blocks.core.forms import check_form
+from blocks.core.spec import BlockSpec
+
+# What build (and resnext) refuse to make. A block is allocated when it is built, so a size
+# that cannot fit must be refused before, with the estimate, not found by the allocator.
+MEMORY_CAP = 16 * 2**30  # bytes of parameters and buffers: ~50x ResNeXt-101 32x8d's 355 MB in float32
+# Form (a) makes 7 modules per path; ResNeXt-101 32x8d in form (a) has ~7,500. Each module costs
+# ~10 KB of Python objects and its own operator calls: 140,000 (one block of C = 20,000) took a
+# minute to build and minutes per forward pass on a 2-core VM.
+MODULE_LIMIT = 50_000
+META_HINT = "; under `with torch.device('meta'):` nothing is allocated, and blocks.complexity counts it there"
+_MODULES_PER_PATH = {"a": 7, "b": 6, "c": 0}  # BlockPath and its layers: conv1 bn1 conv2 bn2 relu [conv3]
+_MODULES_PER_BLOCK = {"a": 4, "b": 5, "c": 8}  # the block, its paths list or its own layers, bn3, relu
+_PROJECTION_MODULES = 3  # downsample: Sequential, conv, BN
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What a block or network holds, by closed form, before anything is allocated.
+
+    Attributes:
+        values: parameter and buffer values (the BN counters included, counted as one value each).
+        modules: ``len(list(module.modules()))``, the module itself included.
+    """
+
+    values: int
+    modules: int
+
+    def __add__(self, other: Footprint) -> Footprint:
+        return Footprint(self.values + other.values, self.modules + other.modules)
+
+    def __mul__(self, count: int) -> Footprint:
+        """The footprint of ``count`` such blocks."""
+        return Footprint(self.values * count, self.modules * count)
+
+    @property
+    def bytes(self) -> int:
+        """The values' bytes in the default dtype (float32: 4 bytes each)."""
+        return self.values * torch.get_default_dtype().itemsize
+
+
+def footprint(spec: BlockSpec, form: str) -> Footprint:
+    """The values and modules of a ``form`` block of ``spec``, by closed form (equal to the built block's).
+
+    Example:
+        >>> footprint(BlockSpec(256, 256, 32, 4), "a")
+        Footprint(values=72257, modules=228)
+    """
+    check_form(form)
+    c_d, out = spec.grouped_channels, spec.out_channels
+    weights = spec.in_channels * c_d + c_d * spec.width * 3 * 3 + c_d * out  # conv1, grouped 3x3, conv3
+    batch_norms = 4 * (c_d + c_d + out)  # bn1 bn2 bn3: weight, bias, running mean and variance per channel
+    counters = 1 + (2 * spec.cardinality if form != "c" else 2)  # num_batches_tracked: bn3's, bn1's and bn2's per path
+    modules = _MODULES_PER_BLOCK[form] + _MODULES_PER_PATH[form] * spec.cardinality
+    if spec.has_projection:
+        weights += spec.in_channels * out
+        batch_norms += 4 * out
+        counters += 1
+        modules += _PROJECTION_MODULES
+    return Footprint(weights + batch_norms + counters, modules)
+
+
+def memory_limit() -> int:
+    """Bytes of tensors that build and resnext make at most: the smaller of MEMORY_CAP and half the machine's memory."""
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system: the fixed cap alone
+        return MEMORY_CAP
+    return min(MEMORY_CAP, physical // 2)
+
+
+def guard_memory(what: str, needed: int, device: torch.device | None = None, hint: str = "") -> None:
+    """Raise ValueError, naming ``what`` and the estimate, if ``needed`` bytes are over :func:`memory_limit`.
+
+    Nothing is checked on the meta device (default: the current default device), where tensors
+    take no memory. ``hint``, if given, ends the message: what to do instead.
+
+    Example:
+        >>> guard_memory("an input of size (1, 3, 100000, 100000)", 120_000_000_000)
+        Traceback (most recent call last):
+        ValueError: an input of size (1, 3, 100000, 100000) would need about 111.8 GiB, over the limit of ...
+    """
+    device = torch.get_default_device() if device is None else device
+    limit = memory_limit()
+    if device.type != "meta" and needed > limit:
+        raise ValueError(
+            f"{what} would need about {needed / 2**30:,.1f} GiB, over the limit of {limit / 2**30:.1f} GiB"
+            f" (the smaller of 16 GiB and half this machine's memory){hint}"
+        )
+
+
+def guard_footprint(what: str, needed: Footprint) -> None:
+    """Raise ValueError, naming ``what`` and the estimate, if ``needed`` is over MODULE_LIMIT or the memory limit.
+
+    Modules are limited on every device (they are Python objects); memory as :func:`guard_memory` does.
+
+    Example:
+        >>> guard_footprint("build: 64->64, 100000x4d", footprint(BlockSpec(64, 64, 100_000, 4), "a"))
+        Traceback (most recent call last):
+        ValueError: build: 64->64, 100000x4d would make 700,004 modules, over the limit of 50,000 (...)
+    """
+    if needed.modules > MODULE_LIMIT:
+        raise ValueError(
+            f"{what} would make {needed.modules:,} modules, over the limit of {MODULE_LIMIT:,}"
+            " (forms a and b make 6-7 modules per path; form c makes 8 per block)"
+        )
+    guard_memory(f"{what}, {needed.values:,} parameters and buffers,", needed.bytes, hint=META_HINT)
