@@ -13,12 +13,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --quiet --progress-bar off -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-# ruff (lint + format check) on the whole tree, mypy on the package (strict on blocks/core),
+# ruff (lint + format check) on the whole tree, mypy on the package (strict on blocks/core), the
+# import contracts (layers that import only downwards, no circles: pyproject's [tool.importlinter]),
 # and every notebook stripped of outputs: zero findings, or the target fails.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/nbstripout --keep-id --verify notebooks/*.ipynb notebooks/exercises/*.ipynb
 
 # Apply what lint checks: fixes, formatting, stripped notebooks.
