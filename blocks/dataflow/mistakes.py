@@ -29,7 +29,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import ClassVar, cast
 
 import torch
 from torch import Tensor, nn
@@ -39,9 +39,25 @@ from blocks.core.canonical import to_canonical
 from blocks.core.forms import BlockPath, GroupedConvBlock, ResNeXtBlock
 from blocks.core.spec import BlockSpec
 from blocks.models.networks import STAGE_BLOCKS, ResNeXt, resnext
+from blocks.util.deprecation import renamed_argument
 
 
-class WrongSharedPathBlock(ResNeXtBlock):
+class _Wrong(nn.Module):
+    """What every wrong block of the catalogue says of itself: ``mistake``, its number and name in the catalogue.
+
+    A wrong block is not a block of form a, b or c: ``blocks.transplant`` and ``blocks.form_of``
+    refuse it by its class (a form's class is exactly SummedPathsBlock, ConcatenatedPathsBlock or
+    GroupedConvBlock), whatever ``form`` it inherits.
+    """
+
+    mistake: ClassVar[str]
+    spec: BlockSpec
+
+    def extra_repr(self) -> str:
+        return f"WRONG ({self.mistake}), spec={self.spec}"
+
+
+class WrongSharedPathBlock(_Wrong, ResNeXtBlock):
     """WRONG (mistake 1): ONE path module called C times, added IN PLACE onto the input.
 
     ``self.path`` is a single 1x1 → 3x3 → 1x1 path; running it C times sums C
@@ -54,7 +70,7 @@ class WrongSharedPathBlock(ResNeXtBlock):
     and ``out + identity`` on a new tensor.
     """
 
-    form = "WRONG (mistake 1: one shared path)"
+    mistake = "mistake 1: one shared path"
 
     def __init__(self, spec: BlockSpec) -> None:
         super().__init__(spec)
@@ -88,7 +104,7 @@ class _WrongPathEndingInBatchNorm(BlockPath):
         return self.relu(out) if self.relu_last else out
 
 
-class WrongPerPathBatchNormBlock(ResNeXtBlock):
+class WrongPerPathBatchNormBlock(_Wrong, ResNeXtBlock):
     """WRONG (mistake 7): a BatchNorm after each path's last 1x1, none after the sum.
 
     Some Torch implementations of form (a) do this. In eval mode a BN is an
@@ -101,7 +117,7 @@ class WrongPerPathBatchNormBlock(ResNeXtBlock):
     Fix: sum the paths' 1x1 outputs first, then one ``BatchNorm2d(out)`` (``bn3``).
     """
 
-    form = "WRONG (mistake 7: per-path BN)"
+    mistake = "mistake 7: per-path BN"
     path_relu = False
 
     def __init__(self, spec: BlockSpec) -> None:
@@ -128,11 +144,11 @@ class WrongPerPathReluBlock(WrongPerPathBatchNormBlock):
     ReLU after the add (:class:`blocks.SummedPathsBlock`).
     """
 
-    form = "WRONG (mistake 2: per-path BN and ReLU)"
+    mistake = "mistake 2: per-path BN and ReLU"
     path_relu = True  # WRONG
 
 
-class WrongGroupedFirstConvBlock(GroupedConvBlock):
+class WrongGroupedFirstConvBlock(_Wrong, GroupedConvBlock):
     """WRONG (mistake 3): ``groups=C`` on the first 1x1 convolution as well as on the 3x3.
 
     Path i then sees only in/C of the input channels instead of all of them:
@@ -143,7 +159,7 @@ class WrongGroupedFirstConvBlock(GroupedConvBlock):
     Fix: conv1 dense (``groups=1``); only the 3x3 has C groups.
     """
 
-    form = "WRONG (mistake 3: grouped first 1x1)"
+    mistake = "mistake 3: grouped first 1x1"
 
     def __init__(self, spec: BlockSpec) -> None:
         super().__init__(spec)
@@ -152,7 +168,7 @@ class WrongGroupedFirstConvBlock(GroupedConvBlock):
         )
 
 
-class WrongStrideOnFirstConvBlock(GroupedConvBlock):
+class WrongStrideOnFirstConvBlock(_Wrong, GroupedConvBlock):
     """WRONG (mistake 5): the stride on the first 1x1 instead of the 3x3 (ResNet v1's placement).
 
     The weights have the same shapes, so parameter counts and state_dicts match,
@@ -162,7 +178,7 @@ class WrongStrideOnFirstConvBlock(GroupedConvBlock):
     Fix: stride on the 3x3 (paper section 4; torchvision's "ResNet v1.5").
     """
 
-    form = "WRONG (mistake 5: stride on the 1x1)"
+    mistake = "mistake 5: stride on the 1x1"
 
     def __init__(self, spec: BlockSpec) -> None:
         super().__init__(spec)
@@ -210,7 +226,7 @@ def wrong_extra_block_resnext(depth: int = 50, cardinality: int = 32, width: int
     return ResNeXt(counts, cardinality, width)
 
 
-class WrongConvBiasBlock(GroupedConvBlock):
+class WrongConvBiasBlock(_Wrong, GroupedConvBlock):
     """WRONG (mistake 8): convolutions with ``bias=True``, each followed by a BN.
 
     A BN subtracts its input's mean per channel, so a constant added just before
@@ -221,7 +237,7 @@ class WrongConvBiasBlock(GroupedConvBlock):
     Fix: ``bias=False`` on every convolution followed by a BN; the BN's own shift is the bias.
     """
 
-    form = "WRONG (mistake 8: conv bias before BN)"
+    mistake = "mistake 8: conv bias before BN"
 
     def __init__(self, spec: BlockSpec) -> None:
         super().__init__(spec)
@@ -230,7 +246,7 @@ class WrongConvBiasBlock(GroupedConvBlock):
             conv.bias = nn.Parameter(torch.empty(conv.out_channels).uniform_(-0.1, 0.1))  # WRONG: BN removes it again
 
 
-class WrongPoolingShortcutBlock(GroupedConvBlock):
+class WrongPoolingShortcutBlock(_Wrong, GroupedConvBlock):
     """WRONG (mistake 9): a shortcut that averages 2x2 pixels, then a 1x1 conv, with no BN.
 
     The paper's projection (its option B, section 4) is a 1x1 convolution with the
@@ -241,7 +257,7 @@ class WrongPoolingShortcutBlock(GroupedConvBlock):
     Fix: ``downsample = Sequential(Conv2d(in, out, 1, stride=s, bias=False), BatchNorm2d(out))``.
     """
 
-    form = "WRONG (mistake 9: pooling shortcut)"
+    mistake = "mistake 9: pooling shortcut"
 
     def __init__(self, spec: BlockSpec) -> None:
         super().__init__(spec)
@@ -252,7 +268,7 @@ class WrongPoolingShortcutBlock(GroupedConvBlock):
             )
 
 
-class WrongReluBeforeAddBlock(GroupedConvBlock):
+class WrongReluBeforeAddBlock(_Wrong, GroupedConvBlock):
     """WRONG (mistake 10): the ReLU on the branch before the add, and none after it.
 
     ``relu(bn3(F(x))) + x``: the branch can then only add to the shortcut, never
@@ -262,14 +278,14 @@ class WrongReluBeforeAddBlock(GroupedConvBlock):
     Fix: ``relu(bn3(F(x)) + shortcut(x))``, the only ReLU after the add.
     """
 
-    form = "WRONG (mistake 10: ReLU before the add)"
+    mistake = "mistake 10: ReLU before the add"
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.relu(self.bn3(self.aggregate(x)))  # WRONG: ReLU before the add
         return out + (x if self.downsample is None else self.downsample(x))  # WRONG: no ReLU after it
 
 
-class WrongLateBindingPathsBlock(ResNeXtBlock):
+class WrongLateBindingPathsBlock(_Wrong, ResNeXtBlock):
     """WRONG (mistake 11): the paths are a list of lambdas that all read the LAST group's channels.
 
     ``[lambda t: t[:, i * d:(i + 1) * d] for i in range(C)]`` binds ``i`` late: every
@@ -280,7 +296,7 @@ class WrongLateBindingPathsBlock(ResNeXtBlock):
     Fix: bind the index when the function is made (``lambda t, i=i: …``), or slice in the loop.
     """
 
-    form = "WRONG (mistake 11: every path reads the last group)"
+    mistake = "mistake 11: every path reads the last group"
 
     def __init__(self, spec: BlockSpec) -> None:
         super().__init__(spec)
@@ -392,17 +408,18 @@ CATALOGUE: dict[int, Mistake] = {
 MISTAKES = tuple(CATALOGUE)
 
 
-def wrong_resnext(mistake: int, depth: int = 50, cardinality: int = 32, width: int = 4) -> ResNeXt:
+@renamed_argument("width", "base_width")
+def wrong_resnext(mistake: int, depth: int = 50, cardinality: int = 32, base_width: int = 4) -> ResNeXt:
     """WRONG on purpose: a ResNeXt (ImageNet stem, 1000 classes) with mistake ``mistake``.
 
     Args:
         mistake: 1 to 12, as numbered in :data:`CATALOGUE`.
         depth: 50, 101 or 152.
         cardinality: C.
-        width: d of the first stage (ignored by mistake 4, whose width is the mistake).
+        base_width: d of the first stage (ignored by mistake 4, whose base_width is the mistake).
 
     Returns:
-        The network; compare it with ``blocks.resnext(depth, cardinality, width)``.
+        The network; compare it with ``blocks.resnext(depth, cardinality, base_width)``.
 
     Raises:
         ValueError: ``mistake`` is not 1 to 12.
@@ -416,10 +433,10 @@ def wrong_resnext(mistake: int, depth: int = 50, cardinality: int = 32, width: i
     if mistake == 4:
         return wrong_quarter_width_resnext(depth, cardinality)
     if mistake == 6:
-        return wrong_extra_block_resnext(depth, cardinality, width)
+        return wrong_extra_block_resnext(depth, cardinality, base_width)
     if mistake == 12:
-        return wrong_stem_resnext(depth, cardinality, width)
-    return _with_blocks(resnext(depth, cardinality, width), WRONG_BLOCKS[mistake])
+        return wrong_stem_resnext(depth, cardinality, base_width)
+    return _with_blocks(resnext(depth, cardinality, base_width), WRONG_BLOCKS[mistake])
 
 
 def fold_path_batchnorms(block: WrongPerPathBatchNormBlock) -> GroupedConvBlock:

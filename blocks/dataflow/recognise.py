@@ -418,8 +418,8 @@ class _Reader:
         shared = self.shared_weights(pieces)
         if shared:
             deviations.append(Deviation(1, "shared-weights", shared))
-        deviations += self.check_convolutions(by_level)
-        deviations += self.check_norms(bns, relus, pieces, counts)
+        deviations += self.find_conv_deviations(by_level)
+        deviations += self.find_norm_deviations(bns, relus, pieces, counts)
         stride = max(p.stride for p in by_level[1]) * max(p.stride for p in by_level[2])
         shortcut, shortcut_deviation, projection = self.read_shortcut(shortcut_ops, x, add, stride)
         deviations += shortcut_deviation
@@ -597,7 +597,7 @@ class _Reader:
             f" {unique:,} unique convolution weights where the paths need {total:,}"
         )
 
-    def check_convolutions(self, by_level: dict[int, list[_Piece]]) -> list[Deviation]:
+    def find_conv_deviations(self, by_level: dict[int, list[_Piece]]) -> list[Deviation]:
         found = []
         strides = {level: {p.stride for p in by_level[level]} for level in (1, 2, 3)}
         if strides[1] != {1}:
@@ -624,7 +624,7 @@ class _Reader:
                                    f" them subtracts again: {extra:,} parameters that change nothing"))  # fmt: skip
         return found
 
-    def check_norms(
+    def find_norm_deviations(
         self,
         bns: list[tuple[Op, _Prov]],
         relus: list[tuple[Op, _Prov]],

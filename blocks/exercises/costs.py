@@ -171,7 +171,7 @@ def _slips() -> tuple[Slip, ...]:
 SLIPS = _slips()
 
 
-def check_costs(cost: Callable[[BlockSpec, int], tuple[int, int]]) -> Result:
+def grade_costs(cost: Callable[[BlockSpec, int], tuple[int, int]]) -> Result:
     """Exercise 4: check a closed-form count of a block's parameters and multiply-adds against blocks.complexity.
 
     Args:

@@ -58,7 +58,7 @@ LOOK: dict[str, str] = {
 _BRANCH = "your block's branch: 1x1 -> BN -> ReLU -> 3x3 -> BN -> ReLU -> 1x1 -> BN, then the add, then ReLU"
 
 
-def check_form_a(answer: Callable[..., nn.Module]) -> Result:
+def grade_form_a(answer: Callable[..., nn.Module]) -> Result:
     """Exercise 1: check a student's form (a), C distinct paths 1x1 -> 3x3 -> 1x1 whose outputs are summed.
 
     Args:
@@ -69,25 +69,25 @@ def check_form_a(answer: Callable[..., nn.Module]) -> Result:
         The :class:`Result`, also printed: passed, not attempted yet, or hints.
 
     Example:
-        >>> check_form_a(MyFormA).passed
+        >>> grade_form_a(MyFormA).passed
         True
     """
-    return judge(TITLES["a"], lambda: _check_answer(answer, "a"))
+    return judge(TITLES["a"], lambda: _grade_answer(answer, "a"))
 
 
-def check_form_b(answer: Callable[..., nn.Module]) -> Result:
+def grade_form_b(answer: Callable[..., nn.Module]) -> Result:
     """Exercise 2: check a student's form (b), C paths 1x1 -> 3x3, concatenated, then one shared 1x1.
 
     Args:
-        answer: as for :func:`check_form_a`.
+        answer: as for :func:`grade_form_a`.
 
     Returns:
         The :class:`Result`, also printed.
     """
-    return judge(TITLES["b"], lambda: _check_answer(answer, "b"))
+    return judge(TITLES["b"], lambda: _grade_answer(answer, "b"))
 
 
-def _check_answer(answer: Callable[..., nn.Module], form: str) -> tuple[list[str], list[str]]:
+def _grade_answer(answer: Callable[..., nn.Module], form: str) -> tuple[list[str], list[str]]:
     if isinstance(answer, nn.Module):
         raise Stop(
             f"you passed a block, {type(answer).__name__}(...); pass the class itself (without brackets):"

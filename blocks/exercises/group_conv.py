@@ -61,7 +61,7 @@ class _Convolutions(Recorder):
         return call.run()
 
 
-def check_grouped_conv(
+def grade_grouped_conv(
     by_paths: Callable[[Tensor, Tensor, int], Tensor], by_mask: Callable[[Tensor, Tensor, int], Tensor]
 ) -> Result:
     """Exercise 6: check a grouped convolution written as C separate convolutions and as one masked dense one.

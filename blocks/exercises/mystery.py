@@ -91,7 +91,7 @@ def _renamed(cls: type[nn.Module], name: str) -> type[nn.Module]:
     return _RENAMED[cls, name]
 
 
-def check_mystery_blocks(answer: Answer | Callable[[], Answer], seed: int = 0) -> Result:
+def grade_mystery_blocks(answer: Answer | Callable[[], Answer], seed: int = 0) -> Result:
     """Exercise 5: check which of :func:`mystery_blocks` ``(seed)`` is the paper's, and each other one's mistake.
 
     Args:

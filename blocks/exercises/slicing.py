@@ -62,7 +62,7 @@ def trained_block(seed: int = 0) -> GroupedConvBlock:
     return block.eval()
 
 
-def check_slicing(
+def grade_slicing(
     path_tensors: Callable[[dict[str, Tensor], int, int], Mapping[str, Tensor]],
     to_form_a: Callable[[nn.Module], nn.Module],
 ) -> Result:
@@ -77,8 +77,8 @@ def check_slicing(
     """
 
     def both() -> tuple[list[str], list[str]]:
-        hints, measured = _check_pieces(path_tensors)
-        more, line = _check_transplant(to_form_a)
+        hints, measured = _grade_pieces(path_tensors)
+        more, line = _grade_transplant(to_form_a)
         return hints + more, measured + line
 
     return judge(TITLE, both)
@@ -89,7 +89,7 @@ def expected_pieces(state: Mapping[str, Tensor], path: int, width: int) -> dict[
     return {key: state[key].narrow(dim, path * width, width) for key, dim in PATH_TENSORS.items()}
 
 
-def _check_pieces(path_tensors: Callable[..., Mapping[str, Tensor]]) -> tuple[list[str], list[str]]:
+def _grade_pieces(path_tensors: Callable[..., Mapping[str, Tensor]]) -> tuple[list[str], list[str]]:
     state = trained_block().state_dict()
     width, cardinality = SPEC.width, SPEC.cardinality
     name = getattr(path_tensors, "__name__", "path_tensors")
@@ -194,7 +194,7 @@ def _watching_transplant() -> Iterator[list[str]]:
         yield calls
 
 
-def _check_transplant(to_form_a: Callable[[nn.Module], nn.Module]) -> tuple[list[str], list[str]]:
+def _grade_transplant(to_form_a: Callable[[nn.Module], nn.Module]) -> tuple[list[str], list[str]]:
     source = trained_block()
     given = copy.deepcopy(source)
     name = getattr(to_form_a, "__name__", "to_form_a")

@@ -23,6 +23,7 @@ from blocks.core.forms import check_form
 from blocks.core.guards import Footprint, footprint, guard_footprint
 from blocks.core.spec import BlockSpec, check_positive_int
 from blocks.util.checks import check_module
+from blocks.util.deprecation import renamed_argument
 
 STAGE_BLOCKS: dict[int, tuple[int, ...]] = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 STEMS = ("imagenet", "cifar")
@@ -37,7 +38,8 @@ class ResNeXt(nn.Module):
     Args:
         stage_blocks: number of blocks in each stage, e.g. (3, 4, 6, 3).
         cardinality: C, paths per block (the same in every stage).
-        width: d of the first stage; it doubles in every following stage.
+        base_width: d of the first stage (timm's name; torchvision's is ``width_per_group``); it doubles
+            in every following stage, as Table 1 has it. (``width`` of a :class:`BlockSpec` is d of one block.)
         form: "a", "b" or "c", the form of every block.
         num_classes: outputs of the classifier.
         stem: "imagenet" (7x7 conv stride 2 + 3x3 max-pool, for 224x224 inputs)
@@ -47,11 +49,12 @@ class ResNeXt(nn.Module):
             small networks that train on a laptop CPU (see :mod:`blocks.training.loop`).
     """
 
+    @renamed_argument("width", "base_width")
     def __init__(
         self,
         stage_blocks: tuple[int, ...],
         cardinality: int,
-        width: int,
+        base_width: int,
         form: str = "c",
         num_classes: int = 1000,
         stem: str = "imagenet",
@@ -59,7 +62,7 @@ class ResNeXt(nn.Module):
     ) -> None:
         super().__init__()
         check_positive_int("cardinality", cardinality)
-        check_positive_int("width", width)
+        check_positive_int("base_width", base_width)
         check_positive_int("num_classes", num_classes)
         check_positive_int("base_channels", base_channels)
         if not isinstance(stage_blocks, tuple) or not stage_blocks:
@@ -69,9 +72,9 @@ class ResNeXt(nn.Module):
         check_form(form)
         if stem not in STEMS:
             raise ValueError(f"stem must be one of {list(STEMS)}, got {stem!r}")
-        needed = network_footprint(stage_blocks, cardinality, width, form, num_classes, stem, base_channels)
+        needed = network_footprint(stage_blocks, cardinality, base_width, form, num_classes, stem, base_channels)
         guard_footprint(
-            f"ResNeXt: {sum(stage_blocks):,} blocks of {cardinality}x{width}d in form {form!r}"
+            f"ResNeXt: {sum(stage_blocks):,} blocks of {cardinality}x{base_width}d in form {form!r}"
             f" with {num_classes:,} classes",
             needed,
         )
@@ -85,7 +88,7 @@ class ResNeXt(nn.Module):
         nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
         self.bn1 = nn.BatchNorm2d(STEM_CHANNELS)
         self.relu = nn.ReLU(inplace=True)
-        for i, (first, rest, count) in enumerate(_stage_specs(stage_blocks, cardinality, width, base_channels)):
+        for i, (first, rest, count) in enumerate(_stage_specs(stage_blocks, cardinality, base_width, base_channels)):
             stage = [build(first, form)] + [build(rest, form) for _ in range(count - 1)]
             self.add_module(f"layer{i + 1}", nn.Sequential(*stage))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -146,20 +149,21 @@ def network_footprint(
     return needed
 
 
+@renamed_argument("width", "base_width")
 def resnext(
     depth: int,
     cardinality: int,
-    width: int,
+    base_width: int,
     form: str = "c",
     num_classes: int = 1000,
     stem: str = "imagenet",
 ) -> ResNeXt:
-    """ResNeXt-50/101/152 (paper Table 1); cardinality 1 with width 64 is ResNet.
+    """ResNeXt-50/101/152 (paper Table 1); cardinality 1 with base width 64 is ResNet.
 
     Args:
         depth: 50, 101 or 152 (3-4-6-3, 3-4-23-3 or 3-8-36-3 blocks per stage).
         cardinality: C, paths per block.
-        width: d in the first stage (4 for "32x4d"); doubles per stage.
+        base_width: d in the first stage (4 for "32x4d"); doubles per stage.
         form: "a", "b" or "c" (torchvision's layout and names).
         num_classes: classifier outputs.
         stem: "imagenet" or "cifar".
@@ -178,10 +182,11 @@ def resnext(
         raise TypeError(f"depth must be an int, one of {sorted(STAGE_BLOCKS)}, got {type(depth).__name__} {depth!r}")
     if type(depth) is not int or depth not in STAGE_BLOCKS:  # 50.0 == 50 and True == 1: the type decides
         raise ValueError(f"depth must be one of {sorted(STAGE_BLOCKS)}, got {depth!r}")
-    return ResNeXt(STAGE_BLOCKS[depth], cardinality, width, form, num_classes, stem)
+    return ResNeXt(STAGE_BLOCKS[depth], cardinality, base_width, form, num_classes, stem)
 
 
-def resnext29(cardinality: int, width: int, form: str = "c", num_classes: int = 10) -> ResNeXt:
+@renamed_argument("width", "base_width")
+def resnext29(cardinality: int, base_width: int, form: str = "c", num_classes: int = 10) -> ResNeXt:
     """The paper's CIFAR ResNeXt-29 (section 5.3): 3x3 stem, 3 stages of 3 blocks, 256-512-1024.
 
     8x64d has 34.4M parameters and 16x64d 68.1M, as the paper's Table 7 lists.
@@ -191,7 +196,7 @@ def resnext29(cardinality: int, width: int, form: str = "c", num_classes: int = 
         ...     print(sum(p.numel() for p in resnext29(8, 64).parameters()))
         34426698
     """
-    return ResNeXt((3, 3, 3), cardinality, width, form, num_classes, stem="cifar")
+    return ResNeXt((3, 3, 3), cardinality, base_width, form, num_classes, stem="cifar")
 
 
 def replace_head(net: nn.Module, num_classes: int, hidden: int | None = None, dropout: float = 0.0) -> nn.Module:

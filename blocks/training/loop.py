@@ -72,7 +72,7 @@ def small_resnext(form: str = "c", num_classes: int = 10) -> ResNeXt:
         92362
     """
     return ResNeXt(
-        (1, 1, 1), cardinality=4, width=4, form=form, num_classes=num_classes, stem="cifar", base_channels=64
+        (1, 1, 1), cardinality=4, base_width=4, form=form, num_classes=num_classes, stem="cifar", base_channels=64
     )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 import warnings
 from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, cast
 
 
 def moved(old: str, new: str) -> None:
@@ -33,3 +35,31 @@ def renamed(module: str, names: Mapping[str, tuple[str, object]]) -> Callable[[s
         return value
 
     return __getattr__
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def renamed_argument(old: str, new: str) -> Callable[[_F], _F]:
+    """A decorator: the keyword argument ``old`` still works, with a DeprecationWarning, as ``new``.
+
+    Example:
+        >>> @renamed_argument("width", "base_width")
+        ... def resnext(depth, cardinality, base_width): ...
+    """
+
+    def decorate(function: _F) -> _F:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if old in kwargs:
+                if new in kwargs:
+                    raise TypeError(f"{function.__name__}() got both {old}= and {new}=; {old} is the old name of {new}")
+                warnings.warn(
+                    f"{function.__name__}(): the argument {old}= is now {new}=", DeprecationWarning, stacklevel=2
+                )
+                kwargs[new] = kwargs.pop(old)
+            return function(*args, **kwargs)
+
+        return cast("_F", wrapper)
+
+    return decorate
