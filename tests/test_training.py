@@ -321,9 +321,10 @@ def test_train_in_lockstep_reports_the_untouched_network(digit_batches: tuple) -
 
 
 def test_float32_rounding_exceeds_the_float64_bound(digit_batches: tuple) -> None:
-    # The bounds above are not vacuous: float32 rounding alone already breaks them.
+    # The bounds above are not vacuous: float32 rounding alone already breaks them. All six steps: on
+    # some CPUs the first four losses of (a) and (c) round to the same float32 (their weights differ already).
     torch.manual_seed(0)
-    result = train_in_lockstep(small_resnext(), digit_batches[:4], forms=("a",))
+    result = train_in_lockstep(small_resnext(), digit_batches, forms=("a",))
     assert set(result.losses) == {"a", "c"}
     assert max(result.loss_errors("a")) > FP64_LOSS_RTOL
     assert result.weight_errors["a"] > FP64_WEIGHT_RTOL

@@ -42,7 +42,7 @@ from blocks.models.networks import STAGE_BLOCKS, ResNeXt, resnext
 from blocks.util.deprecation import renamed_argument
 
 
-class _Wrong(nn.Module):
+class _CatalogueBlock(nn.Module):
     """What every wrong block of the catalogue says of itself: ``mistake``, its number and name in the catalogue.
 
     A wrong block is not a block of form a, b or c: ``blocks.transplant`` and ``blocks.form_of``
@@ -57,7 +57,7 @@ class _Wrong(nn.Module):
         return f"WRONG ({self.mistake}), spec={self.spec}"
 
 
-class WrongSharedPathBlock(_Wrong, ResNeXtBlock):
+class WrongSharedPathBlock(_CatalogueBlock, ResNeXtBlock):
     """WRONG (mistake 1): ONE path module called C times, added IN PLACE onto the input.
 
     ``self.path`` is a single 1x1 → 3x3 → 1x1 path; running it C times sums C
@@ -104,7 +104,7 @@ class _WrongPathEndingInBatchNorm(BlockPath):
         return self.relu(out) if self.relu_last else out
 
 
-class WrongPerPathBatchNormBlock(_Wrong, ResNeXtBlock):
+class WrongPerPathBatchNormBlock(_CatalogueBlock, ResNeXtBlock):
     """WRONG (mistake 7): a BatchNorm after each path's last 1x1, none after the sum.
 
     Some Torch implementations of form (a) do this. In eval mode a BN is an
@@ -148,7 +148,7 @@ class WrongPerPathReluBlock(WrongPerPathBatchNormBlock):
     path_relu = True  # WRONG
 
 
-class WrongGroupedFirstConvBlock(_Wrong, GroupedConvBlock):
+class WrongGroupedFirstConvBlock(_CatalogueBlock, GroupedConvBlock):
     """WRONG (mistake 3): ``groups=C`` on the first 1x1 convolution as well as on the 3x3.
 
     Path i then sees only in/C of the input channels instead of all of them:
@@ -168,7 +168,7 @@ class WrongGroupedFirstConvBlock(_Wrong, GroupedConvBlock):
         )
 
 
-class WrongStrideOnFirstConvBlock(_Wrong, GroupedConvBlock):
+class WrongStrideOnFirstConvBlock(_CatalogueBlock, GroupedConvBlock):
     """WRONG (mistake 5): the stride on the first 1x1 instead of the 3x3 (ResNet v1's placement).
 
     The weights have the same shapes, so parameter counts and state_dicts match,
@@ -226,7 +226,7 @@ def wrong_extra_block_resnext(depth: int = 50, cardinality: int = 32, width: int
     return ResNeXt(counts, cardinality, width)
 
 
-class WrongConvBiasBlock(_Wrong, GroupedConvBlock):
+class WrongConvBiasBlock(_CatalogueBlock, GroupedConvBlock):
     """WRONG (mistake 8): convolutions with ``bias=True``, each followed by a BN.
 
     A BN subtracts its input's mean per channel, so a constant added just before
@@ -246,7 +246,7 @@ class WrongConvBiasBlock(_Wrong, GroupedConvBlock):
             conv.bias = nn.Parameter(torch.empty(conv.out_channels).uniform_(-0.1, 0.1))  # WRONG: BN removes it again
 
 
-class WrongPoolingShortcutBlock(_Wrong, GroupedConvBlock):
+class WrongPoolingShortcutBlock(_CatalogueBlock, GroupedConvBlock):
     """WRONG (mistake 9): a shortcut that averages 2x2 pixels, then a 1x1 conv, with no BN.
 
     The paper's projection (its option B, section 4) is a 1x1 convolution with the
@@ -268,7 +268,7 @@ class WrongPoolingShortcutBlock(_Wrong, GroupedConvBlock):
             )
 
 
-class WrongReluBeforeAddBlock(_Wrong, GroupedConvBlock):
+class WrongReluBeforeAddBlock(_CatalogueBlock, GroupedConvBlock):
     """WRONG (mistake 10): the ReLU on the branch before the add, and none after it.
 
     ``relu(bn3(F(x))) + x``: the branch can then only add to the shortcut, never
@@ -285,7 +285,7 @@ class WrongReluBeforeAddBlock(_Wrong, GroupedConvBlock):
         return out + (x if self.downsample is None else self.downsample(x))  # WRONG: no ReLU after it
 
 
-class WrongLateBindingPathsBlock(_Wrong, ResNeXtBlock):
+class WrongLateBindingPathsBlock(_CatalogueBlock, ResNeXtBlock):
     """WRONG (mistake 11): the paths are a list of lambdas that all read the LAST group's channels.
 
     ``[lambda t: t[:, i * d:(i + 1) * d] for i in range(C)]`` binds ``i`` late: every

@@ -55,8 +55,9 @@ class _Convolutions(Recorder):
         self.seen: list[_Convolution] = []
 
     def on_call(self, call: Call) -> object:
-        weight, groups = call.args[1], call.args[8]
-        if call.name == "convolution" and isinstance(weight, Tensor) and isinstance(groups, int):
+        if call.name == "convolution":  # (input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
+            weight, groups = call.args[1], call.args[8]
+            assert isinstance(weight, Tensor) and isinstance(groups, int)
             self.seen.append(_Convolution(weight.detach().clone(), groups))
         return call.run()
 
