@@ -55,8 +55,8 @@ class _Convolutions(Recorder):
         self.seen: list[_Convolution] = []
 
     def on_call(self, call: Call) -> object:
-        if call.name == "convolution":  # (input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
-            weight, groups = call.args[1], call.args[8]
+        if call.name == "convolution":
+            weight, groups = call.args[1], call.args[8]  # (input, weight, bias, stride, padding, …, groups)
             assert isinstance(weight, Tensor) and isinstance(groups, int)
             self.seen.append(_Convolution(weight.detach().clone(), groups))
         return call.run()
