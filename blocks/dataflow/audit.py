@@ -155,7 +155,7 @@ def audit(model: nn.Module, input_size: tuple[int, ...], expected: nn.Module | N
     Raises:
         TypeError: ``model`` or ``expected`` is not an ``nn.Module``.
         ValueError: ``input_size`` is not a tuple of positive ints starting with the
-            batch size, or the model fails on an input of that size.
+            batch size, or ``model`` or ``expected`` fails on an input of that size (the message names which).
 
     Example:
         >>> blocks.audit(blocks.resnext(50, 32, 4), (1, 3, 64, 64)).problems
@@ -171,7 +171,11 @@ def audit(model: nn.Module, input_size: tuple[int, ...], expected: nn.Module | N
     problems = _block_problems(found)
     expected_stages = None
     if expected is not None:
-        reference = recognise(expected, input_size)
+        try:
+            reference = recognise(expected, input_size)
+        except ValueError as error:  # recognise's "the model fails on ...": here the model is `expected`
+            failure = str(error).removeprefix("the model ")  # "fails on an input of size ...: ..."
+            raise ValueError(f"audit: expected (a {type(expected).__name__}) {failure}") from error
         expected_stages = _stages(reference.blocks)
         problems += _compare(found, stages, reference, expected_stages)
     return AuditReport(

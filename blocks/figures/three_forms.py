@@ -330,6 +330,12 @@ class _Column:
             )
 
 
+# The largest C drawn: paths past the third are elided, so any C fits on the page, but forms (a)
+# and (b) are built (on the meta device) to be read, 7 modules a path: 256 paths draw in under a second, and
+# 10^5 would take minutes to draw the same four boxes. The paper's networks go up to C = 64.
+FORMS_ABC_MAX_CARDINALITY = 256
+
+
 @styled
 def forms_abc(spec: BlockSpec = FORMS_ABC_SPEC, *, slide: bool = False) -> Figure:
     """The paper's Figure 3: one block drawn in forms (a), (b) and (c) side by side.
@@ -350,11 +356,17 @@ def forms_abc(spec: BlockSpec = FORMS_ABC_SPEC, *, slide: bool = False) -> Figur
 
     Raises:
         TypeError: ``spec`` is not a :class:`BlockSpec`.
+        ValueError: ``spec``'s cardinality is over :data:`FORMS_ABC_MAX_CARDINALITY`.
 
     Example:
         >>> fig = forms_abc(BlockSpec(64, 64, cardinality=8, width=4))
     """
     check_spec(spec)
+    if spec.cardinality > FORMS_ABC_MAX_CARDINALITY:
+        raise ValueError(
+            f"spec's cardinality must be at most {FORMS_ABC_MAX_CARDINALITY} to be drawn (the drawing shows 3 paths"
+            f" and elides the rest), got {spec.cardinality} ({spec})"
+        )
     layout = _SLIDE if slide else _PAPER
     one_per_form = [empty_block(spec, form) for form in "abc"]
     width = sum(_column_width(block, layout) for block in one_per_form) + 0.3

@@ -89,9 +89,18 @@ def convert_state_dict(checkpoint: Mapping[str, Tensor], net: nn.Module) -> dict
         ValueError: a key is missing, unexpected or of the wrong shape, or a tensor
             is sparse, on the meta device, not finite, or of another kind than ``net``'s.
     """
+    target = net.state_dict()
+    # Before any tensor is read or cut: a checkpoint tensor can be an expanded view (stride 0) whose
+    # shape asks for terabytes. None can hold more values than the whole network; then its values.
+    room = sum(t.numel() for t in target.values())
+    for key, tensor in checkpoint.items():
+        if tensor.numel() > room:
+            raise ValueError(
+                f"load_weights: {key!r} has shape {tuple(tensor.shape)} in the checkpoint ({tensor.numel():,} values),"
+                f" more than the whole network holds ({room:,}); it cannot be one of its tensors"
+            )
     for key, tensor in checkpoint.items():
         _check_values(key, tensor)
-    target = net.state_dict()
     blocks = dict(named_blocks(net))
     converted: dict[str, Tensor] = {}
     used: set[str] = set()

@@ -184,6 +184,7 @@ def data_loaders(
     Raises:
         ValueError: unknown ``data``, a ``batch_size`` that is not a positive int, a ``seed``
             that is not an int torch can seed with, or a corrupted CIFAR-10 folder.
+        TypeError: ``root`` is not a path (``None``, a number), or ``download`` is not a bool.
         FileNotFoundError: CIFAR-10 is missing from ``root`` and ``download`` is False.
         ConnectionError: ``download`` is True and the download failed; the message says
             how to get the data by hand.
@@ -197,5 +198,9 @@ def data_loaders(
         raise ValueError(f"data must be one of {list(DATASETS)}, got {data!r}")
     check_positive_int("batch_size", batch_size)
     check_seed("seed", seed)
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root must be a folder's path (a str or os.PathLike), got {type(root).__name__} {root!r}")
+    if not isinstance(download, bool):
+        raise TypeError(f"download must be True or False, got {type(download).__name__} {download!r}")
     train, val = digits_datasets(seed=seed) if data == "digits" else cifar10_datasets(root, download)
     return DataLoader(train, batch_size, shuffle=True), DataLoader(val, batch_size)
