@@ -200,7 +200,9 @@ class ConvTwice(nn.Module):
         (
             nn.Conv2d(3, 4, 3),
             (1, 3, 10**6, 10**6),
-            r"complexity: an input of size \(1, 3, 1000000, 1000000\) in torch.float32 would need about 11,175.9 GiB",
+            # the input (11,175.9 GiB) and the convolution's output (14,901.1 GiB), found before anything runs
+            r"complexity: one forward pass on an input of size \(1, 3, 1000000, 1000000\) in torch.float32"
+            r" would need about 26,077.0 GiB",
         ),
     ],
     ids=["layer-run-twice", "fails-in-forward", "input-over-the-memory-limit"],

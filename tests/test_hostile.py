@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 
 import blocks
 from blocks import load_weights, small_resnext
-from blocks.core.build import MEMORY_CAP, Footprint, footprint, memory_limit
+from blocks.core.guards import MEMORY_CAP, Footprint, footprint, memory_limit
 from blocks.models.networks import network_footprint
 from blocks.training.data import digits_datasets
 from blocks.util.checks import writable_file, writable_folder

@@ -9,13 +9,18 @@ typo (C = 10^5) from freezing a laptop.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
 import torch
+from torch import nn
+from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.utils._pytree import tree_leaves
 
 from blocks.core.forms import check_form
 from blocks.core.spec import BlockSpec
+from blocks.util.dispatch import Call, Recorder
 
 # What build (and resnext) refuse to make. A block is allocated when it is built, so a size
 # that cannot fit must be refused before, with the estimate, not found by the allocator.
@@ -121,3 +126,71 @@ def guard_footprint(what: str, needed: Footprint) -> None:
             " (forms a and b make 6-7 modules per path; form c makes 8 per block)"
         )
     guard_memory(f"{what}, {needed.values:,} parameters and buffers,", needed.bytes, hint=META_HINT)
+
+
+def forward_bytes(
+    model: nn.Module, input_size: tuple[int, ...], dtype: torch.dtype, device: torch.device
+) -> int | None:
+    """Bytes of every tensor one eval-mode forward pass of ``model`` makes on an input of ``input_size``, or None.
+
+    The pass runs under fake tensors (:class:`~torch._subclasses.fake_tensor.FakeTensorMode`): every
+    operator computes its result's shape, dtype and device, and nothing is allocated, so the estimate
+    of a pass that would need terabytes costs what a small pass costs. It is the sum of all results
+    (the input included), an upper bound of the peak, and what a recorded pass (which keeps every value)
+    really holds. The model is not changed: its tensors are read as fakes, its layers' modes are restored.
+
+    Returns None where the model cannot run under fake tensors (an operator that needs values, such
+    as ``.item()`` or ``nonzero``, or a model that fails on the input): the caller falls back to an
+    estimate of the input alone.
+    """
+    counter = _NewBytes()
+    modes = {layer: layer.training for layer in model.modules()}
+    try:
+        with FakeTensorMode(allow_non_fake_inputs=True), counter, torch.no_grad():
+            model.eval()
+            model(torch.empty(input_size, dtype=dtype, device=device))  # a fake: made under the mode, never allocated
+    except Exception:  # anything the model or the fake run raises: the real run will say what, as it always has
+        return None
+    finally:
+        for layer, training in modes.items():
+            layer.train(training)
+    return counter.total
+
+
+def guard_forward(
+    what: str, model: nn.Module, input_size: tuple[int, ...], dtype: torch.dtype, device: torch.device, hint: str = ""
+) -> None:
+    """Raise ValueError, naming ``what`` and the estimate, if one forward pass would need more than the limit.
+
+    The estimate is :func:`forward_bytes`: every activation of the pass, found before anything runs.
+    Where the model cannot run under fake tensors, the input alone is estimated (a lower bound).
+    Nothing is checked on the meta device.
+
+    Example:
+        >>> guard_forward("audit", blocks.resnext(50, 32, 4), (64, 3, 2240, 2240), torch.float32, torch.device("cpu"))
+        Traceback (most recent call last):
+        ValueError: audit: one forward pass on an input of size (64, 3, 2240, 2240) in torch.float32 would need ...
+    """
+    if device.type == "meta":
+        return
+    needed = forward_bytes(model, input_size, dtype, device)
+    if needed is None:  # it cannot run on fakes: the input alone
+        guard_memory(
+            f"{what}: an input of size {input_size} in {dtype}", math.prod(input_size) * dtype.itemsize, device, hint
+        )
+    else:
+        guard_memory(f"{what}: one forward pass on an input of size {input_size} in {dtype}", needed, device, hint)
+
+
+class _NewBytes(Recorder):  # type: ignore[no-untyped-call]  # TorchDispatchMode is untyped
+    """Sums the bytes of every new tensor the operators return (views and in-place updates make none)."""
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.total = 0
+
+    def on_call(self, call: Call) -> object:
+        out = call.run()
+        if call.returns_new():
+            self.total += sum(t.numel() * t.element_size() for t in tree_leaves(out) if isinstance(t, torch.Tensor))
+        return out

@@ -25,7 +25,6 @@ reads the DATAFLOW:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -33,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from blocks.core.build import block_shapes, empty_block, set_eps
-from blocks.core.guards import guard_memory
+from blocks.core.guards import guard_forward
 from blocks.core.spec import BlockSpec, check_input_size
 from blocks.dataflow.trace import Op, Trace, record
 from blocks.util.deprecation import renamed
@@ -216,8 +215,7 @@ def _run(model: nn.Module, input_size: tuple[int, ...]) -> Trace:
     like = next(iter(model.parameters()), None)
     dtype = like.dtype if like is not None and like.is_floating_point() else torch.get_default_dtype()
     device = like.device if like is not None else torch.device("cpu")
-    # The input alone; the recorded pass keeps every value it makes, several times more.
-    guard_memory(f"recognise: an input of size {input_size} in {dtype}", math.prod(input_size) * dtype.itemsize, device)
+    guard_forward("recognise", model, input_size, dtype, device)  # the recorded pass keeps every value it makes
     generator = torch.Generator().manual_seed(_SEED)
     x = torch.randn(input_size, generator=generator, dtype=dtype).to(device)
     try:

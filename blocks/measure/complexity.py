@@ -53,7 +53,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.flop_counter import FlopCounterMode
 
 from blocks.core.build import build
-from blocks.core.guards import META_HINT, guard_memory
+from blocks.core.guards import META_HINT, guard_forward
 from blocks.core.spec import BlockSpec, check_input_size
 from blocks.measure.census import OperatorCounter
 from blocks.util.dispatch import Call, Recorder
@@ -230,8 +230,7 @@ def _watched_pass(module: nn.Module, input_size: tuple[int, ...]) -> _Watched:
     """
     parameter = next(module.parameters(), None)
     like = torch.zeros(()) if parameter is None else parameter  # the input takes the model's dtype and device
-    input_bytes = math.prod(input_size) * like.dtype.itemsize  # the input alone: the pass writes several times more
-    guard_memory(f"complexity: an input of size {input_size} in {like.dtype}", input_bytes, like.device, META_HINT)
+    guard_forward("complexity", module, input_size, like.dtype, like.device, META_HINT)
     x = like.new_zeros(input_size)
     try:
         with (
