@@ -17,11 +17,14 @@ from typing import TypeVar
 import torch
 
 from blocks.dataflow.mistakes import CATALOGUE
+from blocks.util.limits import TimeLimitExceeded, time_limit
 
 _T = TypeVar("_T")
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
 _BLOCKS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
+# A grader runs the student's code in well under a second; 20 s is a loop that never ends.
+ANSWER_SECONDS = 20.0
 MISTAKES_NOTEBOOK = "notebooks/07_common_mistakes.ipynb"
 # What to read for each catalogue mistake: the notebook's section on it (1-7), or its audit
 # section and the docstring of the mistake's variant (8-12).
@@ -126,16 +129,29 @@ def call(answer: Callable[..., _T], *args: object, what: str) -> _T:
         raise Stop(failure(error, what)) from error
 
 
+def _ours(filename: str) -> bool:
+    """True for a frame of torch or of this package: not the student's code."""
+    return os.path.abspath(filename).startswith((_TORCH_DIR, _BLOCKS_DIR))
+
+
 def failure(error: BaseException, what: str) -> str:
     """A hint for an error raised by the student's code: the error, and the line of their code it came from."""
-    frames = [
-        frame
-        for frame in traceback.extract_tb(error.__traceback__)
-        if not os.path.abspath(frame.filename).startswith((_TORCH_DIR, _BLOCKS_DIR))
-    ]
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if not _ours(frame.filename)]
     where = f" (line {frames[-1].lineno} of your code: {frames[-1].line!r})" if frames and frames[-1].line else ""
     message = str(error).strip().splitlines()[0] if str(error).strip() else "no message"
     return f"{what} raised {type(error).__name__}: {message}{where}. Run it on its own to see the whole error."
+
+
+def out_of_time(stopped: TimeLimitExceeded) -> str:
+    """The hint for an answer that ran past :data:`ANSWER_SECONDS`: where it was when it was stopped."""
+    frames = [frame for frame in traceback.extract_tb(stopped.__traceback__) if not _ours(frame.filename)]
+    where = (
+        f" It was at line {frames[-1].lineno} of your code: {frames[-1].line!r}." if frames and frames[-1].line else ""
+    )
+    return (
+        f"Your answer did not return within {ANSWER_SECONDS:g} s (every check takes well under a second).{where}"
+        " Look for a loop that never ends: a while whose condition never changes, or a loop over a list it grows"
+    )
 
 
 def judge(exercise: str, check: Callable[[], tuple[list[str], list[str]]]) -> Result:
@@ -147,12 +163,15 @@ def judge(exercise: str, check: Callable[[], tuple[list[str], list[str]]]) -> Re
     default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        hints, measured = check()
+        with time_limit(ANSWER_SECONDS):
+            hints, measured = check()
         result = Result(exercise, passed=not hints, hints=list(dict.fromkeys(hints)), measured=measured)
     except NotAttempted:
         result = Result(exercise, passed=False, attempted=False)
     except Stop as stop:
         result = Result(exercise, passed=False, hints=[_sentence(str(stop))])
+    except TimeLimitExceeded as stopped:
+        result = Result(exercise, passed=False, hints=[_sentence(out_of_time(stopped))])
     finally:
         torch.set_default_dtype(default)
     print(result)
