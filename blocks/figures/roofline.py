@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from blocks.bench.experiments import GROUPED_3X3
@@ -61,6 +62,31 @@ def roofline(points: Sequence[RooflinePoint] | None = None, *, slide: bool = Fal
     low = min(p.intensity for p in points) / _SPAN
     high = max(ridge, max(p.intensity for p in points)) * _SPAN
     fig, ax = new_figure(figsize=SLIDE_FIGSIZE if slide else (8, 5.2), layout="constrained")
+    _draw_roofs(ax, roofs, low, ridge, high, slide=slide)
+    for variant in _SERIES:
+        _draw_series(ax, [p for p in points if p.variant == variant], variant, slide=slide)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(low, high)
+    ax.set_ylim(min(p.gflops for p in points) / _SPAN, max(roofs.matmul_gflops, *(p.gflops for p in points)) * 2)
+    ax.set_xlabel("FLOPs per byte moved" if slide else "arithmetic intensity (FLOPs per byte moved, log)")
+    ax.set_ylabel("GFLOP/s" if slide else "achieved GFLOP/s (log)")
+    ax.set_title(
+        "equal FLOPs, not equal bytes or speed"
+        if slide
+        else "Table 2 blocks, forward: equal FLOPs, not equal bytes or speed"
+    )
+    ax.grid(True, which="major", alpha=0.3)
+    fig.legend(loc="outside lower center", ncols=3 if slide else 2)
+    return fig
+
+
+def _draw_roofs(ax: Axes, roofs: RooflinePoint, low: float, ridge: float, high: float, *, slide: bool) -> None:
+    """The roofs of ``roofs``'s run from intensity ``low`` to ``high``.
+
+    The memory roof (bandwidth x intensity) rises to the dense convolution's roof, which
+    it meets at ``ridge``; the dense matmul's roof is dashed.
+    """
     ax.plot(
         [low, ridge, high],
         [low * roofs.bandwidth_gbytes, roofs.conv_gflops, roofs.conv_gflops],
@@ -77,45 +103,38 @@ def roofline(points: Sequence[RooflinePoint] | None = None, *, slide: bool = Fal
         linewidth=1,
         label=f"{'' if slide else 'dense '}matmul {roofs.matmul_gflops:.0f} GFLOP/s",
     )
-    for variant, (marker, colour, label, labelled) in _SERIES.items():
-        if slide:
-            label, labelled = _SLIDE_SERIES[variant]
-        mine = [p for p in points if p.variant == variant]
-        if not mine:
-            continue
-        ax.plot(
-            [p.intensity for p in mine],
-            [p.gflops for p in mine],
-            marker=marker,
-            markersize=7,
-            linestyle="-",
-            linewidth=1,
-            color=colour,
-            label=label,
-        )
-        for point in mine:
-            cardinality = int(point.case.split("x")[0])
-            if labelled is not None and cardinality not in labelled:
-                continue
-            ax.annotate(
-                f"C={cardinality}",
-                (point.intensity, point.gflops),
-                xytext=(6, -4 if variant == "a" else 4),
-                textcoords="offset points",
-                fontsize=text_pt(),
-                color=colour,
-            )
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlim(low, high)
-    ax.set_ylim(min(p.gflops for p in points) / _SPAN, max(roofs.matmul_gflops, *(p.gflops for p in points)) * 2)
-    ax.set_xlabel("FLOPs per byte moved" if slide else "arithmetic intensity (FLOPs per byte moved, log)")
-    ax.set_ylabel("GFLOP/s" if slide else "achieved GFLOP/s (log)")
-    ax.set_title(
-        "equal FLOPs, not equal bytes or speed"
-        if slide
-        else "Table 2 blocks, forward: equal FLOPs, not equal bytes or speed"
+
+
+def _draw_series(ax: Axes, mine: list[RooflinePoint], variant: str, *, slide: bool) -> None:
+    """``mine``, the points of one ``variant``, joined in their order, labelled "C=..." where its series says.
+
+    The marker, colour, legend and labelled cardinalities come from ``_SERIES`` (on a slide
+    the legend and labels from ``_SLIDE_SERIES``); no points, nothing drawn.
+    """
+    marker, colour, label, labelled = _SERIES[variant]
+    if slide:
+        label, labelled = _SLIDE_SERIES[variant]
+    if not mine:
+        return
+    ax.plot(
+        [p.intensity for p in mine],
+        [p.gflops for p in mine],
+        marker=marker,
+        markersize=7,
+        linestyle="-",
+        linewidth=1,
+        color=colour,
+        label=label,
     )
-    ax.grid(True, which="major", alpha=0.3)
-    fig.legend(loc="outside lower center", ncols=3 if slide else 2)
-    return fig
+    for point in mine:
+        cardinality = int(point.case.split("x")[0])
+        if labelled is not None and cardinality not in labelled:
+            continue
+        ax.annotate(
+            f"C={cardinality}",
+            (point.intensity, point.gflops),
+            xytext=(6, -4 if variant == "a" else 4),
+            textcoords="offset points",
+            fontsize=text_pt(),
+            color=colour,
+        )
