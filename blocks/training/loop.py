@@ -44,7 +44,7 @@ from blocks.core.forms import FORMS
 from blocks.core.spec import check_positive_int
 from blocks.models.networks import ResNeXt
 from blocks.training.data import data_loaders
-from blocks.training.distributed import distribute, global_batch_norms, join_processes, start_epoch
+from blocks.training.distributed import Processes, distribute, global_batch_norms, join_processes, start_epoch
 from blocks.util.checks import check_module, check_seed, writable_file
 
 # Upper bounds of SGDRecipe. No recipe for these networks comes near them: the paper uses lr 0.1
@@ -186,29 +186,11 @@ def train(
         >>> history.epochs[-1]["val_accuracy"] > 0.9
         True
     """
-    check_module("net", net)
-    if next(net.parameters(), None) is None:
-        raise ValueError(f"net must have parameters to train, but {type(net).__name__} has none")
-    for name, loader in (("train_loader", train_loader), ("val_loader", val_loader)):
-        if not isinstance(loader, Sized) and (loader is not None or name == "train_loader"):
-            raise TypeError(f"{name} must be a DataLoader (with a length), got {type(loader).__name__}")
-    if len(train_loader) == 0:
-        raise ValueError("train_loader must yield at least one batch, got an empty one")
-    check_positive_int("epochs", epochs)
-    if not isinstance(recipe, SGDRecipe):
-        raise TypeError(f"recipe must be a blocks.SGDRecipe, got {type(recipe).__name__}")
-    check_seed("seed", seed)
-    if csv_path is not None:
-        writable_file("csv_path", csv_path)
+    _check_arguments(net, train_loader, val_loader, epochs, recipe, seed, csv_path)
     processes = join_processes(next(net.parameters()).device)
     model, train_loader, val_loader = distribute(net, train_loader, val_loader, processes, seed)
     optimiser = recipe.optimiser(net)
-    total_steps = epochs * len(train_loader)
-
-    def lr_factor(step: int) -> float:  # the share of recipe.lr used at ``step``
-        return 0.5 * (1 + math.cos(math.pi * step / total_steps)) if cosine else 1.0
-
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_factor)
+    schedule = _schedule(optimiser, epochs * len(train_loader), cosine=cosine)
     history = History()
     with torch.random.fork_rng(devices=[]), global_batch_norms(net, processes):
         torch.manual_seed(seed + processes.rank)
@@ -216,18 +198,9 @@ def train(
             start, lr = time.perf_counter(), optimiser.param_groups[0]["lr"]
             start_epoch(train_loader, epoch)
             net.train()
-            correct = seen = 0
             show = progress and processes.is_main
             bar = tqdm(train_loader, desc=f"epoch {epoch}/{epochs}", disable=not show, leave=False)
-            for images, labels in bar:
-                logits, shard_loss = sgd_step(model, optimiser, images, labels)
-                schedule.step()
-                (loss,) = processes.sum(shard_loss / processes.world_size)  # equal shards: the batch's mean loss
-                history.step_losses.append(loss)
-                correct += (logits.argmax(1).cpu() == labels).sum().item()
-                seen += len(labels)
-                bar.set_postfix(loss=f"{loss:.3f}")
-            all_correct, all_seen = processes.sum(correct, seen)
+            all_correct, all_seen = _train_epoch(model, optimiser, schedule, bar, processes, history.step_losses)
             metrics = {
                 "epoch": epoch,
                 "lr": lr,
@@ -242,6 +215,70 @@ def train(
             if csv_path is not None and processes.is_main:
                 _write_csv(csv_path, history.epochs)
     return history
+
+
+def _check_arguments(
+    net: nn.Module,
+    train_loader: DataLoader,
+    val_loader: DataLoader | None,
+    epochs: int,
+    recipe: SGDRecipe,
+    seed: int,
+    csv_path: str | os.PathLike[str] | None,
+) -> None:
+    """Refuse :func:`train`'s arguments before any work, as its Raises section says."""
+    check_module("net", net)
+    if next(net.parameters(), None) is None:
+        raise ValueError(f"net must have parameters to train, but {type(net).__name__} has none")
+    for name, loader in (("train_loader", train_loader), ("val_loader", val_loader)):
+        if not isinstance(loader, Sized) and (loader is not None or name == "train_loader"):
+            raise TypeError(f"{name} must be a DataLoader (with a length), got {type(loader).__name__}")
+    if len(train_loader) == 0:
+        raise ValueError("train_loader must yield at least one batch, got an empty one")
+    check_positive_int("epochs", epochs)
+    if not isinstance(recipe, SGDRecipe):
+        raise TypeError(f"recipe must be a blocks.SGDRecipe, got {type(recipe).__name__}")
+    check_seed("seed", seed)
+    if csv_path is not None:
+        writable_file("csv_path", csv_path)
+
+
+def _schedule(optimiser: torch.optim.Optimizer, total_steps: int, *, cosine: bool) -> torch.optim.lr_scheduler.LambdaLR:
+    """The learning rate over ``total_steps``: a half cosine from the recipe's down to 0, or constant."""
+
+    def lr_factor(step: int) -> float:  # the share of recipe.lr used at ``step``
+        return 0.5 * (1 + math.cos(math.pi * step / total_steps)) if cosine else 1.0
+
+    return torch.optim.lr_scheduler.LambdaLR(optimiser, lr_factor)
+
+
+def _train_epoch(
+    model: nn.Module,
+    optimiser: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    bar: tqdm,
+    processes: Processes,
+    step_losses: list[float],
+) -> tuple[float, float]:
+    """One pass over the batches of ``bar``: an SGD step and a scheduler step on each.
+
+    Each step's loss, the mean over the whole batch of every process, is appended to
+    ``step_losses`` and shown on ``bar``.
+
+    Returns:
+        The correct predictions and the images seen, each summed over the processes.
+    """
+    correct = seen = 0
+    for images, labels in bar:
+        logits, shard_loss = sgd_step(model, optimiser, images, labels)  # logits (B, classes)
+        schedule.step()
+        (loss,) = processes.sum(shard_loss / processes.world_size)  # equal shards: the batch's mean loss
+        step_losses.append(loss)
+        correct += (logits.argmax(1).cpu() == labels).sum().item()
+        seen += len(labels)
+        bar.set_postfix(loss=f"{loss:.3f}")
+    all_correct, all_seen = processes.sum(correct, seen)
+    return all_correct, all_seen
 
 
 def _evaluation_sums(net: nn.Module, loader: DataLoader) -> tuple[float, int, int]:
