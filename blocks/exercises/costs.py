@@ -73,10 +73,15 @@ class Slip:
     change: Callable[[BlockSpec, int], tuple[int, int]]
 
 
+def _positions(spec: BlockSpec, size: int) -> int:
+    """H_out·W_out after the stride (3x3 padding 1, or 1x1): ceil(size / stride) squared."""
+    return ((size - 1) // spec.stride + 1) ** 2
+
+
 def _terms(spec: BlockSpec, size: int) -> dict[str, tuple[int, int]]:
     """Each part of a block: (its parameters, the output positions its MACs are counted over)."""
     cd, d, out = spec.grouped_channels, spec.width, spec.out_channels
-    small = ((size - 1) // spec.stride + 1) ** 2  # H_out·W_out after the stride (3x3 padding 1, or 1x1)
+    small = _positions(spec, size)
     return {
         "conv1": (spec.in_channels * cd, size * size),
         "conv2": (9 * d * cd, small),
@@ -93,79 +98,104 @@ def _after_stride(spec: BlockSpec, size: int, positions: int) -> int:
 
 
 def _slips() -> tuple[Slip, ...]:
+    """Every slip the check knows, in the order it tries them: the first that explains the counts is named."""
+    flops = Slip("FLOPs counted, two per multiply-add", None, "what one multiply-add is", _flops)
+    return (*_grouping_slips(), *_parameter_slips(), *_stride_slips(), *_shortcut_slips(), flops)
+
+
+def _grouping_slips() -> tuple[Slip, ...]:
+    """Slips in which convolutions are grouped: the 3x3 counted dense or as one path, a 1x1 counted grouped."""
+
     def grouped(name: str, spec: BlockSpec, size: int) -> tuple[int, int]:
         weights, positions = _terms(spec, size)[name]
         fewer = weights - weights // spec.cardinality
         return -fewer, -fewer * positions
-
-    def no_stride(spec: BlockSpec, size: int) -> tuple[int, int]:
-        small = ((size - 1) // spec.stride + 1) ** 2
-        return 0, _after_stride(spec, size, size * size) - _after_stride(spec, size, small)
-
-    def floor_size(spec: BlockSpec, size: int) -> tuple[int, int]:
-        small = ((size - 1) // spec.stride + 1) ** 2
-        return 0, _after_stride(spec, size, (size // spec.stride) ** 2) - _after_stride(spec, size, small)
-
-    def stride_first(spec: BlockSpec, size: int) -> tuple[int, int]:
-        weights, positions = _terms(spec, size)["conv1"]
-        return 0, weights * (((size - 1) // spec.stride + 1) ** 2 - positions)
-
-    def projection(sign: int, spec: BlockSpec, size: int) -> tuple[int, int]:
-        if spec.has_projection != (sign < 0):
-            return 0, 0
-        weights = spec.in_channels * spec.out_channels
-        return sign * (weights + 2 * spec.out_channels), sign * weights * ((size - 1) // spec.stride + 1) ** 2
 
     def dense(spec: BlockSpec, size: int) -> tuple[int, int]:
         weights, positions = _terms(spec, size)["conv2"]
         extra = weights * spec.cardinality - weights
         return extra, extra * positions
 
-    def one_path(spec: BlockSpec, size: int) -> tuple[int, int]:
-        weights, positions = _terms(spec, size)["conv2"]
-        fewer = weights - weights // spec.cardinality
-        return -fewer, -fewer * positions
-
-    def bias(spec: BlockSpec, size: int) -> tuple[int, int]:
-        cd, out = spec.grouped_channels, spec.out_channels
-        return 2 * cd + out + (out if spec.has_projection else 0), 0
-
-    def bn(sign: int, spec: BlockSpec, size: int) -> tuple[int, int]:
-        return sign * _terms(spec, size)["bn"][0], 0
-
-    def projection_without_bn(spec: BlockSpec, size: int) -> tuple[int, int]:
-        return (-2 * spec.out_channels if spec.has_projection else 0), 0
-
-    def flops(spec: BlockSpec, size: int) -> tuple[int, int]:
-        return 0, sum(weights * positions for weights, positions in _terms(spec, size).values())
-
     the_3x3 = "the 3x3's term: how many input channels does each of its output channels read?"
     return (
         Slip("the 3x3 counted as a dense convolution over all C·d channels", None, the_3x3, dense),
-        Slip("the 3x3 of one path counted, not of all C", None, the_3x3, one_path),
+        # one path's 3x3 holds 1/C of the grouped 3x3's weights, as if it were grouped once more
+        Slip("the 3x3 of one path counted, not of all C", None, the_3x3,
+             lambda spec, size: grouped("conv2", spec, size)),
         Slip("the first 1x1 counted as grouped (C groups)", 3, "the first 1x1's term",
              lambda spec, size: grouped("conv1", spec, size)),
         Slip("the last 1x1 counted as grouped (C groups)", None, "the last 1x1's term",
              lambda spec, size: grouped("conv3", spec, size)),
+    )  # fmt: skip
+
+
+def _parameter_slips() -> tuple[Slip, ...]:
+    """Slips in what is a parameter: the BNs' weights and biases, their running statistics, convolution biases."""
+
+    def bias(spec: BlockSpec, size: int) -> tuple[int, int]:
+        return _terms(spec, size)["bn"][0] // 2, 0  # a convolution's bias per channel that a BN normalises
+
+    def bn(sign: int, spec: BlockSpec, size: int) -> tuple[int, int]:
+        return sign * _terms(spec, size)["bn"][0], 0
+
+    return (
         Slip("the BNs' weights and biases left out", None, "the BNs: 2 parameters per channel",
              lambda spec, size: bn(-1, spec, size)),
         Slip("the BNs' running statistics counted as parameters", None,
              "the BNs: their running mean and variance are buffers, not parameters",
              lambda spec, size: bn(1, spec, size)),
         Slip("a bias counted in every convolution", 8, "the convolutions' terms: they have no bias", bias),
+    )  # fmt: skip
+
+
+def _stride_slips() -> tuple[Slip, ...]:
+    """Slips of the stride: on the first 1x1, ignored, or the output size rounded down."""
+
+    def stride_first(spec: BlockSpec, size: int) -> tuple[int, int]:
+        weights, positions = _terms(spec, size)["conv1"]
+        return 0, weights * (_positions(spec, size) - positions)
+
+    def no_stride(spec: BlockSpec, size: int) -> tuple[int, int]:
+        return 0, _after_stride(spec, size, size * size) - _after_stride(spec, size, _positions(spec, size))
+
+    def floor_size(spec: BlockSpec, size: int) -> tuple[int, int]:
+        floor = (size // spec.stride) ** 2
+        return 0, _after_stride(spec, size, floor) - _after_stride(spec, size, _positions(spec, size))
+
+    return (
         Slip("the first 1x1 counted after the stride", 5, "which layer's output is smaller when the stride is 2",
              stride_first),
         Slip("the stride ignored", None, "the output size after a stride of 2", no_stride),
         Slip("size // stride taken as the output size", None,
              "the output size of a strided convolution when the size is odd", floor_size),
+    )  # fmt: skip
+
+
+def _shortcut_slips() -> tuple[Slip, ...]:
+    """Slips of the shortcut: a projection where the identity fits, none where one is needed, one without its BN."""
+
+    def projection(sign: int, spec: BlockSpec, size: int) -> tuple[int, int]:
+        if spec.has_projection != (sign < 0):
+            return 0, 0
+        weights = spec.in_channels * spec.out_channels
+        return sign * (weights + 2 * spec.out_channels), sign * weights * _positions(spec, size)
+
+    def projection_without_bn(spec: BlockSpec, size: int) -> tuple[int, int]:
+        return (-2 * spec.out_channels if spec.has_projection else 0), 0
+
+    return (
         Slip("a projection counted where the identity fits", 9, "when the shortcut needs a projection",
              lambda spec, size: projection(1, spec, size)),
         Slip("the projection shortcut left out", None, "when the shortcut needs a projection",
              lambda spec, size: projection(-1, spec, size)),
         Slip("the projection counted without its BN", 9, "what the projection shortcut is made of",
              projection_without_bn),
-        Slip("FLOPs counted, two per multiply-add", None, "what one multiply-add is", flops),
     )  # fmt: skip
+
+
+def _flops(spec: BlockSpec, size: int) -> tuple[int, int]:
+    """The slip of counting FLOPs: every multiply-add once more, as a multiply and an add."""
+    return 0, sum(weights * positions for weights, positions in _terms(spec, size).values())
 
 
 SLIPS = _slips()
