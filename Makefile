@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 CHROMIUM   := /usr/bin/chromium
 
-.PHONY: demo lint format test lab figures notebook-header notebook-times binder-check site slides site-check mutants clean
+.PHONY: demo lint format test fuzz lab figures notebook-header notebook-times binder-check site slides site-check mutants clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -91,3 +91,8 @@ mutants: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis _build build/mutants mutants
+
+# The fuzz test of the public API (tests/test_fuzz.py) at a larger budget than make test's:
+# 300 random calls per public function; each must return a proven result or refuse by name.
+fuzz: $(STAMP)
+	BLOCKS_FUZZ_EXAMPLES=300 OMP_NUM_THREADS=1 $(PY) -m pytest -n auto -p no:cacheprovider tests/test_fuzz.py

@@ -155,5 +155,5 @@ def test_a_non_module_is_a_type_error(model: object) -> None:
 
 
 def test_a_model_that_fails_is_named() -> None:
-    with pytest.raises(ValueError, match=r"the model fails on an input of size \(1, 5, 8, 8\)"):
+    with pytest.raises(ValueError, match=r"the model fails on an input of input_size=\(1, 5, 8, 8\)"):
         blocks.audit(blocks.build(blocks.BlockSpec(8, 8, 2, 2), "c"), (1, 5, 8, 8))

@@ -195,13 +195,13 @@ class ConvTwice(nn.Module):
         (
             nn.Conv2d(3, 4, 3),
             (1, 5, 8, 8),
-            r"complexity: Conv2d fails on an input of size \(1, 5, 8, 8\): RuntimeError: Given groups=1",
+            r"complexity: Conv2d fails on an input of input_size=\(1, 5, 8, 8\): RuntimeError: Given groups=1",
         ),
         (
             nn.Conv2d(3, 4, 3),
             (1, 3, 10**6, 10**6),
             # the input (11,175.9 GiB) and the convolution's output (14,901.1 GiB), found before anything runs
-            r"complexity: one forward pass on an input of size \(1, 3, 1000000, 1000000\) in torch.float32"
+            r"complexity: one forward pass on an input of input_size=\(1, 3, 1000000, 1000000\) in torch.float32"
             r" would need about 26,077.0 GiB",
         ),
     ],

@@ -169,17 +169,22 @@ def guard_forward(
     Example:
         >>> guard_forward("audit", blocks.resnext(50, 32, 4), (64, 3, 2240, 2240), torch.float32, torch.device("cpu"))
         Traceback (most recent call last):
-        ValueError: audit: one forward pass on an input of size (64, 3, 2240, 2240) in torch.float32 would need ...
+        ValueError: audit: one forward pass on an input of input_size=(64, 3, 2240, 2240) in torch.float32 would ...
     """
     if device.type == "meta":
         return
     needed = forward_bytes(model, input_size, dtype, device)
     if needed is None:  # it cannot run on fakes: the input alone
         guard_memory(
-            f"{what}: an input of size {input_size} in {dtype}", math.prod(input_size) * dtype.itemsize, device, hint
+            f"{what}: an input of input_size={input_size} in {dtype}",
+            math.prod(input_size) * dtype.itemsize,
+            device,
+            hint,
         )
     else:
-        guard_memory(f"{what}: one forward pass on an input of size {input_size} in {dtype}", needed, device, hint)
+        guard_memory(
+            f"{what}: one forward pass on an input of input_size={input_size} in {dtype}", needed, device, hint
+        )
 
 
 class _NewBytes(Recorder):  # type: ignore[no-untyped-call]  # TorchDispatchMode is untyped

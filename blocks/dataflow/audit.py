@@ -174,7 +174,7 @@ def audit(model: nn.Module, input_size: tuple[int, ...], expected: nn.Module | N
         try:
             reference = recognise(expected, input_size)
         except ValueError as error:  # recognise's "the model fails on ...": here the model is `expected`
-            failure = str(error).removeprefix("the model ")  # "fails on an input of size ...: ..."
+            failure = str(error).removeprefix("the model ")  # "fails on an input of input_size=...: ..."
             raise ValueError(f"audit: expected (a {type(expected).__name__}) {failure}") from error
         expected_stages = _stages(reference.blocks)
         problems += _compare(found, stages, reference, expected_stages)

@@ -223,7 +223,8 @@ def _run(model: nn.Module, input_size: tuple[int, ...]) -> Trace:
             return record(model, x)
     except (RuntimeError, ValueError, TypeError, IndexError) as error:
         raise ValueError(
-            f"the model fails on an input of size {input_size}: {type(error).__name__}: {str(error).splitlines()[0]}"
+            f"the model fails on an input of input_size={input_size}:"
+            f" {type(error).__name__}: {str(error).splitlines()[0]}"
         ) from error
 
 

@@ -247,7 +247,7 @@ def _watched_pass(module: nn.Module, input_size: tuple[int, ...]) -> _Watched:
             raise ValueError(str(cause)) from None
         first_line = (str(cause).splitlines() or [""])[0]
         raise ValueError(
-            f"complexity: {type(module).__name__} fails on an input of size {input_size}:"
+            f"complexity: {type(module).__name__} fails on an input of input_size={input_size}:"
             f" {type(cause).__name__}: {first_line}"
         ) from cause
     return _Watched(output_sizes, info, flops, operators)
