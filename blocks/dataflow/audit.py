@@ -24,6 +24,7 @@ from torch import nn
 from blocks.core.spec import check_input_size
 from blocks.dataflow.mistakes import CATALOGUE
 from blocks.dataflow.recognise import CONVENTIONS, RecognisedBlock, Recognition, common_prefix, recognise
+from blocks.util.counts import multiply_adds
 from blocks.util.numerics import CANONICAL_RTOL
 from blocks.util.text import render_table
 
@@ -182,7 +183,7 @@ def audit(model: nn.Module, input_size: tuple[int, ...], expected: nn.Module | N
         model=found.model,
         input_size=input_size,
         unique_parameters=sum(p.numel() for p in model.parameters()),
-        per_call_parameters=_per_use_parameters(found),
+        per_call_parameters=found.trace.parameter_counts()[1],
         multiply_adds=_multiply_adds(found),
         repeated=_repeated(found),
         blocks=found.blocks,
@@ -312,27 +313,17 @@ def _stages(found: tuple[RecognisedBlock, ...]) -> tuple[StageRow, ...]:
     return tuple(rows)
 
 
-def _per_use_parameters(found: Recognition) -> int:
-    trace = found.trace
-    total = 0
-    for op in trace.ops:
-        for value in op.inputs:
-            v = trace.values[value]
-            if v.kind == "param" and not v.name.endswith(("running_mean", "running_var", "num_batches_tracked")):
-                total += v.tensor.numel()
-    return total
-
-
 def _multiply_adds(found: Recognition) -> int:
     """Multiply-adds of every convolution and linear layer that ran, per image (the closed form)."""
-    trace, total = found.trace, 0
+    trace, batch, total = found.trace, found.input_size[0], 0
     for op in trace.ops:
-        if op.name == "convolution":
+        if op.name == "convolution":  # weight (out, in/g, k, k); output (B, out, H, W)
             weight, out = trace.values[op.inputs[1]].tensor, trace.values[op.outputs[0]].tensor
-            total += weight.numel() * out.shape[-2] * out.shape[-1]  # per output position: (in/g)·k·k·out
-        elif op.name in ("addmm", "mm"):
-            total += trace.values[op.inputs[-1]].tensor.numel()  # the (in, out) weight: in·out per row
-    return total // found.input_size[0]
+            total += multiply_adds(weight.numel(), out.shape, weight.shape[0], batch)
+        elif op.name in ("addmm", "mm"):  # the weight as (in, out); output (rows, out)
+            weight, out = trace.values[op.inputs[-1]].tensor, trace.values[op.outputs[0]].tensor
+            total += multiply_adds(weight.numel(), out.shape, weight.shape[-1], batch)
+    return total
 
 
 def _repeated(found: Recognition) -> tuple[tuple[str, str, int, int], ...]:

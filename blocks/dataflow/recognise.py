@@ -434,7 +434,7 @@ class _Reader:
                           f" of the {in_channels} input channels")
             )  # fmt: skip
         layout = "a" if len(by_level[3]) > 1 else "b" if len(by_level[2]) > 1 else "c"
-        parameters, per_call = self.parameter_counts([*branch, *(o.index for o in shortcut_ops)])
+        parameters, per_call = self.trace.parameter_counts([*branch, *(o.index for o in shortcut_ops)])
         canonical = None
         eps: tuple[float, ...] = ()
         structural = not any(d.kind in _NO_CANONICAL for d in deviations)
@@ -937,17 +937,6 @@ class _Reader:
             return upto_add[-1].name, (upto_add[-1].name, relu[-1].name)
         names = [self.ops[i].module for i in branch] + [add.module]
         return common_prefix(names) or "(model)", ()
-
-    def parameter_counts(self, ops: list[int]) -> tuple[int, int]:
-        used: dict[int, int] = {}
-        per_call = 0
-        for index in ops:
-            for value in self.ops[index].inputs:
-                v = self.values[value]
-                if v.kind == "param" and not v.name.endswith(("running_mean", "running_var", "num_batches_tracked")):
-                    used[value] = v.tensor.numel()
-                    per_call += v.tensor.numel()
-        return sum(used.values()), per_call
 
     def describe(self, start: int, end: int) -> tuple[str, ...]:
         """The layers of ops ``start`` … ``end - 1`` that matter for a network's shape, in words."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from torch.utils._pytree import tree_flatten
 
 from blocks.util import dispatch
+from blocks.util.counts import is_statistic
 from blocks.util.dispatch import Call, Recorder
 
 # Operators that make a tensor from nothing but shapes: their outputs are constants, not data.
@@ -118,6 +119,22 @@ class Trace:
             for value in dict.fromkeys(op.inputs):
                 readers[value].append(op.index)
         return readers
+
+    def parameter_counts(self, ops: Sequence[int] | None = None) -> tuple[int, int]:
+        """(distinct parameters, parameters counted once per use) read by ``ops`` (default: every op).
+
+        A path module called C times reads one set of weights C times: distinct counts it once,
+        per use C times. BN running statistics are buffers, not parameters: neither counts them.
+        """
+        distinct: dict[int, int] = {}
+        per_use = 0
+        for index in range(len(self.ops)) if ops is None else ops:
+            for value in self.ops[index].inputs:
+                v = self.values[value]
+                if v.kind == "param" and not is_statistic(v.name):
+                    distinct[value] = v.tensor.numel()
+                    per_use += v.tensor.numel()
+        return sum(distinct.values()), per_use
 
     def producer(self, value: int) -> Op | None:
         index = self.values[value].producer

@@ -56,6 +56,7 @@ from blocks.core.build import build
 from blocks.core.guards import META_HINT, guard_forward
 from blocks.core.spec import BlockSpec, check_input_size
 from blocks.measure.census import OperatorCounter
+from blocks.util.counts import multiply_adds
 from blocks.util.dispatch import Call, Recorder
 from blocks.util.numerics import evaluating
 
@@ -355,13 +356,12 @@ def _formula(layer: nn.Conv2d | nn.Linear, output_size: tuple[int, ...]) -> tupl
         k_h, k_w = layer.kernel_size
         weights = k_h * k_w * (layer.in_channels // layer.groups) * layer.out_channels
         outputs = layer.out_channels
-        positions = output_size[1] * output_size[2]  # H_out · W_out: one dot product each per channel
     else:  # Linear: a 1x1 convolution at one position (per leading index besides the batch)
         weights = layer.in_features * layer.out_features
         outputs = layer.out_features
-        positions = math.prod(output_size) // outputs
+    positions = math.prod(output_size) // outputs  # H_out · W_out: one dot product each per channel
     bias = outputs if layer.bias is not None else 0
-    return weights + bias, bias * positions, weights * positions
+    return weights + bias, bias * positions, multiply_adds(weights, output_size, outputs)
 
 
 def _shape_text(layer: nn.Conv2d | nn.Linear) -> str:
