@@ -20,7 +20,7 @@ from torch import nn
 
 from blocks.core.build import build
 from blocks.core.forms import check_form
-from blocks.core.guards import Footprint, footprint, guard_footprint
+from blocks.core.guards import Footprint, footprint, guard_footprint, guard_memory
 from blocks.core.spec import BlockSpec, check_positive_int
 from blocks.util.checks import check_module
 from blocks.util.deprecation import renamed_argument
@@ -225,6 +225,14 @@ def replace_head(net: nn.Module, num_classes: int, hidden: int | None = None, dr
     old = _first_linear(net)
     features = old.in_features
     sizes = [features, num_classes] if hidden is None else [features, hidden, num_classes]
+    values = sum(sizes[k] * sizes[k + 1] + sizes[k + 1] for k in range(len(sizes) - 1))  # weights and biases
+    guard_memory(
+        f"replace_head: a head with num_classes={num_classes}"
+        + (f" and hidden={hidden}" if hidden else "")
+        + f" ({' -> '.join(f'{n:,}' for n in sizes)} features, {values:,} parameters)",
+        values * old.weight.dtype.itemsize,
+        old.weight.device,
+    )
     layers: list[nn.Module] = []
     for k in range(len(sizes) - 1):
         if k > 0:
