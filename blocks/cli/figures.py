@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from blocks.cli._common import add_block_arguments, usage_errors
+
+if TYPE_CHECKING:
+    from blocks.bench.harness import Measurement
+    from blocks.bench.roofline import RooflinePoint
+    from blocks.training.loop import History
 
 NAME = "figures"
 HELP = "draw the lecture figures into OUT/<name>.{svg,pdf,png} (default OUT: figures; --slides: figures/slides)"
@@ -29,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--results",
         default="benchmarks/results.csv",
-        help="benchmark CSV that speed_vs_cardinality is drawn from (default benchmarks/results.csv)",
+        help="benchmark CSV that speed_vs_cardinality is drawn from, and roofline from the roofline.csv beside it"
+        " (default benchmarks/results.csv)",
     )
     block = parser.add_argument_group(
         "the block drawn by forms_abc and block_diagonal",
@@ -42,16 +50,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check every argument, draw the figures, print the path of each file written."""
-    from blocks.figures import write_figures
+    """Check every argument, read or make the data figures' data, draw, print the path of each file written.
+
+    The figures of blocks.figures.DATA_FIGURES are drawn from what this command reads (--results and
+    the roofline.csv beside it) or trains (the three forms on the digits), and only when named.
+    """
+    from blocks.figures import DATA_FIGURES, FIGURES, check_figure_arguments, write_figures
     from blocks.util.checks import writable_folder
 
     changes = {name: getattr(args, name) for name in SPEC_FIELDS if getattr(args, name) is not None}
     out = args.out or ("figures/slides" if args.slides else "figures")
-    # write_figures raises ValueError only for its arguments, FileNotFoundError for a missing --results file
+    names = args.only or [*FIGURES, *(DATA_FIGURES if args.slides else ())]
+    formats = args.formats.split(",")
+    # A bad name, format or field (ValueError), a missing or malformed --results (FileNotFoundError,
+    # ValueError): one line, before any training or drawing
     with usage_errors(args.parser, FileNotFoundError):
         writable_folder("--out", out)
-        paths = write_figures(out, args.formats.split(","), args.only, changes, slide=args.slides, results=args.results)
+        check_figure_arguments(names, formats, changes)
+        rows, environment = _read_results(Path(args.results)) if "speed_vs_cardinality" in names else (None, None)
+        points = _read_roofline(Path(args.results)) if "roofline" in names else None
+    histories = _train() if "training_curves" in names else None
+    with usage_errors(args.parser):  # write_figures raises ValueError only for its arguments (a block too big)
+        paths = write_figures(
+            out,
+            formats,
+            names,
+            changes,
+            slide=args.slides,
+            rows=rows,
+            environment=environment,
+            points=points,
+            histories=histories,
+        )
     for path in paths:
         print(path)
     return 0
+
+
+def _read_results(results: Path) -> tuple[list[Measurement], dict[str, str]]:
+    """The measurements of a benchmark run and the columns they share, from its results CSV."""
+    from blocks.bench.report import read_csv
+
+    return read_csv(results)
+
+
+def _read_roofline(results: Path) -> list[RooflinePoint]:
+    """The roofline points of the benchmark run that wrote ``results``: the roofline.csv beside it."""
+    from blocks.bench.roofline import ROOFLINE_CSV, read_roofline_csv
+
+    return read_roofline_csv(results.with_name(ROOFLINE_CSV.name))
+
+
+def _train() -> dict[str, History]:
+    """The three forms trained side by side on the digits (~25 s), as notebook 06 trains them."""
+    from blocks.training.loop import train_each_form
+
+    return train_each_form()
