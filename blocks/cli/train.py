@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from torch import nn
 
-    from blocks.training.loop import History
+    from blocks.training.loop import History, SGDRecipe
 
 RESNEXT29 = {"resnext29-8x64d": (8, 64), "resnext29-16x64d": (16, 64)}  # the paper's CIFAR networks, (C, d)
 
@@ -87,19 +87,11 @@ def run(args: argparse.Namespace) -> int:
     import torch
     import torch.distributed as dist
 
-    from blocks.core.spec import check_positive_int
     from blocks.training.data import data_loaders
     from blocks.training.distributed import join_processes
-    from blocks.training.loop import SGDRecipe, train
-    from blocks.util.checks import check_seed, writable_file
+    from blocks.training.loop import train
 
-    with usage_errors(args.parser):
-        recipe = SGDRecipe(args.lr, args.momentum, args.weight_decay)
-        check_positive_int("--epochs", args.epochs)
-        check_positive_int("--batch-size", args.batch_size)
-        check_seed("--seed", args.seed)
-        if args.csv is not None:
-            writable_file("--csv", args.csv)
+    recipe = _recipe(args)
     # CIFAR-10 missing (FileNotFoundError), not downloaded (ConnectionError) or corrupted (ValueError):
     # one line that says how to get it, no traceback
     with usage_errors(args.parser, FileNotFoundError, ConnectionError):
@@ -136,6 +128,22 @@ def run(args: argparse.Namespace) -> int:
     if dist.is_initialized():
         dist.destroy_process_group()
     return 0
+
+
+def _recipe(args: argparse.Namespace) -> SGDRecipe:
+    """The SGD recipe of ``--lr``, ``--momentum`` and ``--weight-decay``, once every number and ``--csv`` is checked."""
+    from blocks.core.spec import check_positive_int
+    from blocks.training.loop import SGDRecipe
+    from blocks.util.checks import check_seed, writable_file
+
+    with usage_errors(args.parser):
+        recipe = SGDRecipe(args.lr, args.momentum, args.weight_decay)
+        check_positive_int("--epochs", args.epochs)
+        check_positive_int("--batch-size", args.batch_size)
+        check_seed("--seed", args.seed)
+        if args.csv is not None:
+            writable_file("--csv", args.csv)
+    return recipe
 
 
 def _network(network: str, form: str) -> nn.Module:
