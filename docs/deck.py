@@ -30,8 +30,8 @@ from blocks.bench import read_csv
 from blocks.bench.experiments import GROUPED_3X3
 from blocks.bench.roofline import read_roofline_csv
 from blocks.core.build import empty_block
-from blocks.figures import FIGURES, learning_curves_figure, write_figures
-from blocks.figures.style import SLIDE_FIGSIZE, save_figure
+from blocks.figures import write_figures
+from blocks.figures.style import SLIDE_FIGSIZE
 from blocks.figures.three_forms import FORMS_ABC_SPEC
 from blocks.measure.complexity import table2_templates
 from blocks.measure.proof import compare_forms
@@ -140,9 +140,10 @@ SLIDES = (
 
 
 def draw_figures(out: Path) -> None:
-    """Draw every slide figure into ``out`` as SVG, PDF and PNG."""
-    write_figures(out, names=[*FIGURES, "speed_vs_cardinality", "roofline"], slide=True, results=RESULTS)
-    save_figure(learning_curves_figure(_trained(), slide=True), out, "training_curves")
+    """Draw every slide figure into ``out`` as SVG, PDF and PNG: the committed run's, and the training run's."""
+    rows, environment = read_csv(RESULTS)
+    points = read_roofline_csv(RESULTS.with_name("roofline.csv"))
+    write_figures(out, slide=True, rows=rows, environment=environment, points=points, histories=_trained())
 
 
 _PAGE = """<!doctype html>

@@ -62,6 +62,59 @@ def test_module_entry_point_help() -> None:
     assert "prove" in result.stdout and "usage: python -m blocks" in result.stdout
 
 
+# What --help must not import: each command's run imports the library it needs, not its arguments.
+# torch alone is about 1.3 s of a 1.5 s --help (48a9754); matplotlib, torchvision and the bench more still.
+HEAVY = ("torch", "matplotlib", "torchvision", "blocks.bench", "blocks.figures", "blocks.training")
+
+
+def _imported(argv: list[str]) -> set[str]:
+    """The modules that ``python -X importtime`` with ``argv`` imports, from its report on standard error."""
+    result = subprocess.run([sys.executable, "-X", "importtime", *argv], capture_output=True, text=True, check=True)
+    return {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+
+
+def _heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if any(m == name or m.startswith(f"{name}.") for name in HEAVY))
+
+
+@pytest.mark.parametrize("command", ["", "prove", "bench", "figures", "tables", "train"], ids=lambda c: c or "none")
+def test_help_imports_neither_torch_nor_the_library(command: str) -> None:
+    imported = _imported(["-m", "blocks", *([command] if command else []), "--help"])
+    assert "blocks.cli" in imported  # the report was read
+    assert _heavy(imported) == []
+
+
+def test_import_blocks_imports_nothing_until_a_name_is_used() -> None:
+    assert _heavy(_imported(["-c", "import blocks"])) == []
+    used = _imported(["-c", "import blocks; blocks.build"])
+    assert "blocks.core.build" in used and "blocks.training" not in used and "matplotlib" not in used
+
+
+def test_every_public_name_is_its_module_s_object_and_old_names_warn() -> None:
+    import blocks
+    from blocks.core.forms import BlockPath
+    from blocks.dataflow.entry import transplant
+    from blocks.dataflow.recognise import RecognisedBlock
+    from blocks.training.loop import train
+
+    assert all(getattr(blocks, name) is not None for name in blocks.__all__)
+    assert set(blocks.__all__) <= set(dir(blocks))
+    assert (blocks.transplant, blocks.train, blocks.RecognisedBlock) == (transplant, train, RecognisedBlock)
+    with pytest.warns(DeprecationWarning, match=r"blocks\.Bottleneck is deprecated: use blocks\.RecognisedBlock"):
+        assert blocks.Bottleneck is RecognisedBlock
+    with pytest.warns(DeprecationWarning, match=r"blocks\.Path is deprecated: use blocks\.BlockPath"):
+        assert blocks.Path is BlockPath
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        blocks.nothing  # noqa: B018 (the attribute access is the test)
+
+
+def test_bench_names_the_experiments_of_the_bench() -> None:
+    from blocks.bench.experiments import EXPERIMENTS
+    from blocks.cli import bench
+
+    assert bench.EXPERIMENTS == EXPERIMENTS  # written out in the CLI so that --help need not import the bench
+
+
 # --- a user error in any subcommand: one line naming the flag, exit status 2, no traceback ---------
 
 

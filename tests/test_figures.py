@@ -15,6 +15,7 @@ from matplotlib.text import Text
 
 from blocks import BlockSpec
 from blocks.bench import read_csv
+from blocks.bench.roofline import read_roofline_csv
 from blocks.cli import main
 from blocks.figures import (
     DATA_FIGURES,
@@ -213,14 +214,48 @@ def test_training_curves_footnote_names_the_steps_left_off_the_log_scale() -> No
     assert "(a) steps 1, 2, 3" in footnote and "(b) step 1" in footnote and "starts at step 5" in footnote
 
 
-def test_slides_draw_the_data_figures_from_the_csv_and_a_training_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _trained() -> dict[str, History]:
+    """Histories as a training run gives them, without the run (training itself: test_training.py)."""
     losses = [2.0 - 0.1 * step for step in range(12)]
-    trained = {form: History(step_losses=losses) for form in "abc"}
-    monkeypatch.setattr("blocks.figures.train_each_form", lambda: trained)  # training itself: test_training.py
-    paths = write_figures(tmp_path, ["png"], list(DATA_FIGURES), slide=True, results=RESULTS)
-    assert [path.name for path in paths] == ["speed_vs_cardinality.png", "roofline.png", "training_curves.png"]
+    return {form: History(step_losses=losses) for form in "abc"}
+
+
+def test_data_figures_are_drawn_from_the_data_they_are_given(tmp_path: Path) -> None:
+    rows, environment = read_csv(RESULTS)
+    points = read_roofline_csv(RESULTS.with_name("roofline.csv"))
+    histories = _trained()
+    paths = write_figures(
+        tmp_path, ["png"], slide=True, rows=rows, environment=environment, points=points, histories=histories
+    )
+    assert [path.name for path in paths] == [f"{name}.png" for name in [*FIGURES, *DATA_FIGURES]]
+    assert [p.name for p in write_figures(tmp_path / "two", ["png"], points=points)] == [
+        *(f"{name}.png" for name in FIGURES),
+        "roofline.png",
+    ]  # by default, each data figure whose data is given
+
+
+def test_importing_the_figures_imports_no_training_and_no_roofline_reader() -> None:
+    code = "import sys, blocks.figures; print(' '.join(sys.modules))"
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert "blocks.figures.roofline" in imported  # the report was read
+    assert [m for m in imported if m.startswith(("blocks.training", "blocks.bench.roofline"))] == []
+
+
+def test_cli_reads_and_trains_only_for_the_data_figures_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trainings: list[str] = []
+    monkeypatch.setattr("blocks.training.loop.train_each_form", lambda: trainings.append("trained") or _trained())
+    argv = ["figures", "--out", str(tmp_path / "out"), "--formats", "png"]
+    assert main([*argv, "--only", "roofline", "--only", "training_curves", "--results", str(RESULTS)]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["roofline.png", "training_curves.png"]
+    assert trainings == ["trained"]
+    alone = tmp_path / "alone" / "results.csv"  # no roofline.csv beside it: fine, roofline is not drawn
+    alone.parent.mkdir()
+    alone.write_bytes(RESULTS.read_bytes())
+    assert main([*argv, "--only", "speed_vs_cardinality", "--results", str(alone)]) == 0
+    assert trainings == ["trained"]  # not trained again
+    assert capsys.readouterr().out.count(".png") == 3
 
 
 def test_forms_abc_draws_the_spec_it_is_given() -> None:
@@ -251,6 +286,11 @@ BAD_CALLS = {
     "roofline no points": (lambda: roofline([]), ValueError, "at least one RooflinePoint"),
     "write_figures unknown name": (lambda: write_figures("unused", names=["nope"]), ValueError, "got 'nope'"),
     "write_figures unknown format": (lambda: write_figures("unused", formats=["jpg"]), ValueError, "got 'jpg'"),
+    "write_figures data figure without its data": (
+        lambda: write_figures("unused", names=["training_curves"]),
+        ValueError,
+        "histories must be given to draw 'training_curves', got None",
+    ),
     "write_figures unknown spec field": (
         lambda: write_figures("unused", spec_changes={"groups": 4}),
         ValueError,

@@ -2,7 +2,10 @@
 
 One module per figure, each with one function returning a matplotlib ``Figure``
 (the notebooks call them); :func:`write_figures` saves them reproducibly with
-:func:`blocks.figures.style.save_figure` (``python -m blocks figures``, ``make figures``)::
+:func:`blocks.figures.style.save_figure` (``python -m blocks figures``, ``make figures``).
+The figures drawn from measurements take them as arguments (a benchmark run's rows and
+roofline points, a training run's histories): reading a CSV or training is the caller's
+work (``python -m blocks figures``, ``docs/deck.py``), never this package's::
 
     three_forms.py  forms_abc          the paper's Figure 3: forms (a), (b), (c) with every channel count
     connections.py  group_conv         which input channels each output channel of a grouped conv sees
@@ -30,13 +33,13 @@ or width redraws every figure correctly.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from matplotlib.figure import Figure
 
-from blocks.bench.report import read_csv
-from blocks.bench.roofline import ROOFLINE_CSV, read_roofline_csv
 from blocks.core.spec import BlockSpec
 from blocks.figures.connections import group_conv
 from blocks.figures.costs import table2_costs
@@ -47,14 +50,19 @@ from blocks.figures.roofline import roofline
 from blocks.figures.speed import speed_figure
 from blocks.figures.style import FIGURE_FORMATS, save_figure
 from blocks.figures.three_forms import FORMS_ABC_SPEC, forms_abc
-from blocks.training.loop import train_each_form
 from blocks.util.checks import writable_folder
+
+if TYPE_CHECKING:
+    from blocks.bench.harness import Measurement
+    from blocks.bench.roofline import RooflinePoint
+    from blocks.training.loop import History
 
 __all__ = [
     "DATA_FIGURES",
     "FIGURES",
     "SPEC_FIGURES",
     "block_diagonal",
+    "check_figure_arguments",
     "equivalence_error",
     "forms_abc",
     "group_conv",
@@ -76,27 +84,46 @@ FIGURES: dict[str, Callable[..., Figure]] = {
 SPEC_FIGURES: dict[str, BlockSpec] = {"forms_abc": FORMS_ABC_SPEC, "block_diagonal": BLOCK_DIAGONAL_SPEC}
 _SLIDE_SPECS: dict[str, BlockSpec] = {**SPEC_FIGURES, "block_diagonal": BLOCK_DIAGONAL_SLIDE_SPEC}
 
-
-def _speed_vs_cardinality(results: Path, slide: bool) -> Figure:
-    rows, shared = read_csv(results)
-    return speed_figure(rows, shared, slide=slide)
-
-
-def _roofline(results: Path, slide: bool) -> Figure:
-    return roofline(read_roofline_csv(results.with_name(ROOFLINE_CSV.name)), slide=slide)
-
-
-def _training_curves(results: Path, slide: bool) -> Figure:
-    return learning_curves_figure(train_each_form(), slide=slide)
-
-
-# The figures drawn from measurements: a benchmark run's CSV, a training run (~25 s). They depend on the
-# machine that measured, so the tests do not compare their bytes with the committed ones.
-DATA_FIGURES: dict[str, Callable[[Path, bool], Figure]] = {
-    "speed_vs_cardinality": _speed_vs_cardinality,
-    "roofline": _roofline,
-    "training_curves": _training_curves,
+# The figures drawn from measurements: a benchmark run's rows and roofline points, a training run (~25 s).
+# They depend on the machine that measured, so the tests do not compare their bytes with the committed ones.
+DATA_FIGURES: dict[str, Callable[..., Figure]] = {
+    "speed_vs_cardinality": speed_figure,
+    "roofline": roofline,
+    "training_curves": learning_curves_figure,
 }
+# Each figure of DATA_FIGURES -> the argument of write_figures it is drawn from.
+_DRAWN_FROM = {"speed_vs_cardinality": "rows", "roofline": "points", "training_curves": "histories"}
+
+
+def check_figure_arguments(
+    names: Iterable[str], formats: Iterable[str], spec_changes: Mapping[str, int] | None = None
+) -> None:
+    """Check what :func:`write_figures` checks of its names, formats and spec changes, drawing nothing.
+
+    For a caller that must measure before it draws (read a CSV, train): a typo fails before that work.
+
+    Args:
+        names: keys of :data:`FIGURES` or :data:`DATA_FIGURES`.
+        formats: among "svg", "pdf", "png".
+        spec_changes: BlockSpec fields and their new values.
+
+    Raises:
+        ValueError: an unknown figure name, format or BlockSpec field (the message names it).
+
+    Example:
+        >>> check_figure_arguments(["forms_abc"], ["svg"], {"cardinality": 8})
+    """
+    known = [*FIGURES, *DATA_FIGURES]
+    for name in names:
+        if name not in known:
+            raise ValueError(f"names must be among {known}, got {name!r}")
+    for fmt in formats:
+        if fmt not in FIGURE_FORMATS:
+            raise ValueError(f"formats must be among {list(FIGURE_FORMATS)}, got {fmt!r}")
+    fields = [field.name for field in dataclasses.fields(BlockSpec)]
+    for field in spec_changes or ():
+        if field not in fields:
+            raise ValueError(f"spec_changes must name BlockSpec fields {fields}, got {field!r}")
 
 
 def write_figures(
@@ -106,51 +133,62 @@ def write_figures(
     spec_changes: Mapping[str, int] | None = None,
     *,
     slide: bool = False,
-    results: str | Path = "benchmarks/results.csv",
+    rows: Sequence[Measurement] | None = None,
+    environment: Mapping[str, str] | None = None,
+    points: Sequence[RooflinePoint] | None = None,
+    histories: Mapping[str, History] | None = None,
 ) -> list[Path]:
     """Draw figures and save each as ``out_dir/<name>.<format>``, reproducibly.
+
+    The figures of :data:`DATA_FIGURES` are drawn from what the caller measured:
+    ``speed_vs_cardinality`` from ``rows`` (and ``environment``), ``roofline`` from
+    ``points``, ``training_curves`` from ``histories``.
 
     Args:
         out_dir: the folder to write (created if missing).
         formats: among "svg", "pdf", "png".
         names: the figures to draw, keys of :data:`FIGURES` or :data:`DATA_FIGURES`; default all
-            of :data:`FIGURES`, and with ``slide`` those of :data:`DATA_FIGURES` too.
+            of :data:`FIGURES`, then each of :data:`DATA_FIGURES` whose data is given.
         spec_changes: BlockSpec fields (e.g. ``{"cardinality": 8}``) to change in the
             block that each figure of :data:`SPEC_FIGURES` draws by default.
         slide: draw the slide variants (16:9, text at least 18 pt).
-        results: the benchmark CSV that ``speed_vs_cardinality`` is drawn from; ``roofline`` is drawn
-            from the ``roofline.csv`` beside it, written by the same run.
+        rows: a benchmark run's measurements (:func:`blocks.bench.read_csv` of its ``results.csv``).
+        environment: the columns its rows share (the second value of that ``read_csv``), for the footer.
+        points: a benchmark run's roofline points (:func:`blocks.bench.roofline.read_roofline_csv`).
+        histories: a training run's :class:`~blocks.training.loop.History` per form
+            (:func:`blocks.training.loop.train_each_form`).
 
     Returns:
         The paths written, in order.
 
     Raises:
-        ValueError: an unknown figure name, format or BlockSpec field, an ``out_dir`` that cannot
-            be made or written into (checked before any drawing), or a changed spec that is invalid
+        ValueError: an unknown figure name, format or BlockSpec field, a figure of
+            :data:`DATA_FIGURES` named without its data, an ``out_dir`` that cannot be made or
+            written into (all checked before any drawing), or a changed spec that is invalid
             or too big for a figure (the message names the field).
 
     Example:
         >>> write_figures("figures", ["svg"], ["forms_abc"], {"cardinality": 8})
         [PosixPath('figures/forms_abc.svg')]
     """
-    known = [*FIGURES, *DATA_FIGURES]
-    names = (known if slide else list(FIGURES)) if names is None else list(names)
-    for name in names:
-        if name not in known:
-            raise ValueError(f"names must be among {known}, got {name!r}")
+    drawn_from: dict[str, Callable[[], Figure]] = {}  # the data figures whose data is given
+    if rows is not None:
+        drawn_from["speed_vs_cardinality"] = functools.partial(speed_figure, list(rows), environment, slide=slide)
+    if points is not None:
+        drawn_from["roofline"] = functools.partial(roofline, points, slide=slide)
+    if histories is not None:
+        drawn_from["training_curves"] = functools.partial(learning_curves_figure, histories, slide=slide)
+    names = [*FIGURES, *drawn_from] if names is None else list(names)
     formats = list(formats)
-    for fmt in formats:
-        if fmt not in FIGURE_FORMATS:
-            raise ValueError(f"formats must be among {list(FIGURE_FORMATS)}, got {fmt!r}")
-    fields = [field.name for field in dataclasses.fields(BlockSpec)]
-    for field in spec_changes or ():
-        if field not in fields:
-            raise ValueError(f"spec_changes must name BlockSpec fields {fields}, got {field!r}")
+    check_figure_arguments(names, formats, spec_changes)
+    for name in names:
+        if name in DATA_FIGURES and name not in drawn_from:
+            raise ValueError(f"{_DRAWN_FROM[name]} must be given to draw {name!r}, got None")
     writable_folder("out_dir", out_dir)  # before drawing: a bad folder costs nothing
     written = []
     for name in names:
-        if name in DATA_FIGURES:
-            fig = DATA_FIGURES[name](Path(results), slide)
+        if name in drawn_from:
+            fig = drawn_from[name]()
         else:
             kwargs: dict[str, object] = {"slide": slide}
             if spec_changes and name in SPEC_FIGURES:

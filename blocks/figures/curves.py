@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -11,7 +12,9 @@ from matplotlib.figure import Figure
 from blocks.core.forms import FORMS
 from blocks.core.spec import check_positive_int
 from blocks.figures.style import FORM_COLOURS, SLIDE_FIGSIZE, new_figure, styled, text_pt
-from blocks.training.loop import History
+
+if TYPE_CHECKING:
+    from blocks.training.loop import History
 
 
 def _steps_text(steps: list[int]) -> str:

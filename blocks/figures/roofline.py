@@ -1,19 +1,23 @@
 """``roofline``: each form of each Table 2 template against the machine's compute and memory roofs.
 
-Drawn from the points of a ``python -m blocks bench`` run (:mod:`blocks.bench.roofline`),
-by default the committed ``benchmarks/roofline.csv``, so the figure is the run's.
+Drawn from the points of a ``python -m blocks bench`` run (:mod:`blocks.bench.roofline`), which
+the caller reads (``read_roofline_csv`` of the committed ``benchmarks/roofline.csv``), so the
+figure is the run's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from blocks.bench.experiments import GROUPED_3X3
-from blocks.bench.roofline import RooflinePoint, read_roofline_csv
 from blocks.figures.style import FORM_COLOURS, PALETTE, SLIDE_FIGSIZE, new_figure, styled, text_pt
+
+if TYPE_CHECKING:
+    from blocks.bench.roofline import RooflinePoint
 
 FIGURE_NAME = "roofline"
 # variant -> marker, colour, legend, which cardinalities get a "C=" label (None: all). Form (c)'s
@@ -35,15 +39,15 @@ _SPAN = 4.0  # the roofs are drawn from 1/_SPAN of the lowest intensity to _SPAN
 
 
 @styled
-def roofline(points: Sequence[RooflinePoint] | None = None, *, slide: bool = False) -> Figure:
+def roofline(points: Sequence[RooflinePoint], *, slide: bool = False) -> Figure:
     """Achieved GFLOP/s against FLOPs per byte moved, for forms a, b, c of every template, under the roofs.
 
     Form (c)'s grouped 3x3 alone is a fourth series: inside the block its FLOPs sit
     beside those of the dense 1x1 convolutions, which hide how slow it is.
 
     Args:
-        points: the points of one run (every point carries that run's roofs);
-            default: :func:`blocks.bench.roofline.read_roofline_csv` of the committed run.
+        points: the points of one run (every point carries that run's roofs), e.g.
+            :func:`blocks.bench.roofline.read_roofline_csv` of the committed run.
         slide: the slide variant: 18 pt text, 16:9.
 
     Returns:
@@ -54,7 +58,7 @@ def roofline(points: Sequence[RooflinePoint] | None = None, *, slide: bool = Fal
     Raises:
         ValueError: ``points`` is empty.
     """
-    points = read_roofline_csv() if points is None else list(points)
+    points = list(points)
     if not points:
         raise ValueError("points must hold at least one RooflinePoint, got none")
     roofs = points[0]
