@@ -1,7 +1,9 @@
 """``make site``: the course as static HTML in ``_build/site``, built offline.
 
-Stages the sources in ``_build/site-src`` (the pages in ``docs/``, the notebooks, the
-committed figures, the README, the benchmark results), writes the two generated pages
+Stages the sources in ``_build/site-src`` (the pages in ``docs/``, the guide's pages under
+``docs/`` there too, the notebooks, the committed figures, the README, the benchmark results;
+a link to a README that the site leaves out is pointed at the page that shows it), writes the
+two generated pages
 (the gallery, from ``figures/README.md``; the benchmark results, from
 ``benchmarks/results.csv``), vendors MathJax from the npm registry into ``_static``, and
 runs Sphinx, which executes every notebook (myst-nb). The notebooks run in the staged
@@ -25,6 +27,9 @@ from blocks.bench import format_measurements, read_csv
 REPOSITORY = Path(__file__).resolve().parents[1]
 BUILD = REPOSITORY / "_build"
 PAGES = ("conf.py", "index.md", "api.md", "solutions.md")  # the hand-written pages in docs/
+# The guide: hand-written pages that the README links as docs/<name>.md, so they are staged under
+# docs/ too, where the README's links (and theirs to ../notebooks/, ../figures/) find them.
+TOPICS = ("install.md", "usage.md", "proofs.md", "speed.md", "compiler.md", "training.md", "audit.md", "teachers.md")
 # The MathJax parts a page with formulas loads: the combined TeX-to-HTML component, its extensions,
 # fonts, menu and accessibility pieces (not the speech engine, which nothing here enables).
 MATHJAX_PARTS = ["tex-chtml.js", "input", "output", "ui", "a11y", "adaptors"]
@@ -104,6 +109,19 @@ def unbadged(text: str) -> str:
     return BADGE.sub(lambda m: f"[{m[1]}]({m[3]})", text)
 
 
+# A README that the site leaves out (conf.py's exclude_patterns) -> the site page that shows it. Links to
+# them are written to work on GitHub, [text](../benchmarks/README.md#anchor); the site's go to the page.
+SITE_PAGE_OF = {"README.md": "index.md", "benchmarks/README.md": "benchmarks.md", "figures/README.md": "gallery.md"}
+_README_LINK = re.compile(
+    rf"\]\((?P<up>(?:\.\./)*)(?P<readme>{'|'.join(map(re.escape, SITE_PAGE_OF))})(?P<anchor>#[^)]*)?\)"
+)
+
+
+def site_links(text: str) -> str:
+    """``text`` with every link to a README the site leaves out pointed at the site page that shows it."""
+    return _README_LINK.sub(lambda m: f"]({m['up']}{SITE_PAGE_OF[m['readme']]}{m['anchor'] or ''})", text)
+
+
 def stage(source: Path) -> None:
     """Copy what the site is built from into ``source`` and write the generated pages."""
     shutil.rmtree(source, ignore_errors=True)
@@ -111,11 +129,15 @@ def stage(source: Path) -> None:
     for page in PAGES:
         shutil.copy2(REPOSITORY / "docs" / page, source / page)
     shutil.copy2(REPOSITORY / "README.md", source / "README.md")
+    (source / "docs").mkdir()
+    for page in TOPICS:
+        (source / "docs" / page).write_text(site_links((REPOSITORY / "docs" / page).read_text()))
     for folder in ("notebooks", "figures", "benchmarks"):
         shutil.copytree(REPOSITORY / folder, source / folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     shutil.rmtree(source / "figures" / "slides", ignore_errors=True)  # slide variants: not the site's
     for page in [source / "README.md", *source.glob("notebooks/**/*.ipynb")]:
         page.write_text(unbadged(page.read_text()))
+    (source / "README.md").write_text(site_links((source / "README.md").read_text()))
     (source / "gallery.md").write_text(gallery_page((REPOSITORY / "figures" / "README.md").read_text()))
     (source / "benchmarks.md").write_text(benchmarks_page(REPOSITORY / "benchmarks" / "results.csv"))
     unpack("mathjax", "es5", MATHJAX_PARTS, source / "_static" / "mathjax")
