@@ -5,10 +5,11 @@ section 3.3), but not in the same time. The paper trains form (c) "because it
 is faster"; this module measures how much faster, and checks that our form (c)
 networks are as fast as torchvision's, layer for layer the same model.
 
-Seven experiments, each timing its candidates INTERLEAVED (A B C, C B A, … after
-warm-up runs), so that a slow spell of a shared machine hits every candidate
-alike; each reports the median, min and max over the repeats, and the median,
-min and max of the per-round ratio to a reference candidate:
+Six experiments (``networks`` also gives the tables ``parity`` and ``layout``), each
+timing its candidates INTERLEAVED (A B C, C B A, … after warm-up runs), so that a slow
+spell of a shared machine hits every candidate alike; each reports the median, min and
+max over the repeats, and the median, min and max of the per-round ratio to a reference
+candidate:
 
     blocks      one 256→256 block per Table 2 template (C = 1, 2, 4, 8, 32 at
                 ~the same FLOPs), forms a, a-fused (:mod:`blocks.models.fused`), b, c;
@@ -82,7 +83,7 @@ from blocks.measure.complexity import TABLE2_CHANNELS, TABLE2_TEMPLATES
 from blocks.models.fused import fused_forward
 from blocks.models.networks import STAGE_BLOCKS, resnext
 
-FUSED = "a-fused"  # form (a)'s modules run through form (c)'s kernels (blocks.fused)
+FUSED = "a-fused"  # form (a)'s modules run through form (c)'s kernels (blocks.models.fused)
 TARGET_PAIR_ROUNDS = 3  # a pair with a target is timed alone, for this many times config.repeats rounds
 TORCHVISION = "torchvision"
 COMPILED = "compiled"  # "<form> compiled": the block run by torch.compile

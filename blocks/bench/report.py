@@ -106,7 +106,7 @@ def read_csv(path: str | Path) -> tuple[list[Measurement], dict[str, str]]:
 
 
 def format_measurements(rows: list[Measurement]) -> str:
-    """The measurements as a Markdown table (the README's speed section)."""
+    """The measurements as a Markdown table (docs/speed.md and benchmarks/README.md)."""
     columns = ("experiment", "case", "pass", "variant", "median ms", "min–max ms", "ratio to", "median ratio (min–max)")
     cells = [
         (
@@ -119,7 +119,7 @@ def format_measurements(rows: list[Measurement]) -> str:
 
 
 def reference_run() -> list[Measurement]:
-    """The committed benchmark run (batch 8, 56x56, 10 rounds, 2 threads; the README's *Speed* section)."""
+    """The committed benchmark run (batch 8, 56x56, 10 rounds, 2 threads; benchmarks/README.md)."""
     with resources.as_file(resources.files("blocks.bench") / REFERENCE_RESULTS) as path:
         return read_csv(path)[0]
 

@@ -350,7 +350,7 @@ class Mistake:
     Attributes:
         number: its number, 1 to 12.
         title: what the code does wrong, in a few words.
-        symptom: what it does to ResNeXt-50 32x4d, measured (see the README's table).
+        symptom: what it does to ResNeXt-50 32x4d, measured (see docs/usage.md, Common mistakes).
         fix: what to write instead.
         variant: the name of its ``Wrong…`` class or ``wrong_…`` function in this module.
     """
