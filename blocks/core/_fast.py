@@ -11,9 +11,9 @@ something plain PyTorch already does, and its docstring names that plain way:
 
 Why they are worth it: form (a) of a ResNeXt-101 32x8d is ~7,500 modules and
 ~13,700 tensors (and :func:`blocks.util.collector.collector_paused` keeps Python's cyclic
-garbage collector from walking them all as they are made). Made the plain way, a c->a->c round trip costs over 10x a
-deep copy; with these devices, under 3x (``python -m blocks bench``, and
-``benchmarks/README.md`` for the measurements behind each one).
+garbage collector from walking them all as they are made). Made the plain way, a c->a->c
+round trip costs many deep copies; with these devices, a few (``python -m blocks bench``,
+and ``benchmarks/README.md``, "Measurements behind the code", for the numbers).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def state_of(module: nn.Module) -> dict[str, Tensor]:
 
     The same keys and tensors in the same order, without state_dict's
     per-module machinery (hooks, extra state), which none of the forms uses.
-    For form (a)'s ~230 layers a block that machinery is half the time.
+    For form (a)'s ~230 layers a block that machinery is a large share of the time.
 
     Example:
         >>> list(state_of(build(BlockSpec(64, 256, 32, 4), "c")))[:2]

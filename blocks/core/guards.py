@@ -24,10 +24,10 @@ from blocks.util.dispatch import Call, Recorder
 
 # What build (and resnext) refuse to make. A block is allocated when it is built, so a size
 # that cannot fit must be refused before, with the estimate, not found by the allocator.
-MEMORY_CAP = 16 * 2**30  # bytes of parameters and buffers: ~50x ResNeXt-101 32x8d's 355 MB in float32
+MEMORY_CAP = 16 * 2**30  # bytes of parameters and buffers: many times ResNeXt-101 32x8d's 355 MB in float32
 # Form (a) makes 7 modules per path; ResNeXt-101 32x8d in form (a) has ~7,500. Each module costs
-# ~10 KB of Python objects and its own operator calls: 140,000 (one block of C = 20,000) took a
-# minute to build and minutes per forward pass on a 2-core VM.
+# ~10 KB of Python objects and its own operator calls: far more modules than that take minutes to
+# build and to run (benchmarks/README.md, "Measurements behind the code").
 MODULE_LIMIT = 50_000
 META_HINT = "; under `with torch.device('meta'):` nothing is allocated, and blocks.complexity counts it there"
 _MODULES_PER_PATH = {"a": 7, "b": 6, "c": 0}  # BlockPath and its layers: conv1 bn1 conv2 bn2 relu [conv3]

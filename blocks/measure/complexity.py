@@ -376,7 +376,7 @@ class _MetaBatchNorm(Recorder):
     """Answers batch norms on the meta device with their output shapes, skipping the slow way.
 
     PyTorch finds a meta batch norm's output shape through a Python decomposition
-    (about 3 ms a call, 50 times a convolution's), which would make counting form (a)
+    (many times a convolution's; benchmarks/README.md), which would make counting form (a)
     networks, with their thousands of per-path BNs, take many seconds. A batch
     norm's output has its input's shape, so we give that directly. Real tensors pass.
     """

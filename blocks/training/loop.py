@@ -330,7 +330,7 @@ def train_each_form(epochs: int = 4, *, batch_size: int = 64, seed: int = 0, cos
 
     The float32 run of notebook 06 and of the ``training_curves`` figure: each form is built
     under ``torch.manual_seed(seed)`` (the same weights in every form, by construction) and
-    trained by :func:`train` with the same seeded batch order. About 25 s on 2 CPU cores.
+    trained by :func:`train` with the same seeded batch order (its time: benchmarks/README.md).
 
     Args:
         epochs: passes over the 1,437 training digits.

@@ -15,7 +15,7 @@ def collector_paused() -> Iterator[None]:
     buffer and hook dicts). Making that many objects triggers collections, and
     the full ones walk every object alive in the process (importing torch alone
     makes hundreds of thousands), though a new module tree holds no garbage: in
-    a ResNeXt-101 transplant that was a third of the time. The new objects are
+    a ResNeXt-101 transplant that was a large share of the time (benchmarks/README.md). The new objects are
     still looked at once the collector runs again, but once, not at every burst.
     The caller's setting (enabled or not) is restored, also on an exception.
 
