@@ -387,6 +387,8 @@ class _Reader:
 
     # ------------------------------------------------------------ one block
 
+    # Over 60 lines: one block read pass by pass (branch, levels, paths, deviations, mapping), in the
+    # order a reader follows it; issue 28 splits this module into one module per pass.
     def read_block(self, add: Op, x: int, shortcut_ops: list[Op], branch_end: int) -> RecognisedBlock:
         deviations: list[Deviation] = []
         branch = self.branch_ops(x, branch_end)
@@ -762,6 +764,8 @@ class _Reader:
             return [(list(ins), list(outs)) for outs, ins in units], [Deviation(11, "cross-group", symptom)]
         return components, []
 
+    # Over 60 lines: the mapping onto form (c) is one slicing rule per level, kept side by side so
+    # that the three read alike; issue 28 gives the mapping its own module.
     def canonical(
         self,
         components: list[tuple[list[int], list[int]]],
