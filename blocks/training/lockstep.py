@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from blocks.core.forms import FORMS, check_form, form_of
 from blocks.core.transplant import transplant
 from blocks.training.loop import SGDRecipe, sgd_step
+from blocks.util.text import Cell, render_table
 
 
 @dataclass(frozen=True)
@@ -42,16 +43,16 @@ class Lockstep:
     def table(self) -> str:
         """The per-step losses of form (c) and the relative differences of the others, as text."""
         others = [form for form in self.losses if form != "c"]
-        header = f"{'step':>4}{'loss (c)':>12}" + "".join(f"{f'rel. diff {f} vs c':>18}" for f in others)
-        lines = [header, "-" * len(header)]
         errors = {form: self.loss_errors(form) for form in others}
-        for step, loss in enumerate(self.losses["c"]):
-            lines.append(f"{step + 1:>4}{loss:>12.6f}" + "".join(f"{errors[f][step]:>18.2e}" for f in others))
-        lines.append(
-            "final weights, transplanted to (c): max relative difference "
-            + ", ".join(f"{f} vs c {self.weight_errors[f]:.2e}" for f in others)
+        rows: list[list[Cell]] = [
+            [step + 1, f"{loss:.6f}", *(f"{errors[f][step]:.2e}" for f in others)]
+            for step, loss in enumerate(self.losses["c"])
+        ]
+        columns = ["step", "loss (c)", *(f"rel. diff {f} vs c" for f in others)]
+        final = "final weights, transplanted to (c): max relative difference " + ", ".join(
+            f"{f} vs c {self.weight_errors[f]:.2e}" for f in others
         )
-        return "\n".join(lines)
+        return render_table(columns, rows, "plain", right=[True] * len(columns)) + "\n" + final
 
 
 def train_in_lockstep(

@@ -13,16 +13,22 @@ def _cell(value: Cell) -> str:
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
-def render_table(columns: Sequence[str], rows: Sequence[Sequence[Cell]], style: str = "markdown") -> str:
+def render_table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Cell]],
+    style: str = "markdown",
+    right: Sequence[bool] | None = None,
+) -> str:
     """``rows`` under ``columns``, as a Markdown table or as aligned plain text.
 
-    Numbers are right-aligned (a column is numeric when its first row holds a number),
-    text is left-aligned.
+    Numbers are right-aligned (a column is numeric when its first row holds a number, or
+    as ``right`` says, for numbers already formatted as text), text is left-aligned.
 
     Args:
         columns: the header, one name per column.
         rows: one sequence of cells per row, as long as ``columns``.
         style: ``"markdown"`` (GitHub tables) or ``"plain"`` (padded columns under a rule).
+        right: per column, whether it is right-aligned; default: the numeric columns.
 
     Returns:
         The table, lines joined by newlines, without a trailing newline.
@@ -43,6 +49,10 @@ def render_table(columns: Sequence[str], rows: Sequence[Sequence[Cell]], style: 
             raise ValueError(f"rows must have {len(columns)} cells like columns, got {len(row)} in {tuple(row)!r}")
     numeric = [isinstance(cell, (int, float)) and not isinstance(cell, bool) for cell in rows[0]] if rows else []
     numeric += [False] * (len(columns) - len(numeric))
+    if right is not None:
+        if len(right) != len(columns):
+            raise ValueError(f"right must have {len(columns)} entries like columns, got {len(right)}")
+        numeric = list(right)
     cells = [[_cell(c) for c in row] for row in rows]
     if style == "markdown":
         rule = "|" + "|".join("---:" if right else "---" for right in numeric) + "|"
