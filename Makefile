@@ -34,7 +34,7 @@ demo: $(STAMP)
 TREE_STATE = { git status --porcelain --untracked-files=all && git diff HEAD; } 2>/dev/null | cksum
 
 # Every proof, and every notebook run from an empty folder against a wheel of this tree
-# (tests/test_notebooks.py). One worker per core (-n auto), each single-threaded: many small
+# (tests/course/test_notebooks.py). One worker per core (-n auto), each single-threaded: many small
 # tensors run faster so. Then: did anything in the repository change?
 test: $(STAMP)
 	@$(TREE_STATE) > $(VENV)/tree-before-test

@@ -27,7 +27,8 @@ from blocks.core.build import MEMORY_CAP, Footprint, footprint, memory_limit
 from blocks.models.networks import network_footprint
 from blocks.training.data import digits_datasets
 from blocks.util.checks import writable_file, writable_folder
-from tests.conftest import SPECS, spec_id
+
+from tests.helpers.cases import SPECS, spec_id
 
 # Forms (a), (b) add the same products in another order than (c): float64 rounding only.
 FP64_RTOL = 1e-12

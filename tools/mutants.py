@@ -42,14 +42,14 @@ WORK = ROOT / "build" / "mutants"
 MUTMUT = Path(sys.executable).parent / "mutmut"  # `python -m mutmut` re-imports itself; mutmut asks for its script
 # The proof files, and the tests of each that are proofs of the transplant.
 PROOF_FILES = {
-    "test_equivalence": ["tests/test_equivalence.py"],
+    "test_equivalence": ["tests/core/test_equivalence.py"],
     "test_training": [
-        "tests/test_training.py::test_float64_losses_agree_at_every_step",
-        "tests/test_training.py::test_float64_final_tensors_agree",
-        "tests/test_training.py::test_trained_networks_agree_in_eval_mode",
-        "tests/test_training.py::test_train_in_lockstep_reports_the_untouched_network",
+        "tests/training/test_training.py::test_float64_losses_agree_at_every_step",
+        "tests/training/test_training.py::test_float64_final_tensors_agree",
+        "tests/training/test_training.py::test_trained_networks_agree_in_eval_mode",
+        "tests/training/test_training.py::test_train_in_lockstep_reports_the_untouched_network",
     ],
-    "test_networks": ["tests/test_networks.py"],
+    "test_networks": ["tests/models/test_networks.py"],
 }
 PROVEN = ("blocks.core.canonical.", "blocks.core.transplant.")  # the code every proof file must guard alone
 # The functions mutmut leaves alone because they are decorated: name -> (file, text, its mutant).

@@ -1,7 +1,7 @@
 """blocks.audit passes every correct network and block, written in any style, and names each catalogue mistake.
 
 The models under audit come from three places: this package (every form), the corpus of
-foreign implementations in tests/foreign/ (torchvision, timm, functional, Sequential-only,
+foreign implementations in tests/dataflow/foreign/ (torchvision, timm, functional, Sequential-only,
 loops, chunk/cat, Keras-style ...; written as other authors write them), and the catalogue
 of wrong variants in blocks.dataflow.mistakes. Mistakes 4, 6 and 12 are correct ResNeXts
 of another shape, so only a comparison with the expected network finds them.
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from foreign.correct import CORRECT
-from foreign.wrong import WRONG
 
 import blocks
 from blocks.dataflow import mistakes
 from blocks.measure.proof import randomise_batchnorm
+
+from tests.dataflow.foreign.correct import CORRECT
+from tests.dataflow.foreign.wrong import WRONG
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 

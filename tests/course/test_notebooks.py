@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import REPOSITORY as ROOT
+
 sys.path.insert(0, str(ROOT / "tools"))
-import course  # noqa: E402 (tools/ is not a package)
+import course
 
 # Figures each notebook shows inline (a plain matplotlib Figure left as a cell's value shows as text only).
 FIGURES_SHOWN = {

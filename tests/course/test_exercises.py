@@ -2,7 +2,7 @@
 
 The answers under check come from three places: the solutions in notebooks/exercises/solutions/
 (each must pass), the stubs in the exercise notebooks themselves (each cell of the notebook is run
-as a student runs it, so the check must say "not attempted yet"), and tests/exercise_answers.py:
+as a student runs it, so the check must say "not attempted yet"), and tests/course/exercise_answers.py:
 right answers in other styles (all pass) and wrong ones written as a student would (each gets a
 hint naming its catalogue mistake and a number measured in it). No hint may hold the solutions' code.
 """
@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-import exercise_answers as answers
 import pytest
 import torch
 
@@ -24,9 +23,12 @@ import blocks
 from blocks import exercises
 from blocks.exercises import mystery, slicing
 
+from tests.course import exercise_answers as answers
+from tests.helpers import REPOSITORY
+
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPOSITORY
 EXERCISES = ROOT / "notebooks" / "exercises"
 NOTEBOOKS = sorted(EXERCISES.glob("e*.ipynb"))
 MEASURED_NUMBER = re.compile(r"\d,\d{3}|\d\.\d|\d{2,}|\d+-\d+|\d+ of the \d+")  # 2,720; 2.8e-01; 128; 3-5; 4 of the 16

@@ -1,7 +1,7 @@
 """The proofs: a transplanted block is its source, in outputs, statistics and gradients, in every direction.
 
 Every comparison is against something the transplant did not make (see
-``tests/reference.py``): the untouched source block, made by its class's
+``tests/helpers/reference.py``): the untouched source block, made by its class's
 constructor with every tensor drawn by the test; the paper's equation written
 with ``torch.nn.functional`` over the source's own tensors, read from its
 modules by hand; or, for ``build``, a block built in the other form from the
@@ -24,8 +24,8 @@ from blocks.core.forms import SummedPathsBlock
 from blocks.measure.proof import compare_forms, randomise_batchnorm, relative_error
 from blocks.training.loop import small_resnext
 
-from conftest import DIRECTIONS, random_input
-from reference import (
+from tests.helpers.cases import DIRECTIONS, random_input
+from tests.helpers.reference import (
     FROZEN_LAYERS,
     MODES,
     assert_agree,

@@ -16,7 +16,7 @@ from blocks.core._fast import empty_block, state_of
 from blocks.core.canonical import layer_modes, to_canonical
 from blocks.measure.proof import random_block, relative_error
 
-from conftest import freeze_batch_norms, random_input
+from tests.helpers.cases import freeze_batch_norms, random_input
 
 FORMS = ["a", "b", "c"]
 ROUND_TRIPS = [trip for trip in itertools.product(FORMS, repeat=3) if trip[0] == trip[2]]

@@ -43,8 +43,8 @@ from blocks.training.data import (
 )
 from blocks.training.loop import METRICS, History, sgd_step
 
-from conftest import DIRECTIONS, direction_id
-from reference import assert_agree, in_mode, tensors_by_path
+from tests.helpers.cases import DIRECTIONS, direction_id
+from tests.helpers.reference import assert_agree, in_mode, tensors_by_path
 
 # The bounds for 20 float64 steps. Every operation is the same sum in another
 # order, so each step adds ~1e-16 of rounding; measured: ~1e-13 after 20 steps.

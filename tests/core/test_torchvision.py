@@ -10,7 +10,7 @@ from torchvision.models.resnet import Bottleneck
 from blocks import BlockSpec, build, transplant
 from blocks.measure.proof import randomise_batchnorm
 
-from conftest import random_input
+from tests.helpers.cases import random_input
 
 # torchvision's Bottleneck(inplanes, planes, groups=C, base_width=d) has
 # C·d grouped channels and out = 4·planes (expansion 4).
@@ -47,5 +47,5 @@ def test_torchvision_bottleneck_loads_strictly_and_matches(spec: BlockSpec, shap
     if form == "c":
         assert torch.equal(got, expected)  # same layers, same kernels: bit for bit
     else:
-        # float64 and a different summation order: see tests/test_equivalence.py
+        # float64 and a different summation order: see tests/core/test_equivalence.py
         assert ((got - expected).abs().max() / expected.abs().max()).item() <= 1e-12

@@ -2,7 +2,7 @@
 
 - any chain of transplants that ends in the form it started from gives back every tensor bit for bit;
 - ``to_canonical`` and ``from_canonical`` are inverse to each other on random tensors, and the
-  cut puts path i's numbers where the paper's layout has them (read by hand, ``tests/reference.py``);
+  cut puts path i's numbers where the paper's layout has them (read by hand, ``tests/helpers/reference.py``);
 - ``build(spec, form)`` under one seed is ``transplant(build(spec, other), form)`` under the same seed.
 
 The specs are small (a few channels, up to 5 paths) so that every example takes milliseconds.
@@ -20,7 +20,7 @@ from torch import Tensor
 from blocks import FORMS, BlockSpec, ResNeXtBlock, build, transplant
 from blocks.core.canonical import from_canonical, to_canonical
 
-from reference import assert_agree, independent_block, tensors_by_path
+from tests.helpers.reference import assert_agree, independent_block, tensors_by_path
 
 PROPERTY_SETTINGS = settings(max_examples=30, deadline=None)  # deadline: the first example imports and caches
 

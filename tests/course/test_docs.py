@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
 
 import pytest
 
 from blocks.figures import DATA_FIGURES, FIGURES
 from blocks.figures.style import FIGURE_FORMATS
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+from tests.helpers import REPOSITORY
+
 sys.path.insert(0, str(REPOSITORY / "docs"))
 
-import build_site  # noqa: E402 (docs/ is not a package: its scripts import each other by name)
-import deck  # noqa: E402
+import build_site
+import deck
 
 ALL_FIGURES = [*FIGURES, *DATA_FIGURES]
 

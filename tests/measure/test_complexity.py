@@ -17,7 +17,8 @@ from blocks import BlockSpec, complexity
 from blocks.cli import main
 from blocks.measure.census import census
 from blocks.measure.tables import Table, format_tables, forms_table, networks_table, table1, table2
-from tests.conftest import SPECS, spec_id
+
+from tests.helpers.cases import SPECS, spec_id
 
 IMAGENET = (1, 3, 224, 224)
 CIFAR = (1, 3, 32, 32)

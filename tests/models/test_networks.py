@@ -3,7 +3,7 @@
 Every equivalence here compares against something the transplant did not make:
 the untouched source network, torchvision's own model, or a network built in the
 other form from the same seed; block tensors are read from each form by hand
-(``tests/reference.py``).
+(``tests/helpers/reference.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import blocks
 from blocks import BlockSpec, build, form_of, load_weights, replace_head, resnext, resnext29, transplant
 from blocks.measure.proof import randomise_batchnorm, relative_error
 
-from reference import MODES, assert_agree, in_mode, tensors_by_path
+from tests.helpers.reference import MODES, assert_agree, in_mode, tensors_by_path
 
 # Whole networks add rounding over 16-33 blocks; the issue asks 1e-10 relative in float64.
 NETWORK_FP64_RTOL = 1e-10
@@ -275,7 +275,8 @@ class NotWeights:
 def test_checkpoint_that_is_not_only_tensors_is_never_unpickled(tmp_path) -> None:
     path = tmp_path / "code.pth"
     torch.save({"conv1.weight": torch.zeros(1), "payload": NotWeights()}, path)
-    with pytest.raises(ValueError, match=r"is a pickled test_networks.NotWeights, not a state_dict of tensors"):
+    message = f"is a pickled {re.escape(NotWeights.__module__)}.NotWeights, not a state_dict of tensors"  # its full name
+    with pytest.raises(ValueError, match=message):
         load_weights(small_net(), path)  # the weights-only load refused to run the pickle's code
 
 

@@ -27,7 +27,7 @@ PROCESSES = 2
 FORMS = ("a", "c")
 # The processes sum the same numbers in another order than one process does (per-shard
 # sums added over processes, gradients averaged), so every step adds ~1e-16 of rounding:
-# the bounds of the single-process lock-step proof (tests/test_training.py).
+# the bounds of the single-process lock-step proof (tests/training/test_training.py).
 FP64_LOSS_RTOL = 1e-9
 FP64_WEIGHT_RTOL = 1e-8
 GLOBAL_BATCH = 16

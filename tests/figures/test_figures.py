@@ -30,7 +30,8 @@ from blocks.figures import (
 from blocks.figures.style import DPI, FIGURE_FORMATS, MIN_FONT_PT, MIN_SLIDE_FONT_PT, SLIDE_FIGSIZE, save_figure
 from blocks.training.loop import History
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+from tests.helpers import REPOSITORY
+
 COMMITTED = REPOSITORY / "figures"
 RESULTS = REPOSITORY / "benchmarks" / "results.csv"
 EDGE_PX = 1.0  # a text may touch the figure's edge by this much: rounding of the extents, not a cut

@@ -10,14 +10,15 @@ import types
 import pytest
 import torch
 import torch.nn.functional as F
-from foreign.correct import CORRECT
-from foreign.wrong import WRONG
 from torch import Tensor, nn
 
 import blocks
 from blocks.dataflow import mistakes
 from blocks.dataflow.recognise import CANONICAL_RTOL, recognise
 from blocks.measure.proof import randomise_batchnorm, relative_error
+
+from tests.dataflow.foreign.correct import CORRECT
+from tests.dataflow.foreign.wrong import WRONG
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 

@@ -51,7 +51,8 @@ from blocks.measure.compiled import compiled_calls
 from blocks.measure.proof import random_block, relative_error
 from blocks.models.fused import fused_forward
 
-from conftest import freeze_batch_norms, spec_id
+from tests.helpers import REPOSITORY
+from tests.helpers.cases import freeze_batch_norms, spec_id
 
 # A benchmark small enough for seconds on 2 cores: two templates, tiny inputs, C = 2 networks;
 # without the compiler, which takes its seconds per block whatever the input (COMPILED_TINY has it).
@@ -128,7 +129,7 @@ def test_csv_reads_back_as_the_measurements(tiny_run: tuple[list, Path, list[Pat
 
 def test_packaged_reference_run_is_the_committed_one() -> None:
     """Notebook 05 reads the copy inside the package; after a new committed run, copy results.csv there."""
-    root = Path(__file__).parents[1]
+    root = REPOSITORY
     committed = root / "benchmarks" / "results.csv"
     assert (root / "blocks" / "bench" / REFERENCE_RESULTS).read_bytes() == committed.read_bytes()
     assert reference_run() == read_csv(committed)[0]
