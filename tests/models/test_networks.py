@@ -9,6 +9,7 @@ other form from the same seed; block tensors are read from each form by hand
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -16,9 +17,12 @@ import torchvision
 from torch import nn
 
 import blocks
-from blocks import BlockSpec, build, form_of, load_weights, replace_head, resnext, resnext29, transplant
+from blocks import BlockSpec, build, form_of, load_weights, replace_head, resnext, resnext29, small_resnext, transplant
+from blocks.core.build import Footprint
 from blocks.measure.proof import randomise_batchnorm, relative_error
+from blocks.models.networks import network_footprint
 
+from tests.helpers.cases import NOT_MODULE_IDS, NOT_MODULES
 from tests.helpers.reference import MODES, assert_agree, in_mode, tensors_by_path
 
 # Whole networks add rounding over 16-33 blocks; the issue asks 1e-10 relative in float64.
@@ -275,7 +279,8 @@ class NotWeights:
 def test_checkpoint_that_is_not_only_tensors_is_never_unpickled(tmp_path) -> None:
     path = tmp_path / "code.pth"
     torch.save({"conv1.weight": torch.zeros(1), "payload": NotWeights()}, path)
-    message = f"is a pickled {re.escape(NotWeights.__module__)}.NotWeights, not a state_dict of tensors"  # its full name
+    # The class by its full name: tests.models.test_..., whichever file this test lies in.
+    message = f"is a pickled {re.escape(NotWeights.__module__)}.NotWeights, not a state_dict of tensors"
     with pytest.raises(ValueError, match=message):
         load_weights(small_net(), path)  # the weights-only load refused to run the pickle's code
 
@@ -360,3 +365,94 @@ def test_a_lone_block_is_the_smallest_network(source_form: str, target_form: str
     x = torch.randn(2, 8, 6, 6, dtype=torch.float64)
     with torch.no_grad():
         assert relative_error(transplant(source, target_form).eval()(x), source(x)) <= NETWORK_FP64_RTOL
+
+
+# Bad input, nothing lost (issue 19's hostile-user list, one row per test): a clear error naming the
+# argument and the value, never a raw internal, and where the call would change something, nothing changed.
+
+
+# --- networks: replace_head and resnext --------------------------------------------------------
+
+HEAD_PLACES = [
+    pytest.param(torch.float64, "cpu", id="float64"),
+    pytest.param(torch.float32, "meta", id="meta"),
+    pytest.param(
+        torch.float32,
+        "cuda",
+        id="cuda",
+        marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+    ),
+]
+
+
+@pytest.mark.parametrize("hidden", [None, 16], ids=["linear", "hidden-16"])
+@pytest.mark.parametrize(("dtype", "device"), HEAD_PLACES)
+def test_replace_head_keeps_dtype_and_device(dtype: torch.dtype, device: str, hidden: int | None) -> None:
+    net = small_resnext().to(device, dtype)
+    new = blocks.replace_head(net, 3, hidden=hidden)
+    assert {(p.dtype, p.device.type) for p in new.parameters()} == {(dtype, device)}
+    out = new.eval()(torch.zeros(2, 3, 8, 8, dtype=dtype, device=device))
+    assert out.shape == (2, 3) and out.dtype == dtype
+
+
+@pytest.mark.parametrize("net", NOT_MODULES, ids=NOT_MODULE_IDS)
+def test_replace_head_of_a_non_module_is_a_type_error(net: object) -> None:
+    with pytest.raises(TypeError, match=f"net must be a torch.nn.Module, got {type(net).__name__}"):
+        blocks.replace_head(net, 10)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("depth", "error", "message"),
+    [
+        ([50], TypeError, r"depth must be an int, one of \[50, 101, 152\], got list \[50\]"),
+        ("50", TypeError, r"depth must be an int, one of \[50, 101, 152\], got str '50'"),
+        (None, TypeError, r"depth must be an int, one of \[50, 101, 152\], got NoneType None"),
+        (50.0, ValueError, r"depth must be one of \[50, 101, 152\], got 50.0"),
+        (True, ValueError, r"depth must be one of \[50, 101, 152\], got True"),
+    ],
+    ids=["list", "str", "None", "float", "bool"],
+)
+def test_resnext_depth_that_is_not_an_int(depth: object, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message), torch.device("meta"):
+        blocks.resnext(depth, 32, 4)  # type: ignore[arg-type]
+
+
+# --- networks that cannot fit: estimated first, refused with the estimate ---------------------------
+
+NETWORKS = {
+    "resnext50-a": ((3, 4, 6, 3), 32, 4, "a", 1000, "imagenet", 256),
+    "resnext29-b": ((3, 3, 3), 8, 64, "b", 10, "cifar", 256),
+    "small-c": ((1, 1, 1), 4, 4, "c", 10, "cifar", 64),
+}
+
+
+@pytest.mark.parametrize("arguments", NETWORKS.values(), ids=NETWORKS.keys())
+def test_network_footprint_is_the_built_networks(arguments: tuple) -> None:
+    with torch.device("meta"):
+        net = blocks.ResNeXt(*arguments)
+    assert network_footprint(*arguments) == Footprint(
+        values=sum(t.numel() for t in net.state_dict().values()), modules=len(list(net.modules()))
+    )
+
+
+TOO_BIG: dict[str, tuple[Callable[[], object], str]] = {
+    "resnext-num_classes-1e9": (
+        lambda: blocks.resnext(50, 32, 4, num_classes=10**9),
+        r"ResNeXt: 16 blocks of 32x4d in form 'c' with 1,000,000,000 classes, .+ would need about 7,633.2 GiB",
+    ),
+    "resnext-a-C=1024": (
+        lambda: blocks.resnext(101, 1024, 4, form="a"),
+        r"ResNeXt: 33 blocks of 1024x4d in form 'a' with 1,000 classes would make 236,699 modules",
+    ),
+    "resnext29-d=1e5": (lambda: blocks.resnext29(8, 10**5), r"ResNeXt: 9 blocks of 8x100000d in form 'c'"),
+    "stage_blocks-1e8": (
+        lambda: blocks.ResNeXt((10**8,), 2, 2),
+        r"ResNeXt: 100,000,000 blocks of 2x2d in form 'c' with 1,000 classes would make 800,000,011 modules",
+    ),
+}
+
+
+@pytest.mark.parametrize(("make", "message"), TOO_BIG.values(), ids=TOO_BIG.keys())
+def test_what_cannot_fit_is_refused_with_the_estimate(make: Callable[[], object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make()

@@ -6,17 +6,21 @@ import copy
 import csv
 import functools
 import itertools
+import os
 import pickle
 import re
 import urllib.error
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Subset
 
+import blocks
 from blocks import (
     BlockSpec,
     ResNeXt,
@@ -43,7 +47,7 @@ from blocks.training.data import (
 )
 from blocks.training.loop import METRICS, History, sgd_step
 
-from tests.helpers.cases import DIRECTIONS, direction_id
+from tests.helpers.cases import DIRECTIONS, NOT_MODULE_IDS, NOT_MODULES, direction_id
 from tests.helpers.reference import assert_agree, in_mode, tensors_by_path
 
 # The issue's bounds for 20 float64 steps. Every operation is the same sum in another
@@ -471,3 +475,90 @@ BAD_CURVES = {
 def test_learning_curves_figure_names_bad_arguments(histories: dict, smoothing: int, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         learning_curves_figure(histories, smoothing)
+
+
+# Bad input, nothing lost (issue 19's hostile-user list, one row per test): a clear error naming the
+# argument and the value, never a raw internal, and where the call would change something, nothing changed.
+
+
+# --- training: every argument checked before the first step ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def loader() -> DataLoader:
+    return DataLoader(digits_datasets()[1], batch_size=64)  # 359 validation digits: 6 batches
+
+
+def _file_under_a_file(tmp_path: Path) -> Path:
+    (tmp_path / "notes.txt").write_text("a file")
+    return tmp_path / "notes.txt" / "metrics.csv"
+
+
+def _fifo(tmp_path: Path) -> Path:
+    os.mkfifo(tmp_path / "metrics.csv")  # opening it for writing would wait for a reader
+    return tmp_path / "metrics.csv"
+
+
+BAD_CSV_PATHS: dict[str, tuple[Callable[[Path], object], str]] = {
+    "folder": (lambda tmp_path: tmp_path, "csv_path must be a file, but '.+' is a folder"),
+    "under-a-file": (_file_under_a_file, "csv_path: cannot make the folder '.+notes.txt': '.+notes.txt' is a file"),
+    "fifo": (_fifo, "csv_path must be a regular file, but '.+metrics.csv' is a FIFO"),
+    "int": (lambda tmp_path: 3, "csv_path must be a str or os.PathLike path, got int"),
+}
+
+
+@pytest.mark.parametrize(("make", "message"), BAD_CSV_PATHS.values(), ids=BAD_CSV_PATHS.keys())
+def test_train_checks_the_csv_path_before_any_step(
+    tmp_path: Path, loader: DataLoader, make: Callable[[Path], object], message: str
+) -> None:
+    if make is _fifo and not hasattr(os, "mkfifo"):
+        pytest.skip("FIFOs are a POSIX thing")
+    net = small_resnext()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises((ValueError, TypeError), match=message):
+        blocks.train(net, loader, epochs=1, csv_path=make(tmp_path), progress=False)  # type: ignore[arg-type]
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())  # not one step was taken
+
+
+def test_train_makes_the_csv_folder(tmp_path: Path, loader: DataLoader) -> None:
+    path = tmp_path / "runs" / "a" / "metrics.csv"  # the README's `--csv runs/a.csv`, two folders deep
+    blocks.train(small_resnext(), loader, epochs=1, csv_path=path, progress=False)
+    assert path.read_text().startswith("epoch,lr,train_loss")
+
+
+BAD_TRAIN_ARGUMENTS: dict[str, tuple[dict[str, object], type[Exception], str]] = {
+    "seed-too-big": ({"seed": 2**64}, ValueError, r"seed must be an int from -2\*\*63 to 2\*\*64 - 1"),
+    "seed-str": ({"seed": "0"}, ValueError, r"seed must be an int from -2\*\*63 to 2\*\*64 - 1, got '0'"),
+    "recipe-None": ({"recipe": None}, TypeError, "recipe must be a blocks.SGDRecipe, got NoneType"),
+    "train_loader-None": ({"train_loader": None}, TypeError, "train_loader must be a DataLoader"),
+    "val_loader-int": ({"val_loader": 3}, TypeError, "val_loader must be a DataLoader"),
+    "empty-loader": ({"train_loader": []}, ValueError, "train_loader must yield at least one batch"),
+    "net-without-parameters": ({"net": nn.ReLU()}, ValueError, "net must have parameters to train"),
+}
+
+
+@pytest.mark.parametrize(("change", "error", "message"), BAD_TRAIN_ARGUMENTS.values(), ids=BAD_TRAIN_ARGUMENTS.keys())
+def test_train_names_a_bad_argument(
+    loader: DataLoader, change: dict[str, object], error: type[Exception], message: str
+) -> None:
+    arguments = {"net": small_resnext(), "train_loader": loader, "epochs": 1, "progress": False} | change
+    with pytest.raises(error, match=message):
+        blocks.train(**arguments)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("net", NOT_MODULES, ids=NOT_MODULE_IDS)
+def test_train_of_a_non_module_is_a_type_error(loader: DataLoader, net: object) -> None:
+    with pytest.raises(TypeError, match=f"net must be a torch.nn.Module, got {type(net).__name__}"):
+        blocks.train(net, loader, epochs=1, progress=False)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", [2**64, -(2**63) - 1, 1.5, "0", None], ids=repr)
+def test_data_loaders_seed_must_be_an_int_in_range(seed: object) -> None:
+    with pytest.raises(ValueError, match=r"seed must be an int from -2\*\*63 to 2\*\*64 - 1"):
+        blocks.data_loaders("digits", seed=seed)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", [-(2**63), 2**64 - 1], ids=["lowest", "highest"])
+def test_data_loaders_seed_at_the_ends_of_the_range(seed: int) -> None:
+    train_loader, val_loader = blocks.data_loaders("digits", seed=seed)
+    assert len(train_loader.dataset) + len(val_loader.dataset) == 1797  # scikit-learn's digits
