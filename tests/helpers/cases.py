@@ -7,7 +7,9 @@ import itertools
 import torch
 from torch import nn
 
-from blocks import BlockSpec
+import blocks
+from blocks import BlockSpec, resnext
+from blocks.util.numerics import randomise_batchnorm
 
 # Specs every equivalence proof runs over: cardinality 1 (plain ResNet bottleneck),
 # widths that are not powers of two, stride 1 and 2, identity and projection shortcuts.
@@ -50,3 +52,10 @@ def freeze_batch_norms(module: nn.Module) -> nn.Module:
         if isinstance(layer, nn.BatchNorm2d):
             layer.eval()
     return module
+
+
+def small_net(form: str = "c") -> blocks.ResNeXt:
+    """A ResNeXt-50 2x4d, 10 classes, CIFAR stem, its BNs randomised, in eval mode: a whole network, but small."""
+    torch.manual_seed(0)
+    net = resnext(50, 2, 4, form=form, num_classes=10, stem="cifar")
+    return randomise_batchnorm(net, torch.Generator().manual_seed(0)).eval()

@@ -8,7 +8,6 @@ other form from the same seed; block tensors are read from each form by hand
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import pytest
@@ -17,12 +16,12 @@ import torchvision
 from torch import nn
 
 import blocks
-from blocks import BlockSpec, build, form_of, load_weights, replace_head, resnext, resnext29, small_resnext, transplant
+from blocks import BlockSpec, build, form_of, replace_head, resnext, resnext29, small_resnext, transplant
 from blocks.core.build import Footprint
 from blocks.measure.proof import randomise_batchnorm, relative_error
 from blocks.models.networks import network_footprint
 
-from tests.helpers.cases import NOT_MODULE_IDS, NOT_MODULES
+from tests.helpers.cases import NOT_MODULE_IDS, NOT_MODULES, small_net
 from tests.helpers.reference import MODES, assert_agree, in_mode, tensors_by_path
 
 # Whole networks add rounding over 16-33 blocks; the issue asks 1e-10 relative in float64.
@@ -110,12 +109,6 @@ def test_depth_101_transplants_follow_the_source_in_float64() -> None:
     torch.manual_seed(0)
     net = randomise_batchnorm(resnext(101, 32, 4), torch.Generator().manual_seed(0)).double()
     assert_transplants_follow_the_source(net, torch.randn(2, 3, 64, 64, dtype=torch.float64), training=False)
-
-
-def small_net(form: str = "c") -> blocks.ResNeXt:
-    torch.manual_seed(0)
-    net = resnext(50, 2, 4, form=form, num_classes=10, stem="cifar")
-    return randomise_batchnorm(net, torch.Generator().manual_seed(0)).eval()
 
 
 def blocks_of(net: nn.Module) -> list[blocks.ResNeXtBlock]:
@@ -224,113 +217,6 @@ def test_replace_head_rejects_bad_arguments(arguments: dict, message: str) -> No
 def test_replace_head_needs_an_fc() -> None:
     with pytest.raises(ValueError, match="Sequential has no classifier 'fc'"):
         replace_head(nn.Sequential(nn.Linear(2, 2)), 3)
-
-
-@pytest.mark.parametrize("form", ["a", "b", "c"])
-def test_load_torchvision_weights_file_into_any_form(tmp_path, form: str) -> None:
-    torch.manual_seed(0)
-    reference = randomise_batchnorm(torchvision.models.resnext50_32x4d(), torch.Generator().manual_seed(1))
-    path = tmp_path / "resnext50_32x4d.pth"
-    torch.save(reference.state_dict(), path)
-    net = load_weights(resnext(50, 32, 4, form=form), path).eval()
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        assert relative_error(net(x), reference.eval()(x)) <= NETWORK_FP32_RTOL
-
-
-def test_load_our_checkpoint_of_one_form_into_another(tmp_path, direction: tuple[str, str]) -> None:
-    saved, loaded = direction
-    source = small_net(saved).double()
-    path = tmp_path / "net.pth"
-    torch.save(source.state_dict(), path)
-    net = load_weights(resnext(50, 2, 4, form=loaded, num_classes=10, stem="cifar").double(), path).eval()
-    x = torch.randn(2, 3, 16, 16, dtype=torch.float64)
-    assert relative_error(net(x), source(x)) <= NETWORK_FP64_RTOL
-
-
-def test_wrong_shaped_checkpoint_names_the_key_and_leaves_net_untouched(tmp_path) -> None:
-    path = tmp_path / "other.pth"
-    torch.save(small_net().state_dict(), path)  # 2x4d
-    net = resnext(50, 2, 8, num_classes=10, stem="cifar")  # 2x8d
-    before = {k: v.clone() for k, v in net.state_dict().items()}
-    with pytest.raises(
-        ValueError,
-        match=r"'layer1.0.conv1.weight' has shape \(8, 64, 1, 1\) in the checkpoint,"
-        r" but the network needs \(16, 64, 1, 1\)",
-    ):
-        load_weights(net, path)
-    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
-
-
-def test_foreign_checkpoint_is_rejected(tmp_path) -> None:
-    path = tmp_path / "linear.pth"
-    torch.save(nn.Linear(3, 4).state_dict(), path)
-    with pytest.raises(ValueError, match=r"the checkpoint lacks 'conv1.weight' \(shape \(64, 3, 3, 3\)\)"):
-        load_weights(small_net(), path)
-    torch.save([1, 2, 3], path)
-    with pytest.raises(ValueError, match="holds a list, not a state_dict"):
-        load_weights(small_net(), path)
-
-
-class NotWeights:
-    """An object a pickle can hold but a state_dict should not: loading it could run code."""
-
-
-def test_checkpoint_that_is_not_only_tensors_is_never_unpickled(tmp_path) -> None:
-    path = tmp_path / "code.pth"
-    torch.save({"conv1.weight": torch.zeros(1), "payload": NotWeights()}, path)
-    # The class by its full name: tests.models.test_..., whichever file this test lies in.
-    message = f"is a pickled {re.escape(NotWeights.__module__)}.NotWeights, not a state_dict of tensors"
-    with pytest.raises(ValueError, match=message):
-        load_weights(small_net(), path)  # the weights-only load refused to run the pickle's code
-
-
-@pytest.mark.parametrize("wrapper", ["state_dict", "model"])
-def test_wrapped_checkpoint_is_unwrapped(tmp_path, wrapper: str) -> None:
-    source = small_net("a").double()
-    path = tmp_path / "wrapped.pth"
-    torch.save({wrapper: source.state_dict()}, path)
-    net = load_weights(resnext(50, 2, 4, num_classes=10, stem="cifar").double(), path).eval()
-    x = torch.randn(2, 3, 16, 16, dtype=torch.float64)
-    assert relative_error(net(x), source(x)) <= NETWORK_FP64_RTOL
-
-
-def test_block_checkpoint_loads_into_a_block(tmp_path, direction: tuple[str, str]) -> None:
-    source_form, target_form = direction
-    spec = BlockSpec(8, 16, 2, 4, stride=2)
-    source = randomise_batchnorm(build(spec, source_form), torch.Generator().manual_seed(0)).double().eval()
-    path = tmp_path / "block.pth"
-    torch.save(source.state_dict(), path)
-    target = load_weights(build(spec, target_form).double(), path).eval()
-    assert_agree(tensors_by_path(target), tensors_by_path(source), rtol=0)
-
-
-def test_checkpoint_with_a_gap_in_its_paths_names_the_block(tmp_path) -> None:
-    state = {key.replace("layer2.0.paths.1.", "layer2.0.paths.5."): t for key, t in small_net("a").state_dict().items()}
-    path = tmp_path / "gap.pth"
-    torch.save(state, path)
-    with pytest.raises(ValueError, match=r"^layer2.0: the paths holding 'conv1.weight' are \[0, 5\], not 0 … 1$"):
-        load_weights(small_net("c"), path)
-
-
-def test_block_checkpoint_with_a_gap_in_its_paths_names_the_block(tmp_path) -> None:
-    spec = BlockSpec(8, 8, 2, 4)
-    state = {key.replace("paths.1.", "paths.5."): t for key, t in build(spec, "a").state_dict().items()}
-    path = tmp_path / "gap.pth"
-    torch.save(state, path)
-    with pytest.raises(ValueError, match=r"^block: the paths holding 'conv1.weight' are \[0, 5\], not 0 … 1$"):
-        load_weights(build(spec, "c"), path)
-
-
-@pytest.mark.parametrize("extra", ["layer1.0.conv9.weight", "fc.scale"], ids=["in-a-block", "outside-the-blocks"])
-def test_checkpoint_with_a_key_the_network_lacks_names_it(tmp_path, extra: str) -> None:
-    state = small_net("a").state_dict()
-    state[extra] = torch.zeros(1)
-    path = tmp_path / "extra.pth"
-    torch.save(state, path)
-    message = f"^load_weights: the checkpoint has {re.escape(repr(extra))}, which the network does not$"
-    with pytest.raises(ValueError, match=message):
-        load_weights(small_net("b"), path)
 
 
 SAME_AND_OTHER = [(s, t) for s in "abc" for t in "abc"]
