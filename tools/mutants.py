@@ -44,10 +44,10 @@ MUTMUT = Path(sys.executable).parent / "mutmut"  # `python -m mutmut` re-imports
 PROOF_FILES = {
     "test_equivalence": ["tests/core/test_equivalence.py"],
     "test_training": [
-        "tests/training/test_training.py::test_float64_losses_agree_at_every_step",
-        "tests/training/test_training.py::test_float64_final_tensors_agree",
-        "tests/training/test_training.py::test_trained_networks_agree_in_eval_mode",
-        "tests/training/test_training.py::test_train_in_lockstep_reports_the_untouched_network",
+        "tests/training/test_lockstep.py::test_float64_losses_agree_at_every_step",
+        "tests/training/test_lockstep.py::test_float64_final_tensors_agree",
+        "tests/training/test_lockstep.py::test_trained_networks_agree_in_eval_mode",
+        "tests/training/test_lockstep.py::test_train_in_lockstep_reports_the_untouched_network",
     ],
     "test_networks": ["tests/models/test_networks.py"],
 }
