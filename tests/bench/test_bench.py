@@ -1,4 +1,4 @@
-"""The speed benchmark keeps working, and form (a) through form (c)'s kernels is still form (a).
+"""The speed benchmark keeps working: its runs, its CSV and figure, the roofline, its command.
 
 Nothing here asserts a time: timings belong to ``python -m blocks bench`` and
 the README, on a machine that is not running the test suite at the same time.
@@ -6,7 +6,6 @@ the README, on a machine that is not running the test suite at the same time.
 
 from __future__ import annotations
 
-import copy
 import csv
 import re
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from blocks import BlockSpec, build, transplant
+from blocks import BlockSpec, build
 from blocks.bench import (
     BenchConfig,
     Measurement,
@@ -47,12 +46,9 @@ from blocks.cli import main
 from blocks.figures.speed import FIGURE_NAME, speed_figure
 from blocks.figures.style import save_figure
 from blocks.measure.census import census
-from blocks.measure.compiled import compiled_calls
-from blocks.measure.proof import random_block, relative_error
-from blocks.models.fused import fused_forward
+from blocks.measure.proof import random_block
 
 from tests.helpers import REPOSITORY
-from tests.helpers.cases import freeze_batch_norms, spec_id
 
 # A benchmark small enough for seconds on 2 cores: two templates, tiny inputs, C = 2 networks;
 # without the compiler, which takes its seconds per block whatever the input (COMPILED_TINY has it).
@@ -64,17 +60,6 @@ TINY = BenchConfig(
 COMPILED_TINY = BenchConfig(
     batch=1, size=4, repeats=1, warmup=0, threads=1, templates=((2, 2),), experiments=(COMPILED, ROOFLINE)
 )
-
-# The fused forward adds the paths' products in another order than the sum of C
-# path outputs does, so it differs by rounding only: a few float64 ulps (2.2e-16).
-FP64_RTOL = 1e-12
-
-FUSED_SPECS = [
-    BlockSpec(32, 32, cardinality=8, width=4),  # identity shortcut
-    BlockSpec(16, 24, cardinality=3, width=5, stride=2),  # projection shortcut, stride 2
-    BlockSpec(8, 8, cardinality=1, width=6),  # one path: ResNet's bottleneck
-]
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
@@ -273,61 +258,6 @@ def test_cli_only_writes_a_csv_named_after_the_experiments(tmp_path: Path) -> No
     assert main([*argv, "--threads", "1", "--out", str(tmp_path / "out"), "--figures", str(tmp_path / "fig")]) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["results-roofline.csv", "roofline.csv"]
     assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == [f"roofline.{fmt}" for fmt in ("pdf", "png", "svg")]
-
-
-@pytest.mark.parametrize("form, convolutions", [("a", 3 * 2), ("c", 3)], ids=["form-a", "form-c"])
-def test_the_compiler_keeps_every_convolution_and_fuses_the_rest(form: str, convolutions: int) -> None:
-    block = build(BlockSpec(16, 16, cardinality=2, width=2), form).eval()
-    x = torch.randn(1, 16, 4, 4)
-    calls = compiled_calls(block, x)
-    assert calls.convolutions == convolutions  # 3 per path in (a): no grouped convolution is made
-    assert {"add", "relu"} <= set(calls.generated[-1].split("_"))  # the sum, BN, shortcut and ReLU: one loop
-    assert calls.total_calls < census(block, x).total_calls
-
-
-@pytest.mark.parametrize("spec", FUSED_SPECS, ids=spec_id)
-@pytest.mark.parametrize("form", ["a", "b", "c"])  # (c): simply called
-def test_fused_forward_equals_the_plain_forward(spec: BlockSpec, form: str) -> None:
-    """Outputs, gradients of every path's parameters, and BN running statistics all agree."""
-    plain = transplant(random_block(spec), form).double()
-    fused = copy.deepcopy(plain)
-    x = torch.randn(4, spec.in_channels, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    for train in (False, True):  # eval: running statistics used; train: batch statistics, stats updated
-        plain.train(train)
-        fused.train(train)
-        out_plain, out_fused = plain(x), fused_forward(fused, x)
-        assert relative_error(out_fused, out_plain) <= FP64_RTOL
-        out_plain.square().sum().backward()
-        out_fused.square().sum().backward()
-    for (name, p), q in zip(plain.named_parameters(), fused.parameters()):
-        assert relative_error(q.grad, p.grad) <= FP64_RTOL, name
-    for (name, b), f in zip(plain.named_buffers(), fused.buffers()):
-        if b.is_floating_point():
-            assert relative_error(f, b) <= FP64_RTOL, name
-        else:  # num_batches_tracked: one train step counted once in every BN
-            assert torch.equal(f, b), name
-    assert int(fused.bn3.num_batches_tracked) == 8  # random_block sets 7
-
-
-@pytest.mark.parametrize("form", ["a", "b"])
-def test_fused_forward_keeps_batch_norms_in_eval_mode_in_a_training_block(form: str) -> None:
-    spec = FUSED_SPECS[0]
-    plain = freeze_batch_norms(transplant(random_block(spec), form).double().train())
-    fused = copy.deepcopy(plain)
-    x = torch.randn(4, spec.in_channels, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    # BNs run in train mode would normalise with the batch's statistics and update their running ones.
-    assert relative_error(fused_forward(fused, x), plain(x)) <= FP64_RTOL
-    for (name, b), f in zip(plain.named_buffers(), fused.buffers()):
-        assert torch.equal(f, b), name
-
-
-def test_fused_forward_names_what_it_cannot_run() -> None:
-    with pytest.raises(TypeError, match=r"^fused_forward: block is a Linear, not a block of form a, b or c$"):
-        fused_forward(torch.nn.Linear(2, 2), torch.zeros(1, 2))
-    block = random_block(BlockSpec(8, 8, 2, 4), "a")
-    block.paths[1].bn2.eval()  # form (c) has one bn2, in one mode
-    with pytest.raises(ValueError, match=r"^fused_forward: block: the paths' bn2 layers are not all in the same"):
-        fused_forward(block, torch.zeros(2, 8, 4, 4))
 
 
 def test_move_weights_keeps_values_and_layout_at_new_addresses() -> None:
