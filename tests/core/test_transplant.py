@@ -14,13 +14,13 @@ from blocks import FORMS as FORMS_BY_NAME
 from blocks import BlockSpec, GroupedConvBlock, ResNeXtBlock, build, form_of, transplant
 from blocks.core._fast import empty_block, state_of
 from blocks.core.canonical import layer_modes, to_canonical
-from blocks.measure.proof import random_block, relative_error
+from blocks.measure.proof import random_block
+from blocks.util.numerics import FP64_RTOL, relative_error
 
 from tests.helpers.cases import freeze_batch_norms, random_input
 
 FORMS = ["a", "b", "c"]
 ROUND_TRIPS = [trip for trip in itertools.product(FORMS, repeat=3) if trip[0] == trip[2]]
-FP64_RTOL = 1e-12  # as in test_equivalence.py: rounding of a different summation order
 
 
 def storages(module: nn.Module) -> set[int]:

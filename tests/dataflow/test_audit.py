@@ -14,7 +14,7 @@ import torch
 
 import blocks
 from blocks.dataflow import mistakes
-from blocks.measure.proof import randomise_batchnorm
+from blocks.util.numerics import randomise_batchnorm
 
 from tests.dataflow.foreign.correct import CORRECT
 from tests.dataflow.foreign.wrong import WRONG

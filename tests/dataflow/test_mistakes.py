@@ -9,9 +9,8 @@ import torch
 
 import blocks
 from blocks.dataflow import mistakes
-from blocks.measure.proof import randomise_batchnorm, relative_error
+from blocks.util.numerics import FP64_RTOL, randomise_batchnorm, relative_error
 
-FP64_RTOL = 1e-12  # float64 rounding of a reordered sum (blocks.proof.TOLERANCES)
 # A mistake must change the output by far more than rounding: a relative error of
 # order 0.1 to 1, against 1e-12 (float64) or 1e-5 (float32) for a correct layout.
 DIFFERENT = 1e-2

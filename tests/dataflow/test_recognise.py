@@ -14,8 +14,8 @@ from torch import Tensor, nn
 
 import blocks
 from blocks.dataflow import mistakes
-from blocks.dataflow.recognise import CANONICAL_RTOL, recognise
-from blocks.measure.proof import randomise_batchnorm, relative_error
+from blocks.dataflow.recognise import recognise
+from blocks.util.numerics import CANONICAL_RTOL, FP32_RTOL, randomise_batchnorm, relative_error
 
 from tests.dataflow.foreign.correct import CORRECT
 from tests.dataflow.foreign.wrong import WRONG
@@ -23,8 +23,7 @@ from tests.dataflow.foreign.wrong import WRONG
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 # A foreign model moved into this package's blocks computes the same function up to float32
-# rounding: the forms add the same products in another order (see blocks.measure.proof.TOLERANCES).
-FLOAT32_RTOL = 1e-5
+# rounding (FP32_RTOL): the forms add the same products in another order.
 BLOCK = blocks.BlockSpec(64, 128, cardinality=4, width=8, stride=2)
 ADOPTABLE = [name for name in CORRECT if name not in ("functional-form-c", "keras-cifar-resnext29")]
 
@@ -39,7 +38,7 @@ def test_a_correct_foreign_model_moves_into_our_blocks_computing_the_same_functi
     assert blocks.form_of(ours) == form
     x = torch.randn(size, generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
-        assert relative_error(ours(x), source(x)) <= FLOAT32_RTOL
+        assert relative_error(ours(x), source(x)) <= FP32_RTOL
     assert all(torch.equal(before[k], v) for k, v in source.state_dict().items())  # the source is untouched
 
 

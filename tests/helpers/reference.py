@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from blocks import FORMS, BlockSpec, ResNeXtBlock
-from blocks.measure.proof import relative_error
+from blocks.util.numerics import relative_error
 
 PATH_LAYERS = ("conv1", "bn1", "conv2", "bn2", "conv3")  # one path: 1x1 -> BN -> 3x3 -> BN -> 1x1
 BN_TENSORS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")

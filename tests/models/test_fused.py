@@ -8,15 +8,14 @@ import pytest
 import torch
 
 from blocks import BlockSpec, transplant
-from blocks.measure.proof import random_block, relative_error
+from blocks.measure.proof import random_block
 from blocks.models.fused import fused_forward
+from blocks.util.numerics import FP64_RTOL, relative_error
 
 from tests.helpers.cases import freeze_batch_norms, spec_id
 
-# The fused forward adds the paths' products in another order than the sum of C
-# path outputs does, so it differs by rounding only: a few float64 ulps (2.2e-16).
-FP64_RTOL = 1e-12
-
+# The fused forward adds the paths' products in another order than the sum of C path outputs does,
+# so it differs by rounding only (FP64_RTOL).
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 FUSED_SPECS = [

@@ -18,18 +18,11 @@ from torch import nn
 import blocks
 from blocks import BlockSpec, build, form_of, replace_head, resnext, resnext29, small_resnext, transplant
 from blocks.core.build import Footprint
-from blocks.measure.proof import randomise_batchnorm, relative_error
 from blocks.models.networks import network_footprint
+from blocks.util.numerics import NETWORK_FP64_RTOL, NETWORK_GRAD_FP64_RTOL, randomise_batchnorm, relative_error
 
 from tests.helpers.cases import NOT_MODULE_IDS, NOT_MODULES, small_net
 from tests.helpers.reference import MODES, assert_agree, in_mode, tensors_by_path
-
-# Whole networks add rounding over 16-33 blocks; the issue asks 1e-10 relative in float64.
-NETWORK_FP64_RTOL = 1e-10
-# Gradients, back through every block and train-mode BN's subtraction of nearly equal sums.
-NETWORK_GRAD_FP64_RTOL = 1e-8
-# float32 reference vs our form (a): a different summation order over ~50 layers.
-NETWORK_FP32_RTOL = 1e-4
 
 # (torchvision builder, our arguments, parameter count as torchvision's model has it)
 TORCHVISION = [

@@ -22,14 +22,13 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 from blocks import small_resnext, train
 from blocks.cli import main
 from blocks.training.data import digits_datasets
+from blocks.util.numerics import TRAINING_LOSS_FP64_RTOL, TRAINING_WEIGHT_FP64_RTOL
 
 PROCESSES = 2
 FORMS = ("a", "c")
 # The processes sum the same numbers in another order than one process does (per-shard
 # sums added over processes, gradients averaged), so every step adds ~1e-16 of rounding:
-# the bounds of the single-process lock-step proof (tests/training/test_training.py).
-FP64_LOSS_RTOL = 1e-9
-FP64_WEIGHT_RTOL = 1e-8
+# the bounds of the single-process lock-step proof (tests/training/test_lockstep.py).
 GLOBAL_BATCH = 16
 TRAIN_IMAGES = 64  # 4 steps per epoch
 VAL_IMAGES = 45  # not a multiple of the processes: each image must still be measured once
@@ -107,16 +106,16 @@ def test_two_processes_take_the_steps_of_one(two_process_runs: dict[str, tuple],
     with torch.random.fork_rng(devices=[]):
         one_losses, one_epochs, one_state = _train_form(form, sampler_seed=SEED)
     assert len(losses) == len(one_losses) == EPOCHS * TRAIN_IMAGES // GLOBAL_BATCH
-    assert max(_relative(mine, one) for mine, one in zip(losses, one_losses)) <= FP64_LOSS_RTOL
+    assert max(_relative(mine, one) for mine, one in zip(losses, one_losses)) <= TRAINING_LOSS_FP64_RTOL
     assert one_losses[-1] < one_losses[0]  # it is learning
     for key, value in one_state.items():  # weights and BN statistics (over the global batch)
         if value.is_floating_point():
-            assert _relative(state[key], value) <= FP64_WEIGHT_RTOL, key
+            assert _relative(state[key], value) <= TRAINING_WEIGHT_FP64_RTOL, key
         else:  # BN's num_batches_tracked: one per step
             assert torch.equal(state[key], value), key
     for mine, one in zip(epochs, one_epochs):  # metrics summed over the processes: every image once
         for name in ("train_loss", "val_loss"):
-            assert _relative(mine[name], one[name]) <= FP64_LOSS_RTOL, name
+            assert _relative(mine[name], one[name]) <= TRAINING_LOSS_FP64_RTOL, name
         assert mine["train_accuracy"] == one["train_accuracy"] and mine["val_accuracy"] == one["val_accuracy"]
 
 

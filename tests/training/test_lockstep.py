@@ -22,17 +22,14 @@ from blocks import (
     train_in_lockstep,
     transplant,
 )
-from blocks.measure.proof import relative_error
 from blocks.training.loop import sgd_step
+from blocks.util.numerics import TRAINING_LOSS_FP64_RTOL, TRAINING_WEIGHT_FP64_RTOL, relative_error
 
 from tests.helpers.cases import DIRECTIONS, direction_id
 from tests.helpers.reference import assert_agree, in_mode, tensors_by_path
 
-# The bounds for 20 float64 steps. Every operation is the same sum in another
-# order, so each step adds ~1e-16 of rounding; measured: ~1e-13 after 20 steps.
-FP64_LOSS_RTOL = 1e-9
-FP64_WEIGHT_RTOL = 1e-8
-
+# The bounds (TRAINING_LOSS_FP64_RTOL, TRAINING_WEIGHT_FP64_RTOL) are the for 20 float64 steps: every
+# operation is the same sum in another order, so each step adds ~1e-16 of rounding; measured: ~1e-13 after 20.
 
 # ---------------------------------------------------------------- lock-step equivalence
 # The source trains itself: it is the reference, and the transplant made nothing of it.
@@ -124,7 +121,7 @@ def lockstep(request: pytest.FixtureRequest) -> Run:
 def test_float64_losses_agree_at_every_step(lockstep: Run) -> None:
     errors = [abs(mine - ref) / ref for mine, ref in zip(lockstep.target_losses, lockstep.source_losses)]
     assert len(errors) == 6
-    assert max(errors) <= FP64_LOSS_RTOL, errors
+    assert max(errors) <= TRAINING_LOSS_FP64_RTOL, errors
     assert lockstep.source_losses[-1] < lockstep.source_losses[0]  # it is learning
 
 
@@ -132,14 +129,14 @@ def test_float64_final_tensors_agree(lockstep: Run) -> None:
     # Every block's tensors by path (parameters, BN statistics and counters), read from each form by hand,
     # and every tensor outside the blocks (stem, classifier) by name.
     for target_block, source_block in zip(blocks_of(lockstep.target), blocks_of(lockstep.source), strict=True):
-        assert_agree(tensors_by_path(target_block), tensors_by_path(source_block), FP64_WEIGHT_RTOL)
+        assert_agree(tensors_by_path(target_block), tensors_by_path(source_block), TRAINING_WEIGHT_FP64_RTOL)
     source_state, target_state = lockstep.source.state_dict(), lockstep.target.state_dict()
     outside = (
         {}
         if isinstance(lockstep.source, ResNeXtBlock)
         else {key: tensor for key, tensor in source_state.items() if not key.startswith("layer")}
     )
-    assert_agree({key: target_state[key] for key in outside}, outside, FP64_WEIGHT_RTOL)
+    assert_agree({key: target_state[key] for key in outside}, outside, TRAINING_WEIGHT_FP64_RTOL)
 
 
 def test_trained_networks_agree_in_eval_mode(lockstep: Run) -> None:
@@ -147,7 +144,7 @@ def test_trained_networks_agree_in_eval_mode(lockstep: Run) -> None:
     images = lockstep.batches[0][0].double()
     source, target = (copy.deepcopy(net).eval() for net in (lockstep.source, lockstep.target))  # the fixture's stay
     with torch.no_grad():
-        assert relative_error(target(images), source(images)) <= FP64_WEIGHT_RTOL
+        assert relative_error(target(images), source(images)) <= TRAINING_WEIGHT_FP64_RTOL
 
 
 def test_train_in_lockstep_reports_the_untouched_network(digit_batches: tuple) -> None:
@@ -157,8 +154,8 @@ def test_train_in_lockstep_reports_the_untouched_network(digit_batches: tuple) -
     own_losses = train_steps(net, digit_batches)  # the network itself, trained after the lock-step run
     assert result.losses["c"] == own_losses  # its own form: a copy, bit for bit the same steps
     for form in "ab":
-        assert max(result.loss_errors(form)) <= FP64_LOSS_RTOL
-        assert result.weight_errors[form] <= FP64_WEIGHT_RTOL
+        assert max(result.loss_errors(form)) <= TRAINING_LOSS_FP64_RTOL
+        assert result.weight_errors[form] <= TRAINING_WEIGHT_FP64_RTOL
 
 
 def test_float32_rounding_exceeds_the_float64_bound(digit_batches: tuple) -> None:
@@ -166,8 +163,8 @@ def test_float32_rounding_exceeds_the_float64_bound(digit_batches: tuple) -> Non
     torch.manual_seed(0)
     result = train_in_lockstep(small_resnext(), digit_batches[:4], forms=("a",))
     assert set(result.losses) == {"a", "c"}
-    assert max(result.loss_errors("a")) > FP64_LOSS_RTOL
-    assert result.weight_errors["a"] > FP64_WEIGHT_RTOL
+    assert max(result.loss_errors("a")) > TRAINING_LOSS_FP64_RTOL
+    assert result.weight_errors["a"] > TRAINING_WEIGHT_FP64_RTOL
 
 
 def test_lockstep_leaves_the_network_unchanged(digit_batches: tuple) -> None:
