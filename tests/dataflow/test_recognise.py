@@ -28,6 +28,7 @@ BLOCK = blocks.BlockSpec(64, 128, cardinality=4, width=8, stride=2)
 ADOPTABLE = [name for name in CORRECT if name not in ("functional-form-c", "keras-cifar-resnext29")]
 
 
+@pytest.mark.mutation  # blocks.transplant and form_of hand a foreign model over here: make mutants runs it
 @pytest.mark.parametrize("name", ADOPTABLE)
 @pytest.mark.parametrize("form", "abc")
 def test_a_correct_foreign_model_moves_into_our_blocks_computing_the_same_function(name: str, form: str) -> None:
@@ -67,6 +68,7 @@ def test_every_block_of_a_correct_model_maps_onto_form_c(name: str) -> None:
             assert block.error <= CANONICAL_RTOL, block
 
 
+@pytest.mark.mutation  # blocks.transplant and form_of hand a foreign model over here: make mutants runs it
 def test_form_of_reads_a_foreign_model_by_its_layout() -> None:
     for name, layout in (("modulelist-loop-form-a", "a"), ("chunk-form-b", "b"), ("paper-table1-form-c", "c")):
         make, size = CORRECT[name]

@@ -43,7 +43,14 @@ def test_parameter_count_equals_torchvision(name: str, args: tuple[int, int, int
         assert count(resnext(*args)) == count(getattr(torchvision.models, name)()) == params
 
 
-@pytest.mark.parametrize(("name", "args", "params"), TORCHVISION)
+# The 101-layer models run for seconds each: make mutants leaves them to their 50-layer sibling.
+TORCHVISION_LOADS = [
+    pytest.param(*case.values, id=case.id, marks=pytest.mark.mutation_slow) if "101" in case.id else case
+    for case in TORCHVISION
+]
+
+
+@pytest.mark.parametrize(("name", "args", "params"), TORCHVISION_LOADS)
 def test_torchvision_state_dict_loads_strictly_with_identical_outputs(
     name: str, args: tuple[int, int, int], params: int
 ) -> None:
@@ -84,6 +91,7 @@ def assert_transplants_follow_the_source(source: nn.Module, x: torch.Tensor, tra
         assert relative_error(target(x), expected) <= NETWORK_FP64_RTOL, form
 
 
+@pytest.mark.mutation_slow
 @pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
 def test_resnext50_transplants_follow_the_source_in_float64(training: bool) -> None:
     torch.manual_seed(0)
@@ -91,6 +99,7 @@ def test_resnext50_transplants_follow_the_source_in_float64(training: bool) -> N
     assert_transplants_follow_the_source(net, torch.randn(2, 3, 64, 64, dtype=torch.float64), training)
 
 
+@pytest.mark.mutation_slow
 @pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
 def test_resnext29_transplants_follow_the_source_in_float64(training: bool) -> None:
     torch.manual_seed(0)
@@ -98,6 +107,7 @@ def test_resnext29_transplants_follow_the_source_in_float64(training: bool) -> N
     assert_transplants_follow_the_source(net, torch.randn(2, 3, 8, 8, dtype=torch.float64), training)
 
 
+@pytest.mark.mutation_slow
 def test_depth_101_transplants_follow_the_source_in_float64() -> None:
     torch.manual_seed(0)
     net = randomise_batchnorm(resnext(101, 32, 4), torch.Generator().manual_seed(0)).double()

@@ -161,12 +161,14 @@ def test_cifar_training_images_are_augmented(fake_cifar: tuple[Path, np.ndarray]
 # argument and the value, never a raw internal, and where the call would change something, nothing changed.
 
 
+@pytest.mark.mutation  # a hostile-user row: in make mutants' selection as all of them are
 @pytest.mark.parametrize("seed", [2**64, -(2**63) - 1, 1.5, "0", None], ids=repr)
 def test_data_loaders_seed_must_be_an_int_in_range(seed: object) -> None:
     with pytest.raises(ValueError, match=r"seed must be an int from -2\*\*63 to 2\*\*64 - 1"):
         blocks.data_loaders("digits", seed=seed)  # type: ignore[arg-type]
 
 
+@pytest.mark.mutation  # a hostile-user row: in make mutants' selection as all of them are
 @pytest.mark.parametrize("seed", [-(2**63), 2**64 - 1], ids=["lowest", "highest"])
 def test_data_loaders_seed_at_the_ends_of_the_range(seed: int) -> None:
     train_loader, val_loader = blocks.data_loaders("digits", seed=seed)

@@ -118,6 +118,7 @@ def lockstep(request: pytest.FixtureRequest) -> Run:
     return lockstep_run(model, mode, source_form, target_form)
 
 
+@pytest.mark.mutation  # a proof of the transplant: make mutants runs it
 def test_float64_losses_agree_at_every_step(lockstep: Run) -> None:
     errors = [abs(mine - ref) / ref for mine, ref in zip(lockstep.target_losses, lockstep.source_losses)]
     assert len(errors) == 6
@@ -125,6 +126,7 @@ def test_float64_losses_agree_at_every_step(lockstep: Run) -> None:
     assert lockstep.source_losses[-1] < lockstep.source_losses[0]  # it is learning
 
 
+@pytest.mark.mutation  # a proof of the transplant: make mutants runs it
 def test_float64_final_tensors_agree(lockstep: Run) -> None:
     # Every block's tensors by path (parameters, BN statistics and counters), read from each form by hand,
     # and every tensor outside the blocks (stem, classifier) by name.
@@ -139,6 +141,7 @@ def test_float64_final_tensors_agree(lockstep: Run) -> None:
     assert_agree({key: target_state[key] for key in outside}, outside, TRAINING_WEIGHT_FP64_RTOL)
 
 
+@pytest.mark.mutation  # a proof of the transplant: make mutants runs it
 def test_trained_networks_agree_in_eval_mode(lockstep: Run) -> None:
     # Validation: every BN now normalises with the running statistics that training left.
     images = lockstep.batches[0][0].double()
@@ -147,6 +150,7 @@ def test_trained_networks_agree_in_eval_mode(lockstep: Run) -> None:
         assert relative_error(target(images), source(images)) <= TRAINING_WEIGHT_FP64_RTOL
 
 
+@pytest.mark.mutation  # a proof of the transplant: make mutants runs it
 def test_train_in_lockstep_reports_the_untouched_network(digit_batches: tuple) -> None:
     torch.manual_seed(0)
     net = small_resnext().double()

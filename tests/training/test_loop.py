@@ -149,6 +149,7 @@ BAD_CSV_PATHS: dict[str, tuple[Callable[[Path], object], str]] = {
 }
 
 
+@pytest.mark.mutation  # a hostile-user row: in make mutants' selection as all of them are
 @pytest.mark.parametrize(("make", "message"), BAD_CSV_PATHS.values(), ids=BAD_CSV_PATHS.keys())
 def test_train_checks_the_csv_path_before_any_step(
     tmp_path: Path, loader: DataLoader, make: Callable[[Path], object], message: str
@@ -162,6 +163,7 @@ def test_train_checks_the_csv_path_before_any_step(
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())  # not one step was taken
 
 
+@pytest.mark.mutation  # a hostile-user row: in make mutants' selection as all of them are
 def test_train_makes_the_csv_folder(tmp_path: Path, loader: DataLoader) -> None:
     path = tmp_path / "runs" / "a" / "metrics.csv"  # the README's `--csv runs/a.csv`, two folders deep
     blocks.train(small_resnext(), loader, epochs=1, csv_path=path, progress=False)
@@ -179,6 +181,7 @@ BAD_TRAIN_ARGUMENTS: dict[str, tuple[dict[str, object], type[Exception], str]] =
 }
 
 
+@pytest.mark.mutation  # a hostile-user row: in make mutants' selection as all of them are
 @pytest.mark.parametrize(("change", "error", "message"), BAD_TRAIN_ARGUMENTS.values(), ids=BAD_TRAIN_ARGUMENTS.keys())
 def test_train_names_a_bad_argument(
     loader: DataLoader, change: dict[str, object], error: type[Exception], message: str
@@ -188,6 +191,7 @@ def test_train_names_a_bad_argument(
         blocks.train(**arguments)  # type: ignore[arg-type]
 
 
+@pytest.mark.mutation  # a hostile-user row: in make mutants' selection as all of them are
 @pytest.mark.parametrize("net", NOT_MODULES, ids=NOT_MODULE_IDS)
 def test_train_of_a_non_module_is_a_type_error(loader: DataLoader, net: object) -> None:
     with pytest.raises(TypeError, match=f"net must be a torch.nn.Module, got {type(net).__name__}"):

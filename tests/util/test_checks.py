@@ -10,6 +10,8 @@ import pytest
 
 from blocks.util.checks import writable_file, writable_folder
 
+pytestmark = pytest.mark.mutation  # hostile-user rows: in make mutants' selection as all of them are
+
 # Bad input, nothing lost (issue 19's hostile-user list, one row per test): a clear error naming the
 # argument and the value, never a raw internal, and where the call would change something, nothing changed.
 
