@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 CHROMIUM   := /usr/bin/chromium
 
-.PHONY: demo lint format test lab figures notebook-header notebook-times binder-check site slides site-check mutants clean
+.PHONY: demo lint format test test-fast lab figures notebook-header notebook-times binder-check site slides site-check mutants clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,14 @@ test: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -n auto
 	@$(TREE_STATE) | cmp -s - $(VENV)/tree-before-test || \
 		{ git status --short; echo "make test changed files in the repository (above): tests and notebooks must not"; exit 1; }
+
+# The inner loop: every test but those marked slow (over 5 s on 2 cores: the notebooks, torch.compile,
+# training in two processes, the figures redrawn by new processes), as `make test` runs them.
+test-fast: $(STAMP)
+	@$(TREE_STATE) > $(VENV)/tree-before-test
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n auto -m "not slow"
+	@$(TREE_STATE) | cmp -s - $(VENV)/tree-before-test || \
+		{ git status --short; echo "make test-fast changed files in the repository (above): tests must not"; exit 1; }
 
 # Jupyter Lab on the notebooks, from the venv (the package is installed there, editable).
 lab: $(STAMP)

@@ -73,6 +73,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list, Path, list
     return rows, path, figures
 
 
+@pytest.mark.slow  # tiny_run: a whole benchmark run
 def test_csv_has_one_row_per_measurement_with_every_column(tiny_run: tuple[list, Path, list[Path]]) -> None:
     rows, path, _ = tiny_run
     with path.open() as file:
@@ -103,6 +104,7 @@ def test_csv_has_one_row_per_measurement_with_every_column(tiny_run: tuple[list,
             assert float(row["ratio_median"]) == 1.0
 
 
+@pytest.mark.slow  # tiny_run: a whole benchmark run
 def test_csv_reads_back_as_the_measurements(tiny_run: tuple[list, Path, list[Path]]) -> None:
     rows, path, _ = tiny_run
     for read, written in zip(read_csv(path)[0], rows, strict=True):
@@ -120,6 +122,7 @@ def test_packaged_reference_run_is_the_committed_one() -> None:
     assert reference_run() == read_csv(committed)[0]
 
 
+@pytest.mark.slow  # tiny_run: a whole benchmark run
 def test_live_run_beside_reference_has_one_row_per_template(tiny_run: tuple[list, Path, list[Path]]) -> None:
     rows, _, _ = tiny_run
     for pass_ in PASSES:
@@ -132,6 +135,7 @@ def test_live_run_beside_reference_has_one_row_per_template(tiny_run: tuple[list
         assert "| 1x8d |" in table[2] and table[2].endswith("| – |")  # not among the committed run's templates
 
 
+@pytest.mark.slow  # tiny_run: a whole benchmark run
 def test_live_run_beside_reference_refuses_an_unknown_pass(tiny_run: tuple[list, Path, list[Path]]) -> None:
     rows, _, _ = tiny_run
     with pytest.raises(ValueError, match="pass_ must be one of"):
@@ -162,6 +166,7 @@ def test_equal_work_warning_names_the_ratio_furthest_from_one() -> None:
     assert equal_work_warning([ratio("a", EQUAL_WORK_LIMIT, EQUAL_WORK_LIMIT)]) == ""  # the limit itself is believed
 
 
+@pytest.mark.slow  # tiny_run: a whole benchmark run
 def test_figure_is_written(tiny_run: tuple[list, Path, list[Path]]) -> None:
     _, _, figures = tiny_run
     assert [f.name for f in figures] == [f"{FIGURE_NAME}.png"]
@@ -214,6 +219,7 @@ def compiled_run() -> list:
     return run_benchmark(COMPILED_TINY, show_progress=False)
 
 
+@pytest.mark.slow  # compiled_run: torch.compile of every form
 def test_compiled_and_roofline_rows(compiled_run: list) -> None:
     forward = {r.variant for r in compiled_run if r.experiment == COMPILED and r.pass_ == "forward"}
     assert forward == {"a", "b", "c", "a compiled", "b compiled", "c compiled"}
@@ -225,6 +231,7 @@ def test_compiled_and_roofline_rows(compiled_run: list) -> None:
     assert roofline == limits | {("2x2d", variant) for variant in ("a", "b", "c", GROUPED_3X3)}
 
 
+@pytest.mark.slow  # compiled_run: torch.compile of every form
 def test_roofline_points_survive_their_csv(compiled_run: list, tmp_path: Path) -> None:
     points = roofline_points(compiled_run, COMPILED_TINY)
     assert [(p.case, p.variant) for p in points] == [("2x2d", variant) for variant in ("a", "b", "c", GROUPED_3X3)]
@@ -243,6 +250,7 @@ def test_roofline_points_survive_their_csv(compiled_run: list, tmp_path: Path) -
     assert read_roofline_csv(path) == points
 
 
+@pytest.mark.slow  # compiled_run: torch.compile of every form
 def test_roofline_needs_the_limits(compiled_run: list) -> None:
     with pytest.raises(ValueError, match="experiment 'roofline' for every template"):
         roofline_points([r for r in compiled_run if r.variant != COPY], COMPILED_TINY)
@@ -253,6 +261,7 @@ def test_missing_roofline_csv_says_how_to_make_it(tmp_path: Path) -> None:
         read_roofline_csv(tmp_path / "nothing.csv")
 
 
+@pytest.mark.slow
 def test_cli_only_writes_a_csv_named_after_the_experiments(tmp_path: Path) -> None:
     argv = ["bench", "--only", "roofline", "--repeats", "1", "--warmup", "0", "--batch", "1", "--size", "4"]
     assert main([*argv, "--threads", "1", "--out", str(tmp_path / "out"), "--figures", str(tmp_path / "fig")]) == 0
@@ -269,6 +278,7 @@ def test_move_weights_keeps_values_and_layout_at_new_addresses() -> None:
         assert torch.equal(tensor, value) and tensor.stride() == stride and tensor.data_ptr() != address, key
 
 
+@pytest.mark.slow  # tiny_run: a whole benchmark run
 def test_read_csv_gives_back_what_write_csv_wrote(tiny_run: tuple[list, Path, list[Path]]) -> None:
     rows, path, _ = tiny_run
     read, shared = read_csv(path)
@@ -281,6 +291,7 @@ def test_read_csv_gives_back_what_write_csv_wrote(tiny_run: tuple[list, Path, li
     assert [r.ratio_median for r in read] == pytest.approx([r.ratio_median for r in rows], abs=5e-5)
 
 
+@pytest.mark.slow  # tiny_run: a whole benchmark run
 def test_read_csv_refuses_a_foreign_file_or_two_runs_in_one(
     tiny_run: tuple[list, Path, list[Path]], tmp_path: Path
 ) -> None:

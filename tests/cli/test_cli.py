@@ -57,6 +57,7 @@ def test_bad_values_of_each_command_are_usage_errors(
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a new process, importing torch
 def test_module_entry_point_help() -> None:
     result = subprocess.run([sys.executable, "-m", "blocks", "--help"], capture_output=True, text=True, check=True)
     assert "prove" in result.stdout and "usage: python -m blocks" in result.stdout

@@ -81,6 +81,7 @@ def wheel_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return python
 
 
+@pytest.mark.slow  # builds the wheel and its venv
 def test_wheel_venv_imports_the_wheel(wheel_python: Path, tmp_path: Path) -> None:
     imported = subprocess.run(
         [wheel_python, "-c", "import blocks; print(blocks.__file__)"],

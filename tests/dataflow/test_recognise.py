@@ -25,7 +25,13 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 # A foreign model moved into this package's blocks computes the same function up to float32
 # rounding (FP32_RTOL): the forms add the same products in another order.
 BLOCK = blocks.BlockSpec(64, 128, cardinality=4, width=8, stride=2)
-ADOPTABLE = [name for name in CORRECT if name not in ("functional-form-c", "keras-cifar-resnext29")]
+# The ResNeXt-50-sized models of torchvision and timm take seconds each to trace, map and run.
+BIG = ("torchvision-resnext50_32x4d", "torchvision-wide_resnet50_2", "timm-resnext50_32x4d")
+ADOPTABLE = [
+    pytest.param(name, marks=pytest.mark.slow) if name in BIG else name
+    for name in CORRECT
+    if name not in ("functional-form-c", "keras-cifar-resnext29")
+]
 
 
 @pytest.mark.mutation  # blocks.transplant and form_of hand a foreign model over here: make mutants runs it

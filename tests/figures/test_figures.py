@@ -82,6 +82,7 @@ def redrawn(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow  # redrawn: every figure drawn again by two new processes
 @pytest.mark.parametrize("fmt", FIGURE_FORMATS)
 @pytest.mark.parametrize("name", list(FIGURES))
 def test_two_runs_write_the_same_bytes(drawn: Path, slides_drawn: Path, redrawn: Path, name: str, fmt: str) -> None:
@@ -90,6 +91,7 @@ def test_two_runs_write_the_same_bytes(drawn: Path, slides_drawn: Path, redrawn:
         assert first == second, f"{name}.{fmt} differs between two runs: something unseeded or dated is in it"
 
 
+@pytest.mark.slow  # drawn: every figure saved in every format first
 @pytest.mark.parametrize("name", list(FIGURES))
 def test_committed_figure_is_current(drawn: Path, name: str) -> None:
     for fmt in FIGURE_FORMATS:
@@ -98,6 +100,7 @@ def test_committed_figure_is_current(drawn: Path, name: str) -> None:
     assert committed == (drawn / f"{name}.svg").read_bytes(), f"figures/{name}.svg is stale: run `make figures`"
 
 
+@pytest.mark.slow  # drawn: every figure saved in every format first
 @pytest.mark.parametrize("fmt", FIGURE_FORMATS)
 def test_files_carry_no_date_or_software_name(drawn: Path, fmt: str) -> None:
     for name in FIGURES:
@@ -133,6 +136,7 @@ def figure(figure_case: tuple[Figure, str]) -> Figure:
     return figure_case[0]
 
 
+@pytest.mark.slow  # drawn: every figure saved in every format first
 def test_all_text_at_least_min_font_size(figure_case: tuple[Figure, str]) -> None:
     figure, variant = figure_case
     texts = [t for t in figure.findobj(Text) if t.get_text().strip()]
@@ -150,6 +154,7 @@ def test_slide_variant_is_16_9_and_fits_a_slide(slide_figures: dict[str, Figure]
     assert (width, height) == pytest.approx(SLIDE_FIGSIZE)
 
 
+@pytest.mark.slow  # drawn: every figure saved in every format first
 def test_no_text_cut_off(figure: Figure) -> None:
     renderer = figure.canvas.get_renderer()
     width, height = figure.bbox.width, figure.bbox.height

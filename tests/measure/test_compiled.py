@@ -12,6 +12,7 @@ from blocks.measure.compiled import compiled_calls
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
+@pytest.mark.slow  # torch.compile
 @pytest.mark.parametrize("form, convolutions", [("a", 3 * 2), ("c", 3)], ids=["form-a", "form-c"])
 def test_the_compiler_keeps_every_convolution_and_fuses_the_rest(form: str, convolutions: int) -> None:
     block = build(BlockSpec(16, 16, cardinality=2, width=2), form).eval()

@@ -43,9 +43,11 @@ def test_parameter_count_equals_torchvision(name: str, args: tuple[int, int, int
         assert count(resnext(*args)) == count(getattr(torchvision.models, name)()) == params
 
 
-# The 101-layer models run for seconds each: make mutants leaves them to their 50-layer sibling.
+# The 101-layer models run for seconds each: slow, and make mutants leaves them to their 50-layer sibling.
 TORCHVISION_LOADS = [
-    pytest.param(*case.values, id=case.id, marks=pytest.mark.mutation_slow) if "101" in case.id else case
+    pytest.param(*case.values, id=case.id, marks=[pytest.mark.slow, pytest.mark.mutation_slow])
+    if "101" in case.id
+    else case
     for case in TORCHVISION
 ]
 
@@ -91,6 +93,7 @@ def assert_transplants_follow_the_source(source: nn.Module, x: torch.Tensor, tra
         assert relative_error(target(x), expected) <= NETWORK_FP64_RTOL, form
 
 
+@pytest.mark.slow
 @pytest.mark.mutation_slow
 @pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
 def test_resnext50_transplants_follow_the_source_in_float64(training: bool) -> None:
@@ -107,6 +110,7 @@ def test_resnext29_transplants_follow_the_source_in_float64(training: bool) -> N
     assert_transplants_follow_the_source(net, torch.randn(2, 3, 8, 8, dtype=torch.float64), training)
 
 
+@pytest.mark.slow
 @pytest.mark.mutation_slow
 def test_depth_101_transplants_follow_the_source_in_float64() -> None:
     torch.manual_seed(0)

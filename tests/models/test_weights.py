@@ -24,6 +24,7 @@ from tests.helpers.reference import assert_agree, tensors_by_path
 # --- load_weights: any checkpoint into any form --------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.mutation_slow
 @pytest.mark.parametrize("form", ["a", "b", "c"])
 def test_load_torchvision_weights_file_into_any_form(tmp_path, form: str) -> None:

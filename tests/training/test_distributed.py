@@ -24,6 +24,8 @@ from blocks.cli import main
 from blocks.training.data import digits_datasets
 from blocks.util.numerics import TRAINING_LOSS_FP64_RTOL, TRAINING_WEIGHT_FP64_RTOL
 
+pytestmark = pytest.mark.slow  # new processes, each importing torch, and a run of torchrun
+
 PROCESSES = 2
 FORMS = ("a", "c")
 # The processes sum the same numbers in another order than one process does (per-shard

@@ -110,6 +110,7 @@ def test_cli_missing_cifar_is_a_usage_error(tmp_path: Path, capsys: pytest.Captu
     assert "--download" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_trains_and_writes_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     csv_path = tmp_path / "run.csv"
     assert main(["train", "--form", "b", "--epochs", "1", "--no-progress", "--csv", str(csv_path)]) == 0
