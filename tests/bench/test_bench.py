@@ -61,7 +61,7 @@ COMPILED_TINY = BenchConfig(
     batch=1, size=4, repeats=1, warmup=0, threads=1, templates=((2, 2),), experiments=(COMPILED, ROOFLINE)
 )
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from blocks.exercises import mystery, slicing
 from tests.course import exercise_answers as answers
 from tests.helpers import REPOSITORY
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 ROOT = REPOSITORY
 EXERCISES = ROOT / "notebooks" / "exercises"

@@ -19,7 +19,7 @@ from blocks.util.numerics import randomise_batchnorm
 from tests.dataflow.foreign.correct import CORRECT
 from tests.dataflow.foreign.wrong import WRONG
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 IMAGE = (1, 3, 32, 32)  # ImageNet networks: stages at 8, 4, 2 and 1 pixels, fast on a CPU
 CIFAR = (1, 3, 32, 32)

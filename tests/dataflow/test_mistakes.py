@@ -23,7 +23,7 @@ STRIDED = blocks.BlockSpec(256, 512, cardinality=32, width=8, stride=2)  # first
 RESNEXT50_PARAMETERS = 25_028_904  # torchvision.models.resnext50_32x4d (paper Table 1: 25.0M)
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 def parameters(module: torch.nn.Module) -> int:

@@ -20,7 +20,7 @@ from blocks.util.numerics import CANONICAL_RTOL, FP32_RTOL, randomise_batchnorm,
 from tests.dataflow.foreign.correct import CORRECT
 from tests.dataflow.foreign.wrong import WRONG
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 # A foreign model moved into this package's blocks computes the same function up to float32
 # rounding (FP32_RTOL): the forms add the same products in another order.

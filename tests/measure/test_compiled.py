@@ -9,7 +9,7 @@ from blocks import BlockSpec, build
 from blocks.measure.census import census
 from blocks.measure.compiled import compiled_calls
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 @pytest.mark.slow  # torch.compile

@@ -16,7 +16,7 @@ from tests.helpers.cases import freeze_batch_norms, spec_id
 
 # The fused forward adds the paths' products in another order than the sum of C path outputs does,
 # so it differs by rounding only (FP64_RTOL).
-pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 FUSED_SPECS = [
     BlockSpec(32, 32, cardinality=8, width=4),  # identity shortcut
