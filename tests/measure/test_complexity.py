@@ -298,12 +298,14 @@ def column(table: Table, name: str) -> list[object]:
     return [row[table.columns.index(name)] for row in table.rows]
 
 
+@pytest.mark.slow  # tables: every table of python -m blocks tables, counted
 def test_tables_have_no_disagreements(tables: dict[str, Table]) -> None:
     assert [line for table in tables.values() for line in table.disagreements] == []
 
 
 # Paper Table 1: "# params. 25.5 × 10^6 / 25.0 × 10^6, FLOPs 4.1 × 10^9 / 4.2 × 10^9"; the
 # paper's params leave out BN (25,557,032 with BN would round to 25.6M).
+@pytest.mark.slow  # tables: every table of python -m blocks tables, counted
 def test_table1_stage_by_stage(tables: dict[str, Table]) -> None:
     table = tables["Table 1"]
     assert column(table, "stage") == ["conv1", "conv2", "conv3", "conv4", "conv5", "fc", "total", "as the paper rounds"]
@@ -320,6 +322,7 @@ def test_table1_stage_by_stage(tables: dict[str, Table]) -> None:
     assert column(table, "ResNet-50 template")[1] == "[1x1, 64; 3x3, 64; 1x1, 256] x3"
 
 
+@pytest.mark.slow  # tables: every table of python -m blocks tables, counted
 def test_forms_table_same_arithmetic_different_work(tables: dict[str, Table]) -> None:
     table = tables["Forms (a), (b), (c)"]
     for subject in dict.fromkeys(column(table, "subject")):
@@ -332,6 +335,7 @@ def test_forms_table_same_arithmetic_different_work(tables: dict[str, Table]) ->
     assert table.rows[0][2:4] == (block.params, block.macs)
 
 
+@pytest.mark.slow  # tables: every table of python -m blocks tables, counted
 def test_networks_table(tables: dict[str, Table]) -> None:
     table = tables["Larger ResNeXts"]
     assert column(table, "params") == [88_791_336, 83_455_272, 34_426_698, 68_155_210]
@@ -339,6 +343,7 @@ def test_networks_table(tables: dict[str, Table]) -> None:
     assert column(table, "GFLOPs")[:2] == [16.41, 15.46]
 
 
+@pytest.mark.slow  # tables: every table of python -m blocks tables, counted
 def test_formats(tables: dict[str, Table]) -> None:
     text = format_tables(list(tables.values()), "csv")
     table1 = text.split("\n\n")[0]
@@ -350,6 +355,7 @@ def test_formats(tables: dict[str, Table]) -> None:
         format_tables([], "html")
 
 
+@pytest.mark.slow  # tables: every table of python -m blocks tables, counted
 def test_cli_tables(
     tables: dict[str, Table], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
