@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 CHROMIUM   := /usr/bin/chromium
 
-.PHONY: demo lint format test fuzz lab figures notebook-header notebook-times binder-check site slides site-check mutants clean
+.PHONY: demo lint format test test-fast fuzz lab figures notebook-header notebook-times binder-check site slides site-check mutants clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,13 +36,21 @@ demo: $(STAMP)
 TREE_STATE = { git status --porcelain --untracked-files=all && git diff HEAD; } 2>/dev/null | cksum
 
 # Every proof, and every notebook run from an empty folder against a wheel of this tree
-# (tests/test_notebooks.py). One worker per core (-n auto), each single-threaded: many small
+# (tests/course/test_notebooks.py). One worker per core (-n auto), each single-threaded: many small
 # tensors run faster so. Then: did anything in the repository change?
 test: $(STAMP)
 	@$(TREE_STATE) > $(VENV)/tree-before-test
 	OMP_NUM_THREADS=1 $(PY) -m pytest -n auto
 	@$(TREE_STATE) | cmp -s - $(VENV)/tree-before-test || \
 		{ git status --short; echo "make test changed files in the repository (above): tests and notebooks must not"; exit 1; }
+
+# The inner loop: every test but those marked slow (over 5 s on 2 cores: the notebooks, torch.compile,
+# training in two processes, the figures redrawn by new processes), as `make test` runs them.
+test-fast: $(STAMP)
+	@$(TREE_STATE) > $(VENV)/tree-before-test
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n auto -m "not slow"
+	@$(TREE_STATE) | cmp -s - $(VENV)/tree-before-test || \
+		{ git status --short; echo "make test-fast changed files in the repository (above): tests must not"; exit 1; }
 
 # Jupyter Lab on the notebooks, from the venv (the package is installed there, editable).
 lab: $(STAMP)
@@ -92,7 +100,7 @@ mutants: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis _build build/mutants mutants
 
-# The fuzz test of the public API (tests/test_fuzz.py) at a larger budget than make test's:
+# The fuzz test of the public API (tests/api/test_fuzz.py) at a larger budget than make test's:
 # 300 random calls per public function; each must return a proven result or refuse by name.
 fuzz: $(STAMP)
-	BLOCKS_FUZZ_EXAMPLES=300 OMP_NUM_THREADS=1 $(PY) -m pytest -n auto -p no:cacheprovider tests/test_fuzz.py
+	BLOCKS_FUZZ_EXAMPLES=300 OMP_NUM_THREADS=1 $(PY) -m pytest -n auto -p no:cacheprovider tests/api

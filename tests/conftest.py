@@ -1,33 +1,75 @@
-"""Shared test helpers: the specs every proof runs over, and small utilities."""
+"""Fixtures every test folder shares, the hypothesis profile of `make mutants`, and the order of its tests.
+
+What tests import (specs, directions, the reference) is in ``tests/helpers/``: a conftest is never imported.
+"""
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from hypothesis import Phase, settings
-from torch import nn
 
 from blocks import BlockSpec
 from blocks.bench import fixed_threads
+
+from tests.helpers.cases import DIRECTIONS, SPECS, direction_id, spec_id
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+TESTS = Path(__file__).resolve().parent
+# `make mutants` runs the tests marked `mutation` ([tool.mutmut] in pyproject.toml): every test of these
+# folders, the tests of blocks/core and blocks/models, whose code it mutates; elsewhere, the tests marked by hand.
+MUTATION_FOLDERS = ("core", "models")
 
 # `make mutants` runs the tests against hundreds of mutants (pytest --hypothesis-profile=mutants):
 # the same examples every time, so that a mutant's verdict is repeatable, and no shrinking of a failure.
 settings.register_profile("mutants", derandomize=True, database=None, phases=(Phase.explicit, Phase.generate))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under `make mutants`, run the fastest tests first, so that a mutant a fast test kills costs little.
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Mark every test of :data:`MUTATION_FOLDERS` ``mutation``: a new or renamed test there is selected too."""
+    path = Path(item.path)
+    if path.is_relative_to(TESTS) and path.relative_to(TESTS).parts[0] in MUTATION_FOLDERS:
+        item.add_marker(pytest.mark.mutation)
+
+
+def _mutation_selection(config: pytest.Config) -> list[str]:
+    """The paths of ``[tool.mutmut] pytest_add_cli_args_test_selection``, relative to the root."""
+    with open(config.rootpath / "pyproject.toml", "rb") as file:
+        selection = tomllib.load(file)["tool"]["mutmut"]["pytest_add_cli_args_test_selection"]
+    return [entry.split("::")[0].rstrip("/") for entry in selection]
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by mark
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse a ``mutation`` mark that ``make mutants`` would not see; under it, run the fastest tests first.
+
+    A test marked ``mutation`` outside the folders that ``[tool.mutmut]`` collects would drop out of
+    the selection without a word: every run of the tests says so instead.
 
     mutmut records every test's duration in ``mutmut-stats.json`` (in its working folder, where
-    the tests of a mutant run); its fork server hands a mutant's tests over in no particular order.
+    the tests of a mutant run); its fork server hands a mutant's tests over in no particular order,
+    so a mutant that a fast test kills costs little if the fast tests run first.
     """
+    marked = [item for item in items if item.get_closest_marker("mutation")]
+    if marked:
+        folders = _mutation_selection(config)
+        for item in marked:
+            where = Path(item.path).resolve().relative_to(config.rootpath.resolve()).as_posix()
+            if not any(where == folder or where.startswith(folder + "/") for folder in folders):
+                raise pytest.UsageError(
+                    f"{item.nodeid} is marked mutation, but [tool.mutmut] in pyproject.toml collects only"
+                    f" {folders}: add its folder there, or take the mark off"
+                )
     stats = Path("mutmut-stats.json")
     if "MUTANT_UNDER_TEST" not in os.environ or not stats.is_file():
         return
@@ -35,33 +77,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: durations.get(item.nodeid, math.inf))
 
 
-# Specs every equivalence proof runs over: cardinality 1 (plain ResNet bottleneck),
-# widths that are not powers of two, stride 1 and 2, identity and projection shortcuts.
-SPECS = [
-    BlockSpec(256, 256, cardinality=32, width=4),  # ResNeXt-50 conv2 block, identity
-    BlockSpec(64, 256, cardinality=32, width=4),  # first block of conv2: projection, stride 1
-    BlockSpec(256, 512, cardinality=32, width=8, stride=2),  # first block of conv3
-    BlockSpec(16, 16, cardinality=1, width=7),  # cardinality 1: ResNet's bottleneck
-    BlockSpec(12, 20, cardinality=3, width=5, stride=2),
-    BlockSpec(24, 24, cardinality=6, width=3, stride=2),  # stride 2 with equal channels
-]
-
-
-def spec_id(spec: BlockSpec) -> str:
-    return f"{spec.in_channels}-{spec.out_channels}_{spec.cardinality}x{spec.width}d_s{spec.stride}"
-
-
 @pytest.fixture(params=SPECS, ids=spec_id)
 def spec(request: pytest.FixtureRequest) -> BlockSpec:
     return request.param
-
-
-# Every direction a transplant can go between two forms, source -> target: a->b, a->c, b->a, b->c, c->a, c->b.
-DIRECTIONS = list(itertools.permutations("abc", 2))
-
-
-def direction_id(direction: tuple[str, str]) -> str:
-    return "->".join(direction)
 
 
 @pytest.fixture(params=DIRECTIONS, ids=direction_id)
@@ -74,17 +92,3 @@ def one_thread() -> Iterator[None]:
     """Small inputs: one thread avoids OpenMP start-up and contention costs that dwarf the work."""
     with fixed_threads(1):
         yield
-
-
-def random_input(spec: BlockSpec, dtype: torch.dtype = torch.float64, seed: int = 1) -> torch.Tensor:
-    """A batch of 4 random 8x8 images: enough values per channel for train-mode BN."""
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randn(4, spec.in_channels, 8, 8, generator=generator).to(dtype)
-
-
-def freeze_batch_norms(module: nn.Module) -> nn.Module:
-    """Put every BN of ``module`` in eval mode, as fine-tuning does: they normalise with their running statistics."""
-    for layer in module.modules():
-        if isinstance(layer, nn.BatchNorm2d):
-            layer.eval()
-    return module

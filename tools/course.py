@@ -16,7 +16,7 @@ Commands (each one a make target; none is run by a test, since they write tracke
     python tools/course.py binder-check     # a fresh venv from .binder/ alone runs every notebook
                                             # (make binder-check)
 
-``tests/test_notebooks.py`` imports this module to check the header and to run the notebooks.
+``tests/course/test_notebooks.py`` imports this module to check the header and to run the notebooks.
 """
 
 from __future__ import annotations

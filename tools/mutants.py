@@ -24,7 +24,6 @@ only steps 3's oracle, 4 and 5 over the last runs' verdicts.
 from __future__ import annotations
 
 import argparse
-import ast
 import collections
 import concurrent.futures
 import json
@@ -37,19 +36,21 @@ import sys
 import time
 from pathlib import Path
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "mutants"
 MUTMUT = Path(sys.executable).parent / "mutmut"  # `python -m mutmut` re-imports itself; mutmut asks for its script
-# The proof files, and the tests of each that are proofs of the transplant.
+# The proof files: each replaces [tool.mutmut]'s selection, whose pytest_add_cli_args still apply (the tests
+# marked `mutation`, not `mutation_slow`): of test_lockstep.py, the lock-step proofs. "test_networks" is that
+# file and the one its checkpoint tests moved to (test_weights.py), as test_networks.py was before.
 PROOF_FILES = {
-    "test_equivalence": ["tests/test_equivalence.py"],
-    "test_training": [
-        "tests/test_training.py::test_float64_losses_agree_at_every_step",
-        "tests/test_training.py::test_float64_final_tensors_agree",
-        "tests/test_training.py::test_trained_networks_agree_in_eval_mode",
-        "tests/test_training.py::test_train_in_lockstep_reports_the_untouched_network",
-    ],
-    "test_networks": ["tests/test_networks.py"],
+    "test_equivalence": ["tests/core/test_equivalence.py"],
+    "test_lockstep": ["tests/training/test_lockstep.py"],
+    "test_networks": ["tests/models/test_networks.py", "tests/models/test_weights.py"],
 }
 PROVEN = ("blocks.core.canonical.", "blocks.core.transplant.")  # the code every proof file must guard alone
 # The functions mutmut leaves alone because they are decorated: name -> (file, text, its mutant).
@@ -130,9 +131,8 @@ def hand_mutant(source: Path, name: str, workers: int) -> str:
     path = project / file
     assert path.read_text().count(text) == 1, f"hand mutant {name!r}: {text!r} is not in {file} exactly once"
     path.write_text(path.read_text().replace(text, replacement))
-    selection = SELECTION.search((project / "pyproject.toml").read_text())
-    assert selection is not None, "pyproject.toml has no pytest_add_cli_args_test_selection"
-    tests = ast.literal_eval(selection[1])
+    config = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["mutmut"]
+    tests = [*config["pytest_add_cli_args_test_selection"], *config["pytest_add_cli_args"]]  # as mutmut runs them
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-n", str(workers), *tests]
     return "survived" if run(command, project, check=False).returncode == 0 else "killed"
 

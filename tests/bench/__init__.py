@@ -1,0 +1,1 @@
+"""Tests of blocks.bench: the speed benchmark and its CSV."""

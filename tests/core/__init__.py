@@ -1,0 +1,1 @@
+"""Tests of blocks.core: spec, forms, canonical, build, transplant (the teaching core)."""

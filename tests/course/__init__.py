@@ -1,0 +1,1 @@
+"""The course around the package: exercises, notebooks, the site and the deck."""

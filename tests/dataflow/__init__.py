@@ -1,0 +1,1 @@
+"""Tests of blocks.dataflow: recognise, audit, the mistakes catalogue, adopting foreign models (corpus in foreign/)."""

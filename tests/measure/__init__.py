@@ -1,0 +1,1 @@
+"""Tests of blocks.measure: complexity, census, the compiled calls, the tables."""

@@ -1,0 +1,1 @@
+"""Tests of blocks.training: data, the training loop, lock-step training, distributed training."""
