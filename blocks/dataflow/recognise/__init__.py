@@ -27,6 +27,8 @@ from blocks.dataflow.recognise.records import (
     DeviationKind,
     RecognisedBlock,
     Recognition,
+    Variant,
+    VariantKind,
     common_prefix,
 )
 from blocks.util.deprecation import renamed
@@ -39,6 +41,8 @@ __all__ = [
     "DeviationKind",
     "RecognisedBlock",
     "Recognition",
+    "Variant",
+    "VariantKind",
     "common_prefix",
     "recognise",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from blocks.dataflow.recognise.reading import (
+    ACTIVATIONS,
     ADDS,
     BATCH_NORMS,
     CHANNEL_PRESERVING,
@@ -26,16 +27,33 @@ from blocks.dataflow.trace import Op
 
 
 def follow_channels(
-    r: Reading, x: int, branch: list[int], end: int
-) -> tuple[list[Piece], list[tuple[Op, Prov]], list[tuple[Op, Prov]]]:
-    """Follow every channel from X through the branch's ops (see :class:`Prov`)."""
+    r: Reading, x: int, branch: list[int], end: int, gates: dict[int, int], skip: frozenset[int]
+) -> tuple[list[Piece], list[tuple[Op, Prov]], list[tuple[Op, Prov]], dict[int, Prov]]:
+    """Follow every channel from X through the branch's ops (see :class:`Prov`).
+
+    ``gates`` maps each gate's ``mul`` (op index) to the value V it scales, ``skip`` holds the
+    ops that make the gates' factors (:mod:`.variants`): a gate moves V's channels along
+    unchanged. Returns the convolutions, the BNs and activations with what they read, and
+    what each gate scaled.
+    """
+    gated: dict[int, Prov] = {}
     provs: dict[int, Prov | list[Prov]] = {x: Prov(0, tuple(range(r.values[x].channels)))}
     pieces: list[Piece] = []
     bns: list[tuple[Op, Prov]] = []
     relus: list[tuple[Op, Prov]] = []
     counts = [r.values[x].channels, 0, 0, 0]
     for index in branch:
+        if index in skip:
+            continue
         op = r.ops[index]
+        if index in gates:
+            scaled = provs.get(gates[index])
+            if not isinstance(scaled, Prov):
+                raise NotABottleneck(f"its {op.name} gates a tensor that does not come from the block's input")
+            gated[index] = scaled
+            for value in op.outputs:
+                provs[value] = scaled
+            continue
         inputs = [provs.get(v) for v in r.data_inputs(op)]
         if any(p is None for p in inputs):
             raise NotABottleneck(f"its {op.name} reads a tensor that does not come from the block's input")
@@ -47,11 +65,11 @@ def follow_channels(
             piece = make_piece(r, op, first, counts)
             pieces.append(piece)
             out = Prov(3, pieces=frozenset({len(pieces) - 1})) if piece.level == 3 else Prov(piece.level, piece.outputs)
-        elif name in BATCH_NORMS or name in RELUS or name in CHANNEL_PRESERVING:
+        elif name in BATCH_NORMS or name in RELUS or name in ACTIVATIONS or name in CHANNEL_PRESERVING:
             out = first  # type: ignore[assignment]
             if name in BATCH_NORMS:
                 bns.append((op, first))  # type: ignore[arg-type]
-            elif name in RELUS:
+            elif name in RELUS or name in ACTIVATIONS:
                 relus.append((op, first))  # type: ignore[arg-type]
         elif name in ("slice", "split", "split_with_sizes", "narrow", "chunk", "unbind"):
             for value, prov in zip(op.outputs, cut(r, op, first)):  # type: ignore[arg-type]
@@ -76,7 +94,7 @@ def follow_channels(
     final = provs.get(end)
     if not isinstance(final, Prov) or final.level != 3:
         raise NotABottleneck("its branch does not end in a last 1x1 convolution")
-    return pieces, bns, relus
+    return pieces, bns, relus, gated
 
 
 def make_piece(r: Reading, op: Op, source: Prov, counts: list[int]) -> Piece:

@@ -9,6 +9,8 @@ maps its tensors onto form (c) and measures them (:mod:`.mapping`), and names it
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 
@@ -24,9 +26,28 @@ from blocks.dataflow.recognise.deviations import (
 from blocks.dataflow.recognise.mapping import map_onto_form_c, measure
 from blocks.dataflow.recognise.network import block_module, describe
 from blocks.dataflow.recognise.paths import paths
-from blocks.dataflow.recognise.reading import ADDS, RELUS, NotABottleneck, Reading, group_of
-from blocks.dataflow.recognise.records import NO_CANONICAL, Deviation, DeviationKind, RecognisedBlock, Recognition
+from blocks.dataflow.recognise.reading import (
+    ACTIVATIONS,
+    ADDS,
+    RELUS,
+    NotABottleneck,
+    Piece,
+    Prov,
+    Reading,
+    changes_nothing,
+    group_of,
+)
+from blocks.dataflow.recognise.records import (
+    NO_CANONICAL,
+    Deviation,
+    DeviationKind,
+    RecognisedBlock,
+    Recognition,
+    Variant,
+    VariantKind,
+)
 from blocks.dataflow.recognise.residuals import branch_ops, residual_add
+from blocks.dataflow.recognise.variants import Gate, activation_variant, find_gates, gate_variant, shortcut_variant
 from blocks.dataflow.trace import Op, Trace, record
 from blocks.util.numerics import evaluating
 
@@ -104,8 +125,8 @@ def find_blocks(r: Reading) -> tuple[list[RecognisedBlock], list[str]]:
             continue
         a, b = r.arg_value(op, 0), r.arg_value(op, 1)
         assert a is not None and b is not None
-        if not (r.is_data(a) and r.is_data(b)) or a == b:
-            continue
+        if not (r.is_data(a) and r.is_data(b)) or a == b or r.values[a].tensor.shape != r.values[b].tensor.shape:
+            continue  # a residual adds two tensors of one shape; a broadcast add is a gate's (global context)
         residual = residual_add(r, a, b)
         if residual is None:
             continue
@@ -123,10 +144,11 @@ def find_blocks(r: Reading) -> tuple[list[RecognisedBlock], list[str]]:
 # order a reader follows it, each pass a function of its own module.
 def read_block(r: Reading, add: Op, x: int, shortcut_ops: list[Op], branch_end: int) -> RecognisedBlock:
     deviations: list[Deviation] = []
+    variants: list[Variant] = []
     branch = branch_ops(r, x, branch_end)
     assert branch is not None
     out_value = add.outputs[0]
-    relu_after = [i for i in r.readers[out_value] if r.ops[i].name in RELUS]
+    relu_after = [i for i in r.readers[out_value] if r.ops[i].name in RELUS or r.ops[i].name in ACTIVATIONS]
     block_output = r.ops[relu_after[0]].outputs[0] if relu_after else out_value
     if not relu_after:
         deviations.append(
@@ -141,7 +163,9 @@ def read_block(r: Reading, add: Op, x: int, shortcut_ops: list[Op], branch_end: 
     in_channels = r.values[x].channels
     out_channels = r.values[out_value].channels
 
-    pieces, bns, relus = follow_channels(r, x, branch, branch_end)
+    gates = find_gates(r, branch)
+    skip = frozenset(i for gate in gates for i in gate.ops)
+    pieces, bns, relus, gated = follow_channels(r, x, branch, branch_end, {g.mul: g.value for g in gates}, skip)
     by_level = {level: [p for p in pieces if p.level == level] for level in (1, 2, 3)}
     if not by_level[3] or not by_level[2] or not by_level[1]:
         kinds = sorted({p.kernel for p in pieces})
@@ -156,8 +180,16 @@ def read_block(r: Reading, add: Op, x: int, shortcut_ops: list[Op], branch_end: 
     deviations += find_conv_deviations(r, by_level)
     deviations += find_norm_deviations(r, bns, relus, pieces, counts)
     stride = max(p.stride for p in by_level[1]) * max(p.stride for p in by_level[2])
-    shortcut, shortcut_deviation, projection = read_shortcut(r, shortcut_ops, x, add, stride)
-    deviations += shortcut_deviation
+    projection: tuple[Op, Op] | None
+    variants += _branch_variants(r, gates, gated, pieces, [op for op, _ in relus] + [r.ops[i] for i in relu_after])
+    resnet_d = shortcut_variant(r, [op for op in reversed(shortcut_ops) if not changes_nothing(op)], stride)
+    if resnet_d is not None:
+        conv, bn = (op for op in reversed(shortcut_ops) if op.name not in ("avg_pool2d",) and not changes_nothing(op))
+        shortcut, projection = "average pool -> 1x1 conv -> BN (ResNet-D)", (conv, bn)
+        variants.append(dataclasses.replace(resnet_d, module=_shortcut_module(r, x, add)))
+    else:
+        shortcut, shortcut_deviation, projection = read_shortcut(r, shortcut_ops, x, add, stride)
+        deviations += shortcut_deviation
     components, path_deviation = paths(r, by_level[2], counts[1])
     deviations += path_deviation
     cardinality = len(components)
@@ -174,17 +206,50 @@ def read_block(r: Reading, add: Op, x: int, shortcut_ops: list[Op], branch_end: 
     canonical = None
     eps: tuple[float, ...] = ()
     structural = not any(d.kind in NO_CANONICAL for d in deviations)
-    if structural and cardinality and counts[1] == counts[2] and shortcut in ("identity", "projection"):
+    flat = all(p.weight.ndim == 4 for p in pieces)  # 1-D and 3-D convolutions have no form (c) block here
+    if structural and flat and cardinality and counts[1] == counts[2] and (projection or shortcut == "identity"):
         canonical, eps = map_onto_form_c(r, components, bns, by_level, projection, counts, in_channels, out_channels)
     where, replace = block_module(r, x, block_output, out_value, branch, add)
     canonical, error = measure(
         r, canonical, eps, in_channels, out_channels, cardinality, width, stride, x, block_output
     )
+    if variants:
+        error = None  # form (c) alone does not compute a block with variants: carried, they are checked whole
     r.block_start.append(min([*branch, *(o.index for o in shortcut_ops)]))
     r.block_end.append(relu_after[0] if relu_after else add.index)
     return RecognisedBlock(
         where=where, source=add.source, in_channels=in_channels, out_channels=out_channels, stride=stride,
         cardinality=cardinality, width=width, shortcut=shortcut, layout=layout, canonical=canonical,
         error=error, deviations=tuple(deviations), replace=replace, parameters=parameters,
-        per_call_parameters=per_call, eps=eps,
+        per_call_parameters=per_call, eps=eps, variants=tuple(variants),
     )  # fmt: skip
+
+
+def _branch_variants(
+    r: Reading, gates: list[Gate], gated: dict[int, Prov], pieces: list[Piece], activations: list[Op]
+) -> list[Variant]:
+    """The gates, the activations other than ReLU, and the convolutions of other dimensions of one block."""
+    found = []
+    last = frozenset(i for i, piece in enumerate(pieces) if piece.level == 3)
+    for gate in gates:
+        prov = gated[gate.mul]
+        found.append(gate_variant(gate, prov.level, prov.level == 3 and prov.pieces == last))
+    activation = activation_variant(r, activations)
+    if activation is not None:
+        leaf = next((op.module for op in activations if op.name in ACTIVATIONS and op.module), "")
+        module = r.trace.model.get_submodule(leaf) if leaf else None
+        carried = module is not None and not list(module.children()) and not list(module.parameters(recurse=False))
+        found.append(dataclasses.replace(activation, module=leaf if carried else ""))
+    dims = sorted({p.weight.ndim - 2 for p in pieces} - {2})
+    if dims:
+        found.append(Variant(VariantKind.CONV_DIMS, "in its branch",
+                             f"its convolutions are {'-D, '.join(map(str, dims))}-D, not 2-D"))  # fmt: skip
+    return found
+
+
+def _shortcut_module(r: Reading, x: int, add: Op) -> str:
+    """The module whose one call is the whole shortcut (X in, the add's other input out), or ""."""
+    ends = set(r.data_inputs(add))
+    calls = [c for c in r.trace.calls if c.input == x and c.output in ends and c.name]
+    once = [c for c in calls if r.modules_called[id(c.module)] == 1]
+    return once[-1].name if once else ""

@@ -17,6 +17,13 @@ from blocks.dataflow.trace import Op, Trace
 ADDS = frozenset({"add", "add_"})
 BATCH_NORMS = frozenset({"native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training"})
 RELUS = frozenset({"relu", "relu_"})
+# Activations other than ReLU, by ATen operator, as their authors' modules call them.
+ACTIVATIONS = {
+    "silu": "SiLU", "silu_": "SiLU", "gelu": "GELU", "gelu_": "GELU", "hardswish": "hard swish",
+    "hardswish_": "hard swish", "leaky_relu": "leaky ReLU", "leaky_relu_": "leaky ReLU", "elu": "ELU",
+    "elu_": "ELU", "mish": "Mish", "mish_": "Mish", "hardtanh": "ReLU6", "hardtanh_": "ReLU6", "celu": "CELU",
+    "selu": "SELU", "_prelu_kernel": "PReLU", "prelu": "PReLU",
+}  # fmt: skip
 # Operators that keep every channel where it is (views, copies, casts, activations we do not judge).
 CHANNEL_PRESERVING = frozenset(
     {"clone", "contiguous", "detach", "alias", "_to_copy", "to", "view", "reshape", "_unsafe_view", "dropout",

@@ -80,6 +80,72 @@ NO_CANONICAL = frozenset(
 )  # fmt: skip
 
 
+class VariantKind(str, Enum):
+    """What a documented member of the ResNeXt family adds to the paper's block (not a mistake).
+
+    ``title`` names it, ``origin`` gives its paper (or the code it comes from).
+    """
+
+    SQUEEZE_EXCITATION = "squeeze-excitation"
+    ECA = "eca"
+    GLOBAL_CONTEXT = "global-context"
+    GATE = "gate"
+    ACTIVATION = "activation"
+    AVG_POOL_SHORTCUT = "avg-pool-shortcut"
+    CONV_DIMS = "conv-dims"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+    @property
+    def label(self) -> str:
+        return _VARIANTS[self][0]
+
+    @property
+    def origin(self) -> str:
+        return _VARIANTS[self][1]
+
+
+_VARIANTS: dict[VariantKind, tuple[str, str]] = {
+    VariantKind.SQUEEZE_EXCITATION: ("a squeeze-and-excitation gate", "Hu et al. 2018"),
+    VariantKind.ECA: ("an efficient channel attention (ECA) gate", "Wang et al. 2020"),
+    VariantKind.GLOBAL_CONTEXT: ("a global-context block", "Cao et al. 2019"),
+    VariantKind.GATE: ("a per-channel gate computed from the branch", "attention variants of the family"),
+    VariantKind.ACTIVATION: ("an activation other than ReLU", "e.g. SiLU, Elfwing et al. 2018; timm's 'ts' models"),
+    VariantKind.AVG_POOL_SHORTCUT: (
+        "an average-pool shortcut (average pool, then 1x1 conv and BN)",
+        "ResNet-D, He et al. 2019, 'Bag of tricks'",
+    ),
+    VariantKind.CONV_DIMS: ("convolutions over other than two spatial dimensions", "video and signal ResNeXts"),
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One variant found in a block: what it is, where it sits, and whether it mixes the paths.
+
+    Attributes:
+        kind: the :class:`VariantKind`.
+        where: where in the block it sits, a clause ("after its last BN", "on its shortcut").
+        detail: what was measured, a clause (no final stop).
+        mixes_paths: True where it reads channels of every path to change each path's channels
+            (a gate inside the paths): the block then has forms (b) and (c) but no form (a).
+        module: the module whose one call computes exactly the variant ("" if none), for carrying it.
+    """
+
+    kind: VariantKind
+    where: str
+    detail: str
+    mixes_paths: bool = False
+    module: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind.label} ({self.kind.origin}) {self.where}: {self.detail}"
+
+
 @dataclass(frozen=True)
 class Deviation:
     """One way a recognised block differs from the paper's bottleneck.
@@ -131,6 +197,9 @@ class RecognisedBlock:
             empty when the block is not such a module (a functional model).
         parameters: the tensors its operators used, each counted once.
         per_call_parameters: the same, counted once per use.
+        variants: what a documented member of the family adds to the paper's block (an SE gate,
+            another activation, ...): reported, never a mistake. A block with variants is not the
+            paper's block, and its ``error`` is None (form (c) alone does not compute it).
     """
 
     where: str
@@ -149,6 +218,7 @@ class RecognisedBlock:
     parameters: int
     per_call_parameters: int
     eps: tuple[float, ...] = field(default=(), repr=False)  # BN eps of levels 1, 2, 3 and the projection
+    variants: tuple[Variant, ...] = ()
 
     @property
     def spec(self) -> BlockSpec | None:
@@ -162,7 +232,10 @@ class RecognisedBlock:
     def equivalent(self) -> bool:
         """Whether the block is the paper's: no deviation, and its rebuilt form (c) block agrees."""
         return (
-            not self.deviations and self.canonical is not None and (self.error is None or self.error <= CANONICAL_RTOL)
+            not self.deviations
+            and not self.variants
+            and self.canonical is not None
+            and (self.error is None or self.error <= CANONICAL_RTOL)
         )
 
     @property
