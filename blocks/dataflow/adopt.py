@@ -12,14 +12,16 @@ the result is then checked against the source's.
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import torch
 from torch import nn
+from torch.utils._pytree import tree_flatten
 
 from blocks.core.build import assemble, set_eps
 from blocks.core.forms import ResNeXtBlock
 from blocks.dataflow.mistakes import CATALOGUE
-from blocks.dataflow.recognise import RecognisedBlock, Recognition, recognise
+from blocks.dataflow.recognise import RecognisedBlock, Recognition, VariantKind, recognise
 from blocks.util.numerics import CANONICAL_RTOL, evaluating, relative_error
 
 
@@ -48,6 +50,7 @@ def adopt(model: nn.Module, form: str, input_size: tuple[int, ...]) -> nn.Module
         why = f": {found.others[0]}" if found.others else ""
         raise TypeError(f"transplant: no residual bottleneck was found in {type(model).__name__}'s forward pass{why}")
     for block in found.blocks:
+        _check_variants(block, form)  # first: a variant no form carries is named before what it breaks
         _check_adoptable(block)
     new = copy.deepcopy(model)
     for block in found.blocks:
@@ -80,11 +83,50 @@ def _check_adoptable(block: RecognisedBlock) -> None:
         )
 
 
+def _check_variants(block: RecognisedBlock, form: str) -> None:
+    """Refuse, naming it and where, a variant that no block of this package can carry in ``form``."""
+    name = "the model's block" if block.where == "(model)" else block.where
+    for variant in block.variants:
+        what = f"{name} has {variant.kind.label} ({variant.kind.origin}) {variant.where}"
+        if variant.kind is VariantKind.CONV_DIMS:
+            raise ValueError(f"transplant: {what}: {variant.detail}; this package's blocks are 2-D only")
+        if variant.mixes_paths and form == "a":
+            raise ValueError(
+                f"transplant: {what}: it reads the channels of every path, so the block has forms (b) and (c)"
+                " but no form (a), whose paths are independent until their sum"
+            )
+        if variant.mixes_paths:
+            raise ValueError(
+                f"transplant: {what}: it mixes the paths, and this package's blocks of form {form!r} have no"
+                " place for a module inside the paths"
+            )
+        if not variant.module:
+            raise ValueError(
+                f"transplant: {what}: it is not one module of its own that could be carried as it is ({variant.detail})"
+            )
+
+
+def _carry(model: nn.Module, block: RecognisedBlock, ours: ResNeXtBlock) -> None:
+    """Put ``block``'s variants (each one module outside the paths) into ``ours``, as they are."""
+    for variant in block.variants:
+        module = copy.deepcopy(model.get_submodule(variant.module))
+        if variant.kind is VariantKind.ACTIVATION:  # every ReLU of ours becomes the block's activation
+            for name, relu in list(ours.named_modules()):
+                if isinstance(relu, nn.ReLU):
+                    ours.set_submodule(name, copy.deepcopy(module))
+        elif variant.kind is VariantKind.AVG_POOL_SHORTCUT:
+            ours.set_submodule("downsample", module)
+        else:  # a gate on the sum of the paths, after the last BN
+            ours.set_submodule("bn3", nn.Sequential(ours.bn3, module))
+
+
 def _our_block(model: nn.Module, block: RecognisedBlock, form: str) -> ResNeXtBlock:
-    """Our block of ``form`` holding ``block``'s tensors, in the replaced module's mode, with its BNs' eps."""
+    """Our block of ``form`` holding ``block``'s tensors and its variants, in the replaced module's mode."""
     assert block.canonical is not None and block.spec is not None
     source = model if block.replace[0] == "(model)" else model.get_submodule(block.replace[0])
     ours = set_eps(assemble(block.spec, form, block.canonical, training=source.training), block.eps)
+    _carry(model, block, ours)
+    ours.train(source.training)
     frozen = not any(p.requires_grad for p in source.parameters())
     if frozen:
         ours.requires_grad_(False)
@@ -95,12 +137,26 @@ def _checked(source: nn.Module, result: nn.Module, found: Recognition) -> nn.Mod
     """``result``, once one eval-mode forward pass shows it computes what ``source`` computes."""
     x = found.trace.values[found.trace.input].tensor
     with evaluating(source, result), torch.no_grad():
-        expected, got = source(x), result(x)
-    if expected.device.type != "meta":
-        error = relative_error(got, expected)
+        expected, got = _tensors(source(x)), _tensors(result(x))
+    pairs = [(a, b) for a, b in zip(expected, got) if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)]
+    if len(expected) != len(got) or len(pairs) != len(expected) or not pairs:
+        raise ValueError(
+            f"transplant: the model with this package's blocks returns {len(got)} values where the source returns"
+            f" {len(expected)}, or no tensor to compare"
+        )
+    if pairs[0][0].device.type != "meta":
+        error = max(relative_error(b, a) for a, b in pairs)
         if error > CANONICAL_RTOL:
             raise ValueError(
                 f"transplant: the model with this package's blocks differs from the source by {error:.1e} (relative)"
                 f" on a random input of size {found.input_size}, more than rounding ({CANONICAL_RTOL:g})"
             )
     return result
+
+
+def _tensors(output: object) -> list[object]:
+    """Every leaf of a model's output: tensors in tuples, lists, dicts and dataclasses, in order."""
+    if dataclasses.is_dataclass(output) and not isinstance(output, type):
+        return [leaf for f in dataclasses.fields(output) for leaf in _tensors(getattr(output, f.name))]
+    leaves = tree_flatten(output)[0]
+    return leaves if len(leaves) != 1 or leaves[0] is output else _tensors(leaves[0])

@@ -23,7 +23,7 @@ from torch import nn
 
 from blocks.core.spec import check_input_size
 from blocks.dataflow.mistakes import CATALOGUE
-from blocks.dataflow.recognise import CONVENTIONS, RecognisedBlock, Recognition, common_prefix, recognise
+from blocks.dataflow.recognise import CONVENTIONS, RecognisedBlock, Recognition, Variant, common_prefix, recognise
 from blocks.util.counts import multiply_adds
 from blocks.util.numerics import CANONICAL_RTOL
 from blocks.util.text import render_table
@@ -81,6 +81,9 @@ class AuditReport:
         expected_stages: the stages of ``expected``, or None without it.
         problems: one :class:`Problem` per kind of mistake, naming its blocks; a list,
             so that ``report.problems == []`` reads as "nothing wrong".
+        variants: one sentence per kind of variant (what a documented member of the family adds to
+            the paper's block: an SE gate, another activation, ResNet-D's shortcut), naming its
+            blocks and its origin. Variants are not mistakes.
     """
 
     model: str
@@ -95,6 +98,7 @@ class AuditReport:
     head: tuple[str, ...]
     expected_stages: tuple[StageRow, ...] | None
     problems: list[Problem] = field(default_factory=list)
+    variants: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         lines = [
@@ -115,7 +119,8 @@ class AuditReport:
         ]
         rows = [
             (b.where, b.source, b.in_channels, b.out_channels, b.stride, b.widths, b.layout or "-", b.shortcut,
-             "-" if b.error is None else f"{b.error:.1e}", "yes" if b.equivalent else "NO")
+             "-" if b.error is None else f"{b.error:.1e}",
+             "yes" if b.equivalent else "variant" if b.variants and not b.deviations else "NO")
             for b in self.blocks
         ]  # fmt: skip
         block_columns = ("block", "source", "in", "out", "stride", "C x d", "layout", "shortcut", "error", "paper's")
@@ -133,6 +138,9 @@ class AuditReport:
         if self.expected_stages is not None:
             columns += ("expected blocks", "expected C x d", "expected parameters")
         lines += _indent(render_table(columns, stage_rows, style="plain"))
+        lines += ["", "Variants (what members of the family add to the paper's block; not mistakes):"
+                  + ("" if self.variants else " none")]  # fmt: skip
+        lines += [f"  - {variant}" for variant in self.variants]
         lines += ["", "Problems:" + ("" if self.problems else " none")]
         lines += [f"  - {problem}" for problem in self.problems]
         return "\n".join(lines)
@@ -192,7 +200,21 @@ def audit(model: nn.Module, input_size: tuple[int, ...], expected: nn.Module | N
         head=found.head,
         expected_stages=expected_stages,
         problems=problems,
+        variants=_variants(found),
     )
+
+
+def _variants(found: Recognition) -> list[str]:
+    """One sentence per kind and place of variant, naming every block it was found in."""
+    kinds: dict[tuple[str, str], tuple[Variant, list[str]]] = {}
+    for block in found.blocks:
+        for variant in block.variants:
+            kinds.setdefault((variant.kind, variant.where), (variant, []))[1].append(block.where)
+    sentences = []
+    for variant, names in kinds.values():
+        what = f"{variant.kind.label[0].upper()}{variant.kind.label[1:]} ({variant.kind.origin})"
+        sentences.append(f"{what}, in {_name_blocks(names)}, {variant.where}: {variant.detail}.")
+    return sentences
 
 
 def _block_problems(found: Recognition) -> list[Problem]:

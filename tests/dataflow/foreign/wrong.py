@@ -1153,7 +1153,8 @@ WRONG: dict[str, tuple[Factory, tuple[int, ...], frozenset[int], Factory | None]
     ),
     "functional-conv-bias-form-c": (functional_conv_bias_form_c, BLOCK_16, frozenset({8}), None),
     "default-bias-form-a": (default_bias_form_a, SMALL, frozenset({8}), None),
-    "avgpool-shortcut-form-c": (avgpool_shortcut_form_c, SMALL, frozenset({9}), None),
+    # "avgpool-shortcut-form-c" (average pool -> 1x1 conv -> BN) is ResNet-D's shortcut, a variant (issue 28):
+    # it is in foreign/variants.py.
     "conv-without-bn-shortcut-form-b": (conv_without_bn_shortcut_form_b, BLOCK_16, frozenset({9}), None),
     "no-relu-after-add-sequential": (no_relu_after_add_sequential, SMALL, frozenset({10}), None),
     "relu-on-branch-before-add": (relu_on_branch_before_add, BLOCK_32, frozenset({10}), None),
@@ -1173,5 +1174,5 @@ WRONG: dict[str, tuple[Factory, tuple[int, ...], frozenset[int], Factory | None]
     ),
 }
 if TimmResNet is not None:
-    WRONG["timm-avg-down-shortcut"] = (timm_avg_down_shortcut, SMALL, frozenset({9}), None)
+    # timm's avg_down=True is ResNet-D (He et al. 2019), a variant (issue 28): in foreign/variants.py.
     WRONG["timm-deep-stem"] = (timm_deep_stem, SMALL, frozenset({12}), timm_small_resnext)
