@@ -300,3 +300,30 @@ def test_each_grouped_convolution_mistake_gets_its_hint(
     result = exercises.grade_grouped_conv(by_paths, by_mask)
     assert any(says in hint for hint in result.hints), str(result)
     assert_names_mistake(result, mistake)
+
+
+class _NeverReturns(torch.nn.Module):
+    """A form (a) answer whose forward loops for ever, and catches everything on the way."""
+
+    def __init__(self, in_channels: int, out_channels: int, cardinality: int, width: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(in_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        steps = 0
+        while True:
+            try:  # as a student writes it: the catch-all must not swallow the time limit
+                steps += 1
+            except Exception:  # noqa: SIM105
+                pass
+
+
+def test_an_answer_that_never_returns_ends_in_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from blocks.exercises import feedback
+
+    monkeypatch.setattr(feedback, "ANSWER_SECONDS", 0.5)
+    result = exercises.grade(1, _NeverReturns)
+    assert not result.passed and result.attempted
+    assert len(result.hints) == 1
+    assert result.hints[0].startswith("Your answer did not return within 0.5 s")
+    assert "while True:" in result.hints[0] and "a loop that never ends" in result.hints[0]

@@ -158,3 +158,19 @@ def test_a_non_module_is_a_type_error(model: object) -> None:
 def test_a_model_that_fails_is_named() -> None:
     with pytest.raises(ValueError, match=r"the model fails on an input of input_size=\(1, 5, 8, 8\)"):
         blocks.audit(blocks.build(blocks.BlockSpec(8, 8, 2, 2), "c"), (1, 5, 8, 8))
+
+
+class _FailsOnTheInput(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(-1, 7)
+
+
+def test_an_expected_network_that_fails_on_the_input_is_named_expected() -> None:
+    with pytest.raises(ValueError, match=r"^audit: expected \(a _FailsOnTheInput\) fails on an input of input_size="):
+        blocks.audit(blocks.resnext29(2, 4), (1, 3, 32, 32), expected=_FailsOnTheInput())
+
+
+def test_the_multiply_adds_are_per_image_at_any_batch() -> None:
+    net = blocks.resnext29(2, 4)
+    one, two = (blocks.audit(net, (batch, 3, 32, 32)).multiply_adds for batch in (1, 2))
+    assert one == two == blocks.complexity(net, (1, 3, 32, 32)).macs

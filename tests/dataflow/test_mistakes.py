@@ -81,7 +81,7 @@ def test_shared_path_in_place_add_changes_the_callers_tensor() -> None:
 
 
 def test_shared_path_network_cannot_be_trained() -> None:
-    net = mistakes.wrong_resnext(1, cardinality=2, width=4)
+    net = mistakes.wrong_resnext(1, cardinality=2, base_width=4)
     loss = net(torch.randn(2, 3, 32, 32)).sum()
     with pytest.raises(RuntimeError, match="inplace operation"):
         loss.backward()  # a ReLU's output, needed for its gradient, was overwritten

@@ -345,3 +345,20 @@ def test_cli_unknown_figure_is_a_usage_error(tmp_path: Path, capsys: pytest.Capt
         main(["figures", "--out", str(tmp_path), "--only", "nope"])
     assert exit_info.value.code == 2
     assert "names must be among" in capsys.readouterr().err
+
+
+def test_forms_abc_refuses_a_cardinality_it_cannot_draw_before_building_anything() -> None:
+    from blocks.figures.three_forms import FORMS_ABC_MAX_CARDINALITY, forms_abc
+
+    with pytest.raises(ValueError, match=r"^spec's cardinality must be at most 256 to be drawn .* got 100000 "):
+        forms_abc(BlockSpec(64, 64, cardinality=100_000, width=4))  # 700,000 modules if it built form (a)
+    assert FORMS_ABC_MAX_CARDINALITY == 256
+
+
+def test_the_figures_command_refuses_that_cardinality_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["figures", "--only", "forms_abc", "-C", "100000", "--out", str(tmp_path / "figures")])
+    assert "cardinality must be at most 256" in capsys.readouterr().err
+    assert not (tmp_path / "figures").exists()

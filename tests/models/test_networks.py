@@ -17,7 +17,7 @@ from torch import nn
 
 import blocks
 from blocks import BlockSpec, build, form_of, replace_head, resnext, resnext29, small_resnext, transplant
-from blocks.core.build import Footprint
+from blocks.core.guards import Footprint
 from blocks.models.networks import network_footprint
 from blocks.util.numerics import NETWORK_FP64_RTOL, NETWORK_GRAD_FP64_RTOL, randomise_batchnorm, relative_error
 
@@ -349,3 +349,12 @@ TOO_BIG: dict[str, tuple[Callable[[], object], str]] = {
 def test_what_cannot_fit_is_refused_with_the_estimate(make: Callable[[], object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make()
+
+
+@pytest.mark.parametrize("make", [resnext29, lambda **kw: resnext(50, **kw)], ids=["resnext29", "resnext50"])
+def test_the_old_width_keyword_still_builds_the_network_and_names_base_width(make: Callable[..., nn.Module]) -> None:
+    with torch.device("meta"), pytest.warns(DeprecationWarning, match=r"width= is now base_width="):
+        old = make(cardinality=2, width=4)
+    with torch.device("meta"):
+        new = make(cardinality=2, base_width=4)
+    assert [(k, v.shape) for k, v in old.state_dict().items()] == [(k, v.shape) for k, v in new.state_dict().items()]

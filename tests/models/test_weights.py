@@ -453,3 +453,15 @@ def test_load_weights_fills_a_network_on_the_meta_device(tmp_path: Path, form: s
     assert all(t.device.type == "cpu" and t.dtype in (torch.float64, torch.int64) for t in net.state_dict().values())
     x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
     torch.testing.assert_close(net(x), source(x), rtol=FP64_RTOL, atol=0)
+
+
+def test_an_expanded_tensor_of_the_wrong_shape_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    net = blocks.resnext29(2, 2)
+    state = net.state_dict()
+    state["fc.weight"] = torch.zeros(1).expand(2**20, 2**20)  # 4 TB if materialised; one value on disk
+    path = tmp_path / "expanded.pth"
+    torch.save(state, path)
+    with pytest.raises(
+        ValueError, match=r"^load_weights: 'fc.weight' has shape \(1048576, 1048576\) in the checkpoint"
+    ):
+        load_weights(net, path)

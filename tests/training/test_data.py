@@ -173,3 +173,17 @@ def test_data_loaders_seed_must_be_an_int_in_range(seed: object) -> None:
 def test_data_loaders_seed_at_the_ends_of_the_range(seed: int) -> None:
     train_loader, val_loader = blocks.data_loaders("digits", seed=seed)
     assert len(train_loader.dataset) + len(val_loader.dataset) == 1797  # scikit-learn's digits
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"root": None}, r"^root must be a folder's path \(a str or os.PathLike\), got NoneType None$"),
+        ({"root": 3}, r"^root must be a folder's path \(a str or os.PathLike\), got int 3$"),
+        ({"download": "yes"}, r"^download must be True or False, got str 'yes'$"),
+    ],
+    ids=["root-None", "root-int", "download-str"],
+)
+def test_a_root_or_download_that_is_not_one_is_named(arguments: dict, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        data_loaders("cifar10", **arguments)

@@ -38,7 +38,7 @@ from tests.helpers.reference import assert_agree, in_mode, tensors_by_path
 
 def resnet_1x16d(form: str) -> ResNeXt:
     """small_resnext with one path per block (C = 1, a ResNet): the path is the whole block."""
-    return ResNeXt((1, 1, 1), cardinality=1, width=16, form=form, num_classes=10, stem="cifar", base_channels=64)
+    return ResNeXt((1, 1, 1), cardinality=1, base_width=16, form=form, num_classes=10, stem="cifar", base_channels=64)
 
 
 def one_block(form: str) -> ResNeXtBlock:

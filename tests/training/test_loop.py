@@ -28,7 +28,7 @@ def _tiny_run(tmp_path: Path, cosine: bool = False) -> tuple[object, Path]:
     train_loader = DataLoader(Subset(train_set, range(96)), batch_size=32, shuffle=True)
     val_loader = DataLoader(Subset(val_set, range(64)), batch_size=64)
     torch.manual_seed(0)
-    net = ResNeXt((1,), cardinality=2, width=2, num_classes=10, stem="cifar", base_channels=8)
+    net = ResNeXt((1,), cardinality=2, base_width=2, num_classes=10, stem="cifar", base_channels=8)
     csv_path = tmp_path / "metrics.csv"
     history = train(net, train_loader, val_loader, 2, cosine=cosine, progress=False, csv_path=csv_path)
     return history, csv_path
