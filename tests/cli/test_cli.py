@@ -85,6 +85,7 @@ def test_help_imports_neither_torch_nor_the_library(command: str) -> None:
     assert _heavy(imported) == []
 
 
+@pytest.mark.slow  # a full-size network or a new process: seconds on 2 cores
 def test_import_blocks_imports_nothing_until_a_name_is_used() -> None:
     assert _heavy(_imported(["-c", "import blocks"])) == []
     used = _imported(["-c", "import blocks; blocks.build"])

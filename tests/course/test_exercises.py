@@ -264,6 +264,7 @@ def test_a_wrong_label_gets_a_clue_but_not_the_number(seed: int) -> None:
     assert_hints_hold_no_code(result)
 
 
+@pytest.mark.slow  # every container a student may use, each block audited: seconds on 2 cores
 def test_right_labels_in_any_container_pass() -> None:
     drawn = mystery.drawn_kinds(2)
     for answer in (drawn, tuple(drawn), dict(zip("abc", drawn)), lambda: dict(zip("ABC", drawn))):

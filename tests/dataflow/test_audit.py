@@ -42,6 +42,7 @@ def test_wrong_foreign_models_get_exactly_their_mistakes(name: str) -> None:
 
 
 @pytest.mark.parametrize("form", "abc")
+@pytest.mark.slow  # a full-size network or a new process: seconds on 2 cores
 def test_our_networks_in_every_form_have_no_problems(form: str) -> None:
     report = blocks.audit(blocks.resnext29(4, 16, form=form), CIFAR, expected=blocks.resnext29(4, 16))
     assert report.problems == [], str(report)
@@ -71,6 +72,7 @@ NARROW = (1, 2, 7)
 
 
 @pytest.mark.parametrize("mistake", mistakes.MISTAKES, ids=lambda m: f"mistake{m}")
+@pytest.mark.slow  # a full-size network or a new process: seconds on 2 cores
 def test_each_catalogue_network_is_flagged_with_its_number(mistake: int) -> None:
     shape = (4, 4) if mistake in NARROW else (32, 4)
     wrong = mistakes.wrong_resnext(mistake, 50, *shape)

@@ -226,6 +226,7 @@ def _trained() -> dict[str, History]:
     return {form: History(step_losses=losses) for form in "abc"}
 
 
+@pytest.mark.slow  # a full-size network or a new process: seconds on 2 cores
 def test_data_figures_are_drawn_from_the_data_they_are_given(tmp_path: Path) -> None:
     rows, environment = read_csv(RESULTS)
     points = read_roofline_csv(RESULTS.with_name("roofline.csv"))
@@ -240,6 +241,7 @@ def test_data_figures_are_drawn_from_the_data_they_are_given(tmp_path: Path) -> 
     ]  # by default, each data figure whose data is given
 
 
+@pytest.mark.slow  # a full-size network or a new process: seconds on 2 cores
 def test_importing_the_figures_imports_no_training_and_no_roofline_reader() -> None:
     code = "import sys, blocks.figures; print(' '.join(sys.modules))"
     imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
