@@ -54,7 +54,7 @@ PROOF_FILES = {
 }
 PROVEN = ("blocks.core.canonical.", "blocks.core.transplant.")  # the code every proof file must guard alone
 # The functions mutmut leaves alone because they are decorated: name -> (file, text, its mutant).
-SPEC, FAST = "blocks/core/spec.py", "blocks/core/_fast.py"
+SPEC, COLLECTOR = "blocks/core/spec.py", "blocks/util/collector.py"
 HAND_MUTANTS = {
     "grouped_channels: C + d": (SPEC, "self.cardinality * self.width", "self.cardinality + self.width"),
     "grouped_channels: d": (SPEC, "return self.cardinality * self.width", "return self.width"),
@@ -62,9 +62,9 @@ HAND_MUTANTS = {
     "has_projection: and": (SPEC, "self.stride != 1 or", "self.stride != 1 and"),
     "has_projection: channels ==": (SPEC, "self.in_channels != self.out", "self.in_channels == self.out"),
     "has_projection: stride only": (SPEC, " or self.in_channels != self.out_channels", ""),
-    "collector_paused: no disable": (FAST, "    gc.disable()\n", ""),
-    "collector_paused: enable if not enabled": (FAST, "        if enabled:\n", "        if not enabled:\n"),
-    "collector_paused: never enable": (FAST, "            gc.enable()\n", "            pass\n"),
+    "collector_paused: no disable": (COLLECTOR, "    gc.disable()\n", ""),
+    "collector_paused: enable if not enabled": (COLLECTOR, "        if enabled:\n", "        if not enabled:\n"),
+    "collector_paused: never enable": (COLLECTOR, "            gc.enable()\n", "            pass\n"),
 }
 SELECTION = re.compile(r"^pytest_add_cli_args_test_selection = (\[.*?\])", flags=re.MULTILINE | re.DOTALL)
 
