@@ -4,11 +4,19 @@ Every check of :mod:`blocks.exercises` returns a :class:`Result` and prints it. 
 never holds code: it names the catalogue mistake (:data:`blocks.dataflow.mistakes.CATALOGUE`)
 when there is one, says what was MEASURED in the student's own answer (a count, an error,
 a channel), where in their code to look, and which part of the course to read.
+
+Where the environment variable :data:`RESULT_LOG` (``BLOCKS_RESULT_LOG``) names a file, every
+check also appends its Result to it as one line of JSON (:meth:`Result.to_json`): that is how
+:mod:`blocks.exercises.grading` reads the verdicts out of a notebook it runs, whatever the
+notebook prints.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +44,9 @@ READ: dict[int, str] = {
     for number in CATALOGUE
 }
 FORMS_READING = "notebooks/01_three_forms.ipynb and the docstring of blocks/core/forms.py"
+# The environment variable naming a file that every check appends its Result to, as a line of JSON.
+RESULT_LOG = "BLOCKS_RESULT_LOG"
+_MISTAKE = re.compile(r"^Mistake (\d+) \(")  # how mistake_hint begins a hint
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,37 @@ class Result:
         if self.measured:
             lines += ["What did pass:", *(f"  - {line}" for line in self.measured)]
         return "\n".join(lines)
+
+    @property
+    def number(self) -> int:
+        """The exercise's number, 1 to 6: the start of :attr:`exercise` (``"1 · form (a): ..."``)."""
+        return int(self.exercise.split("·", 1)[0])
+
+    @property
+    def mistakes(self) -> list[int]:
+        """The catalogue mistakes the hints name (``"Mistake 8 (...)"``), in the order of the hints.
+
+        Example:
+            >>> Result("4 · costs", passed=False, hints=["Mistake 8 (a convolution bias ...): ..."]).mistakes
+            [8]
+        """
+        found = (_MISTAKE.match(hint) for hint in self.hints)
+        return list(dict.fromkeys(int(match.group(1)) for match in found if match))
+
+    def to_json(self) -> str:
+        """The Result as one line of JSON: the exercise's number and title, the verdict, hints, mistakes, measured."""
+        return json.dumps(
+            {
+                "exercise": self.number,
+                "title": self.exercise,
+                "passed": self.passed,
+                "attempted": self.attempted,
+                "hints": self.hints,
+                "mistakes": self.mistakes,
+                "measured": self.measured,
+            },
+            ensure_ascii=False,
+        )
 
 
 class NotAttempted(Exception):
@@ -158,7 +200,9 @@ def judge(exercise: str, check: Callable[[], tuple[list[str], list[str]]]) -> Re
     """Run ``check`` (returning hints and measured lines), print the verdict and return it as a Result.
 
     The check runs with float64 as torch's default dtype (restored afterwards), so that a student's
-    ``torch.zeros(...)`` inside a forward pass has the dtype of the float64 comparisons.
+    ``torch.zeros(...)`` inside a forward pass has the dtype of the float64 comparisons. Where the
+    environment variable :data:`RESULT_LOG` names a file, the Result is appended to it as a line of
+    JSON (:func:`log_result`).
     """
     default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
@@ -175,4 +219,21 @@ def judge(exercise: str, check: Callable[[], tuple[list[str], list[str]]]) -> Re
     finally:
         torch.set_default_dtype(default)
     print(result)
+    log_result(result)
     return result
+
+
+def log_result(result: Result) -> None:
+    """Append ``result`` as a line of JSON to the file the environment variable :data:`RESULT_LOG` names, if any.
+
+    A file that cannot be written is said on stderr, and the check's verdict stands: the student's
+    notebook never fails because of the grader's log.
+    """
+    path = os.environ.get(RESULT_LOG)
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(result.to_json() + "\n")
+    except OSError as error:
+        print(f"{RESULT_LOG}: cannot append the result to {path!r} ({error.strerror or error})", file=sys.stderr)
