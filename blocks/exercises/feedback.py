@@ -25,6 +25,7 @@ from typing import TypeVar
 import torch
 
 from blocks.dataflow.mistakes import CATALOGUE
+from blocks.exercises.symptoms import Story
 from blocks.util.limits import TimeLimitExceeded, time_limit
 
 _T = TypeVar("_T")
@@ -46,6 +47,7 @@ READ: dict[int, str] = {
 FORMS_READING = "notebooks/01_three_forms.ipynb and the docstring of blocks/core/forms.py"
 # The environment variable naming a file that every check appends its Result to, as a line of JSON.
 RESULT_LOG = "BLOCKS_RESULT_LOG"
+ERROR_LINES = 12  # of an error's message, kept in its hint
 _MISTAKE = re.compile(r"^Mistake (\d+) \(")  # how mistake_hint begins a hint
 
 
@@ -78,7 +80,7 @@ class Result:
             return "\n".join([f"{title}: PASSED.", *(f"  - {line}" for line in self.measured)])
         count = f"{len(self.hints)} hint" + ("s" if len(self.hints) != 1 else "")
         lines = [f"{title}: not yet, {count}."]
-        lines += [f"  {i}. {hint}" for i, hint in enumerate(self.hints, start=1)]
+        lines += [f"  {i}. " + hint.replace("\n", "\n     ") for i, hint in enumerate(self.hints, start=1)]
         if self.measured:
             lines += ["What did pass:", *(f"  - {line}" for line in self.measured)]
         return "\n".join(lines)
@@ -132,16 +134,17 @@ def mistake_hint(number: int, measured: str, look: str, read: str | None = None)
     """
     title = CATALOGUE[number].title
     return (
-        f"Mistake {number} ({title}): {_sentence(measured)} {_sentence('Look at ' + look)} Read {read or READ[number]}."
+        f"Mistake {number} ({title}): {sentence(measured)} {sentence('Look at ' + look)} Read {read or READ[number]}."
     )
 
 
 def hint(measured: str, look: str, read: str) -> str:
     """A hint for something the catalogue does not name: what was measured, where to look, what to read."""
-    return f"{_sentence(measured)} {_sentence('Look at ' + look)} Read {read}."
+    return f"{sentence(measured)} {sentence('Look at ' + look)} Read {read}."
 
 
-def _sentence(text: str) -> str:
+def sentence(text: str) -> str:
+    """``text`` as a sentence: stripped, capitalised, ending in a full stop (unless it ends in ``?`` or ``!``)."""
     text = text.strip()
     return text[0].upper() + text[1:] + ("" if text.endswith((".", "?", "!")) else ".")
 
@@ -151,13 +154,22 @@ def error_text(error: float) -> str:
     return "0" if error == 0 else f"{error:.0e}"
 
 
-def call(answer: Callable[..., _T], *args: object, what: str) -> _T:
+def call(
+    answer: Callable[..., _T],
+    *args: object,
+    what: str,
+    explain: Callable[[], Story | None] | None = None,
+    read: str = FORMS_READING,
+) -> _T:
     """Run the student's ``answer(*args)``; a NotImplementedError means not attempted, any other error a hint.
 
     Args:
         answer: the student's function or class.
         args: its arguments.
         what: the call in words, for the hint ("your FormA(32, 32, 4, 4, 1)").
+        explain: called when the answer raised, to say what the error means in the course's words
+            (:func:`blocks.exercises.symptoms.explain` on what a Watch recorded); None: the error as it is.
+        read: what to read, for an explained error without a catalogue number.
 
     Raises:
         NotAttempted: the answer raised NotImplementedError.
@@ -168,7 +180,19 @@ def call(answer: Callable[..., _T], *args: object, what: str) -> _T:
     except NotImplementedError as error:
         raise NotAttempted from error
     except Exception as error:  # a student's code can raise anything: each is a hint, never a traceback
+        story = explain() if explain is not None else None
+        if story is not None:
+            raise Stop(explained(story, error, what, read)) from error
         raise Stop(failure(error, what)) from error
+
+
+def explained(story: Story, error: BaseException, what: str, read: str) -> str:
+    """The hint for an error the course can explain: what it means, measured, then PyTorch's words and the line."""
+    pytorch = _first_line(str(error))
+    measured = f"{what} raised {type(error).__name__}{_where(error)}: {story.measured} (PyTorch says: {pytorch!r})"
+    if story.mistake is not None:
+        return mistake_hint(story.mistake, measured, story.look)
+    return hint(measured, story.look, read)
 
 
 def _ours(filename: str) -> bool:
@@ -177,11 +201,28 @@ def _ours(filename: str) -> bool:
 
 
 def failure(error: BaseException, what: str) -> str:
-    """A hint for an error raised by the student's code: the error, and the line of their code it came from."""
+    """A hint for an error raised by the student's code: the error, whole, and the line of their code it came from.
+
+    The whole message is kept (a ``load_state_dict`` error says what is wrong only on its later lines),
+    up to :data:`ERROR_LINES` lines.
+    """
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()] or ["no message"]
+    cut = len(lines) > ERROR_LINES
+    if cut:
+        lines = [*lines[:ERROR_LINES], f"... ({len(lines) - ERROR_LINES} more lines: run it on its own to see them)"]
+    message = "\n".join(lines)
+    return f"{what} raised {type(error).__name__}{_where(error)}: {message}"
+
+
+def _where(error: BaseException) -> str:
+    """`` (line N of your code: '...')`` for the last frame of the student's code in the traceback, or ""."""
     frames = [frame for frame in traceback.extract_tb(error.__traceback__) if not _ours(frame.filename)]
-    where = f" (line {frames[-1].lineno} of your code: {frames[-1].line!r})" if frames and frames[-1].line else ""
-    message = str(error).strip().splitlines()[0] if str(error).strip() else "no message"
-    return f"{what} raised {type(error).__name__}: {message}{where}. Run it on its own to see the whole error."
+    return f" (line {frames[-1].lineno} of your code: {frames[-1].line!r})" if frames and frames[-1].line else ""
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0].strip() if lines else "no message"
 
 
 def out_of_time(stopped: TimeLimitExceeded) -> str:
@@ -213,9 +254,9 @@ def judge(exercise: str, check: Callable[[], tuple[list[str], list[str]]]) -> Re
     except NotAttempted:
         result = Result(exercise, passed=False, attempted=False)
     except Stop as stop:
-        result = Result(exercise, passed=False, hints=[_sentence(str(stop))])
+        result = Result(exercise, passed=False, hints=[sentence(str(stop))])
     except TimeLimitExceeded as stopped:
-        result = Result(exercise, passed=False, hints=[_sentence(out_of_time(stopped))])
+        result = Result(exercise, passed=False, hints=[sentence(out_of_time(stopped))])
     finally:
         torch.set_default_dtype(default)
     print(result)

@@ -30,6 +30,7 @@ from blocks.core.forms import BlockPath, ResNeXtBlock
 from blocks.core.spec import BlockSpec
 from blocks.dataflow.recognise import Deviation, RecognisedBlock, recognise
 from blocks.exercises.feedback import FORMS_READING, Result, Stop, call, error_text, hint, judge, mistake_hint
+from blocks.exercises.symptoms import Shapes, Unregistered, Watch, explain, parameters_and_buffers, unregistered
 from blocks.util.numerics import ANSWER_FP64_RTOL, CANONICAL_RTOL, randomise_batchnorm, relative_error
 
 TITLES = {"a": "1 · form (a): C summed paths", "b": "2 · form (b): C paths concatenated, then one 1x1"}
@@ -144,10 +145,17 @@ def judge_block(
     model.eval()
     x = _random_input(spec, seed=1)
     before = x.clone()
-    with torch.no_grad():
-        out = call(model, x, what=f"the forward pass of {what} on an input of shape {tuple(x.shape)}")
+    recorded = Watch([x], parameters_and_buffers(model))
+    shapes = Shapes(BATCH, spec.cardinality, spec.width, f"the C·d = {spec.grouped_channels} channels", SIZE,
+                    spec.in_channels, spec.out_channels, spec.stride)  # fmt: skip
+    with torch.no_grad(), recorded:
+        out = call(model, x, what=f"the forward pass of {what} on an input of shape {tuple(x.shape)}",
+                   explain=lambda: explain(recorded, shapes))  # fmt: skip
     if not isinstance(out, Tensor):
         raise Stop(f"the forward pass of {what} returned a {type(out).__name__}, not a tensor.")
+    hidden = unregistered(model, recorded)
+    if hidden is not None:
+        return {"unregistered": _unregistered_hint(hidden, what)}, "", None
     changed = float((x - before).abs().max())
     try:
         found = recognise(model, tuple(x.shape))
@@ -169,6 +177,20 @@ def judge_block(
     if hints:
         return hints, "", block
     return (*_compare(model, block, spec, what), block)
+
+
+def _unregistered_hint(hidden: Unregistered, what: str) -> str:
+    """The hint for weights the forward pass uses that ``.parameters()`` does not hold: measured, and what it breaks."""
+    where = f" ({', '.join(hidden.holders)})" if hidden.holders else ""
+    outside = hidden.used - hidden.registered
+    return hint(
+        f"{what}.parameters() holds {hidden.registered:,} of the {hidden.used:,} parameters its forward pass uses:"
+        f" the other {outside:,} are kept where PyTorch does not see them{where}, so an optimizer given"
+        " .parameters() would never train them, and .to(), .double() and state_dict() would leave them out",
+        "how your __init__ keeps the paths: a module in a plain Python list or dict is not registered;"
+        " keep them in an nn.ModuleList (or nn.ModuleDict)",
+        FORMS_READING,
+    )
 
 
 def _random_input(spec: BlockSpec, seed: int) -> Tensor:

@@ -1,0 +1,85 @@
+"""The hints of issue 29: each kind of answer the checks judged badly now gets a hint naming what it measured.
+
+The answers are in ``student_answers_more.py``: for each kind, right ones (each must pass) and wrong
+ones written as different students would (each must fail with a hint that names its catalogue
+mistake, where there is one, and holds the words its measurement gives).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import student_answers_more as more
+
+from blocks import exercises
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
+
+GRADE_FORM = {"a": exercises.grade_form_a, "b": exercises.grade_form_b}
+
+
+def named_mistakes(result: exercises.Result) -> set[int]:
+    return {int(n) for hint in result.hints for n in re.findall(r"^Mistake (\d+) \(", hint)}
+
+
+def assert_hint(result: exercises.Result, mistake: int | None, *words: str) -> None:
+    """Not passed; the hints name ``mistake`` (and no other), and together hold every one of ``words``."""
+    assert result.attempted and not result.passed, str(result)
+    assert named_mistakes(result) == ({mistake} if mistake else set()), str(result)
+    text = "\n".join(result.hints)
+    missing = [w for w in words if w not in text]
+    assert not missing, f"{missing} not in:\n{result}"
+
+
+# ------------------------------------------------------------------------------------------ paths not registered
+
+
+@pytest.mark.parametrize("name", more.UNREGISTERED_RIGHT)
+def test_registered_paths_in_any_container_pass(name: str) -> None:
+    result = exercises.grade_form_a(more.UNREGISTERED_RIGHT[name])
+    assert result.passed, str(result)
+
+
+@pytest.mark.parametrize("name", more.UNREGISTERED_WRONG)
+def test_paths_kept_where_pytorch_cannot_see_them_are_counted(name: str) -> None:
+    answer, form, says = more.UNREGISTERED_WRONG[name]
+    result = GRADE_FORM[form](answer)
+    assert_hint(result, None, ".parameters() holds", "an optimizer given .parameters() would never train them",
+                "nn.ModuleList", says)  # fmt: skip
+    assert len(result.hints) == 1  # no recipe of the branch for a structure that is right
+
+
+def test_the_unregistered_hint_says_what_is_registered_and_what_is_used() -> None:
+    (hint,) = exercises.grade_form_a(more.PlainListFormA).hints
+    # 32 -> 32, 4x4d: four paths of 32·4 + 2·4 + 9·4·4 + 2·4 + 4·32 = 416 parameters; the BN after the sum, 64
+    assert "holds 64 of the 1,728 parameters its forward pass uses: the other 1,664 are kept" in hint, hint
+
+
+# ------------------------------------------------------------------------------------------ shape errors, said
+
+
+@pytest.mark.parametrize("name", more.SHAPES_RIGHT)
+def test_splits_and_cats_along_the_channels_pass(name: str) -> None:
+    answer, form = more.SHAPES_RIGHT[name]
+    result = GRADE_FORM[form](answer)
+    assert result.passed, str(result)
+
+
+@pytest.mark.parametrize("name", more.SHAPES_WRONG)
+def test_a_shape_error_is_said_in_the_course_s_words(name: str) -> None:
+    answer, form, mistake, says = more.SHAPES_WRONG[name]
+    result = GRADE_FORM[form](answer)
+    assert_hint(result, mistake, says, "PyTorch says:", "line")
+
+
+def test_grouped_convolution_in_other_styles_passes() -> None:
+    for by_paths, by_mask in more.GROUPED_RIGHT.values():
+        result = exercises.grade_grouped_conv(by_paths, by_mask)
+        assert result.passed, str(result)
+
+
+@pytest.mark.parametrize("name", more.GROUPED_WRONG)
+def test_a_grouped_convolution_s_shape_slip_is_said_in_the_course_s_words(name: str) -> None:
+    by_paths, by_mask, mistake, says = more.GROUPED_WRONG[name]
+    assert_hint(exercises.grade_grouped_conv(by_paths, by_mask), mistake, says)
