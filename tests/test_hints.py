@@ -83,3 +83,34 @@ def test_grouped_convolution_in_other_styles_passes() -> None:
 def test_a_grouped_convolution_s_shape_slip_is_said_in_the_course_s_words(name: str) -> None:
     by_paths, by_mask, mistake, says = more.GROUPED_WRONG[name]
     assert_hint(exercises.grade_grouped_conv(by_paths, by_mask), mistake, says)
+
+
+# ------------------------------------------------------------------------------------------ exercise 3, each part
+
+
+@pytest.mark.parametrize("name", more.SLICING_RIGHT)
+def test_slicing_in_other_styles_passes(name: str) -> None:
+    result = exercises.grade_slicing(*more.SLICING_RIGHT[name])
+    assert result.passed, str(result)
+
+
+@pytest.mark.parametrize("name", more.SLICING_WRONG)
+def test_each_part_of_exercise_3_is_judged_on_its_own(name: str) -> None:
+    path_tensors, to_form_a, mistake, says = more.SLICING_WRONG[name]
+    result = exercises.grade_slicing(path_tensors, to_form_a)
+    assert_hint(result, mistake, *says)
+    if name == "last-path-raises":  # the other part is judged all the same, and passes
+        assert any(line.startswith("to_form_a: form (a)") for line in result.measured), str(result)
+
+
+def test_a_load_state_dict_error_is_kept_whole() -> None:
+    result = exercises.grade_slicing(more.conv3_by_rows, more.loaded_into_form_a(more.conv3_by_rows))
+    (raised,) = [hint for hint in result.hints if "raised RuntimeError" in hint]
+    # the first line says only where; the four that follow say what
+    assert raised.count("size mismatch for paths.") == 4, raised
+    assert "copying a param with shape torch.Size([3, 12, 1, 1]) from checkpoint" in raised
+
+
+def test_both_parts_not_attempted_is_not_attempted() -> None:
+    result = exercises.grade_slicing(more.path_tensors_not_yet, more.to_form_a_not_yet)
+    assert not result.attempted, str(result)
