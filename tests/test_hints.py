@@ -114,3 +114,20 @@ def test_a_load_state_dict_error_is_kept_whole() -> None:
 def test_both_parts_not_attempted_is_not_attempted() -> None:
     result = exercises.grade_slicing(more.path_tensors_not_yet, more.to_form_a_not_yet)
     assert not result.attempted, str(result)
+
+
+# ------------------------------------------------------------------------------------------ exercise 4, slips named
+
+
+@pytest.mark.parametrize("name", more.COSTS_RIGHT)
+def test_costs_in_other_styles_pass(name: str) -> None:
+    result = exercises.grade_costs(more.COSTS_RIGHT[name])
+    assert result.passed, str(result)
+
+
+@pytest.mark.parametrize("name", more.COSTS_WRONG)
+def test_an_identifiable_counting_slip_is_named_not_a_generic_fallback(name: str) -> None:
+    answer, mistake, says = more.COSTS_WRONG[name]
+    result = exercises.grade_costs(answer)
+    assert_hint(result, mistake, says, "exactly the count with")
+    assert "each layer's term on its own" not in str(result)  # the generic fallback
