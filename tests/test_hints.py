@@ -13,6 +13,7 @@ import pytest
 import student_answers_more as more
 
 from blocks import exercises
+from blocks.exercises import mystery
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
@@ -131,3 +132,42 @@ def test_an_identifiable_counting_slip_is_named_not_a_generic_fallback(name: str
     result = exercises.grade_costs(answer)
     assert_hint(result, mistake, says, "exactly the count with")
     assert "each layer's term on its own" not in str(result)  # the generic fallback
+
+
+# ------------------------------------------------------------------------------------------ exercise 5, no give-away
+
+SEEDS = range(6)
+LAYOUT_SEEDS = (0, 1, 5)  # the paper's block in form (b), (a) and (c)
+CLAIMS = (*mystery.BLOCK_MISTAKES, 4)  # every mistake one block can make, and one only a network makes
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_right_labels_pass(seed: int) -> None:
+    assert exercises.grade_mystery_blocks(mystery.drawn_kinds(seed), seed=seed).passed
+
+
+@pytest.mark.parametrize("claim", CLAIMS, ids=lambda n: f"claims-mistake-{n}")
+@pytest.mark.parametrize("seed", LAYOUT_SEEDS)
+def test_a_wrong_claim_about_the_paper_s_block_is_refuted_in_it_alone(seed: int, claim: int) -> None:
+    labels = mystery.drawn_kinds(seed)
+    letter = mystery.LETTERS[labels.index(None)]
+    labels[labels.index(None)] = claim
+    (hint,) = exercises.grade_mystery_blocks(labels, seed=seed).hints
+    assert hint.startswith(f"Block {letter} does not make mistake {claim} ("), hint
+    assert "is the paper's block" not in hint and "paper's block" not in hint.split("Look at")[0], hint
+    assert not [other for other in mystery.LETTERS if other != letter and f"Block {other}" in hint], hint
+    assert re.search(r"\d", hint.split("): ", 1)[1].split("Look at")[0]), hint  # a number measured in it
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_clue_names_only_its_own_block_and_never_a_number_to_answer(seed: int) -> None:
+    drawn = mystery.drawn_kinds(seed)
+    for labels in ([None, None, None], [7, 7, 7]):
+        result = exercises.grade_mystery_blocks(labels, seed=seed)
+        for hint in result.hints:
+            (letter,) = re.findall(r"^Block ([ABC])", hint)
+            others = [o for o in mystery.LETTERS if o != letter]
+            assert not any(f"Block {o}" in hint or f"block {o}" in hint for o in others), hint
+            answer = drawn[mystery.LETTERS.index(letter)]
+            said = re.findall(r"mistake (\d+)", hint)
+            assert answer is None or str(answer) not in said, hint
