@@ -14,6 +14,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ import pytest
 
 from blocks.cli import main
 from blocks.exercises import feedback, grade
+from blocks.exercises.assignment import ASSIGNMENT, CODE_STUB, write_source_assignment
 from blocks.exercises.grading import (
     COLUMNS,
     Grades,
@@ -392,3 +394,88 @@ def test_grading_needs_a_positive_time_limit(tmp_path: Path) -> None:
     handed_in(4, solution(4), tmp_path / "hana" / "e4.ipynb")
     with pytest.raises(ValueError, match="seconds must be a positive number, got 0"):
         grade_class(tmp_path, seconds=0)
+
+
+# ------------------------------------------------------------------------------------------ nbgrader
+
+
+def _nbgrader(course: Path, *args: str) -> str:
+    """Run ``nbgrader ARGS`` in ``course`` with this Python (and its alembic on PATH); its log on failure."""
+    env = {
+        **os.environ,
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "OMP_NUM_THREADS": "1",
+    }
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, capture_output=True,
+                          text=True)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+def test_the_source_assignment_hides_every_solution_in_its_release(tmp_path: Path) -> None:
+    pytest.importorskip("nbgrader")
+    course = tmp_path / "course"
+    written = write_source_assignment(course)
+    assert [p.name for p in written] == [path.name for path in NOTEBOOKS.values()]
+    _nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+    for number, path in NOTEBOOKS.items():
+        source = nbformat.read(course / "source" / ASSIGNMENT / path.name, as_version=4)
+        release = nbformat.read(course / "release" / ASSIGNMENT / path.name, as_version=4)
+        graded = {c.metadata["nbgrader"]["grade_id"]: c for c in release.cells if "nbgrader" in c.metadata}
+        assert set(graded) == {f"answer-e{number}", f"check-e{number}"}
+        answer, check = graded[f"answer-e{number}"], graded[f"check-e{number}"]
+        stub = answer_cell(nbformat.read(path, as_version=4)).source
+        solved = [line for line in solution(number).splitlines() if len(line.strip()) > 16 and line not in stub]
+        assert solved and all(line in answer_cell(source).source for line in solved)  # the source holds it
+        assert answer.source.startswith(stub) and CODE_STUB in answer.source  # the release, the stub as it is
+        assert not [line for line in solved if line in answer.source] and "SOLUTION" not in answer.source
+        assert check.metadata["nbgrader"]["points"] == 10 and check.metadata["nbgrader"]["locked"]
+        assert "assert result.passed" in check.source and identify(release) == number
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [({"exercises": [7]}, "exercises must be among"), ({"points": 0}, "points must be a positive number, got 0")],
+    ids=["exercise-7", "no-points"],
+)
+def test_a_source_assignment_of_unknown_exercises_or_no_points_is_refused(
+    tmp_path: Path, arguments: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        write_source_assignment(tmp_path, **arguments)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_nbgrader_autogrades_a_right_and_a_wrong_student_into_its_gradebook(tmp_path: Path) -> None:
+    pytest.importorskip("nbgrader")
+    from nbgrader.api import Gradebook
+
+    course = tmp_path / "course"
+    write_source_assignment(course, exercises=(1, 4))
+    _nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+    answers = {"alice": {1: solution(1), 4: solution(4)}, "bob": {1: BOB_FORM_A, 4: BOB_COSTS}}
+    for student, theirs in answers.items():
+        for number, code in theirs.items():
+            notebook = nbformat.read(course / "release" / ASSIGNMENT / NOTEBOOKS[number].name, as_version=4)
+            next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("solution")).source = code
+            out = course / "submitted" / student / ASSIGNMENT / NOTEBOOKS[number].name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(notebook, out)
+    _nbgrader(course, "autograde", ASSIGNMENT)
+    _nbgrader(course, "generate_feedback", ASSIGNMENT)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        scores = {
+            student: {n.name: (n.score, n.max_score) for n in gradebook.find_submission(ASSIGNMENT, student).notebooks}
+            for student in answers
+        }
+    assert scores == {
+        "alice": {"e1_form_a": (10.0, 10.0), "e4_closed_form_costs": (10.0, 10.0)},
+        "bob": {"e1_form_a": (0.0, 10.0), "e4_closed_form_costs": (0.0, 10.0)},
+    }
+    feedback = (course / "feedback" / "bob" / ASSIGNMENT / "e1_form_a.html").read_text()
+    assert "Mistake 1 (one path module called C times" in feedback  # the check's hint reaches the student
+    assert (
+        "Mistake 8 (a convolution bias"
+        in (course / "feedback" / "bob" / ASSIGNMENT / "e4_closed_form_costs.html").read_text()
+    )
