@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     from nbformat import NotebookNode
 
 _T = TypeVar("_T")
-NOTEBOOK_SECONDS = 120.0  # a whole exercise notebook runs in about 5 s on 2 cores, kernel start included
+NOTEBOOK_SECONDS = 120.0  # many times what an exercise notebook takes (docs/teachers.md, 'Grading a class')
 EXERCISES = (1, 2, 3, 4, 5, 6)
 # The CSV's columns. hints: HOW MANY hints the check gave; mistakes: the catalogue numbers they name;
 # hint_texts: the hints themselves, one per line.
