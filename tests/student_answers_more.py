@@ -8,7 +8,8 @@ corpus of ``exercise_answers.py``:
   raises, so that the hints about ``path_tensors`` must survive it;
 * PyTorch's shape errors: a shortcut without the stride, ``torch.cat`` along the batch, split
   sizes of C where d is meant, a weight block in (in, out) order;
-* exercise 4: the BNs counted as multiply-adds, the grouped 3x3 counted with groups = d.
+* exercise 4: the BNs counted as multiply-adds, the grouped 3x3 counted with groups = d;
+* one path module called C times with ``+=`` onto the input, as a widely copied tutorial writes form (a).
 
 Each wrong answer is listed with the catalogue mistake its hint must name (None where the catalogue
 has no number for it) and words its hint must hold. Every constructor takes ``(in_channels,
@@ -571,4 +572,78 @@ COSTS_WRONG = {  # name -> (answer, mistake, words in its hint)
     "groups-d-inline": (groups_width_inline, None, "the grouped 3x3 counted with groups = d instead of C"),
     "bn-one-mac": (bn_one_mac_a_value, None, "the BNs counted as multiply-adds, one per value"),
     "bn-two-macs-and-bias": (bn_two_macs_and_biases, 8, "the BNs counted as multiply-adds, two per value"),
+}
+
+
+# ------------------------------------------------------------------------------------------ one path, += onto the input
+
+
+class TutorialFormA(nn.Module):
+    """Mistake 1, the tutorial's way: one path, its output added C times with += onto the shortcut (x itself)."""
+
+    def __init__(self, in_channels, out_channels, cardinality, width, stride=1):
+        super().__init__()
+        self.cardinality = cardinality
+        self.path = one_path(in_channels, out_channels, width, stride)
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.shortcut = projection(in_channels, out_channels, stride)
+
+    def forward(self, x):
+        out = self.shortcut(x)
+        for _ in range(self.cardinality):
+            out += self.bn(self.path(x))
+        return F.relu(out)
+
+
+class RepeatedBranchFormA(nn.Module):
+    """Mistake 1: the same Branch module put C times into a ModuleList, the sum accumulated in place."""
+
+    def __init__(self, cin, cout, C, d, stride=1):
+        super().__init__()
+        branch = Branch(cin, cout, d, stride)
+        self.branches = nn.ModuleList([branch] * C)
+        self.bn = nn.BatchNorm2d(cout)
+        self.skip = projection(cin, cout, stride)
+
+    def forward(self, x):
+        y = self.skip(x)
+        for b in self.branches:
+            y += b(x)
+        return torch.relu(self.bn(y))
+
+
+class PathsIntoInputFormA(nn.Module):
+    """Mistake 1: one path, each call's output added into x itself, the next call reading the x it changed."""
+
+    def __init__(self, in_channels, out_channels, cardinality, width, stride=1):
+        super().__init__()
+        self.C = cardinality
+        self.t = one_path(in_channels, out_channels, width, stride)
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.proj = projection(in_channels, out_channels, stride)
+
+    def forward(self, x):
+        if isinstance(self.proj, nn.Identity):
+            for _ in range(self.C):
+                x += self.t(x)
+            return F.relu(self.bn(x))
+        return F.relu(self.bn(sum(self.t(x) for _ in range(self.C))) + self.proj(x))
+
+
+class ZerosLikeFirstPathFormA(ModuleDictFormA):
+    """Right: the first path called once more, only for the shape of the sum (wasteful, but the same function)."""
+
+    def forward(self, x):
+        paths = list(self.paths.values())
+        total = torch.zeros_like(paths[0](x))
+        for path in paths:
+            total = total + path(x)
+        return F.relu(self.bn(total) + self.shortcut(x))
+
+
+ONE_PATH_RIGHT = {"zeros-like-first-path": ZerosLikeFirstPathFormA}
+ONE_PATH_WRONG = {  # name -> (answer, what its hint must say)
+    "tutorial": (TutorialFormA, "its convolutions run up to 4 times each with the same weights"),
+    "same-module-in-a-list": (RepeatedBranchFormA, "distinct parameters where the 4 paths of the block need 1,728"),
+    "into-the-input": (PathsIntoInputFormA, "one call changed its input tensor by up to"),
 }

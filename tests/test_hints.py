@@ -171,3 +171,20 @@ def test_a_clue_names_only_its_own_block_and_never_a_number_to_answer(seed: int)
             answer = drawn[mystery.LETTERS.index(letter)]
             said = re.findall(r"mistake (\d+)", hint)
             assert answer is None or str(answer) not in said, hint
+
+
+# ------------------------------------------------------------------------------------------ one path called C times
+
+
+@pytest.mark.parametrize("name", more.ONE_PATH_RIGHT)
+def test_a_path_called_once_more_for_a_shape_still_passes(name: str) -> None:
+    result = exercises.grade_form_a(more.ONE_PATH_RIGHT[name])
+    assert result.passed, str(result)
+
+
+@pytest.mark.parametrize("name", more.ONE_PATH_WRONG)
+def test_one_path_called_c_times_onto_the_input_is_mistake_1_measured(name: str) -> None:
+    answer, says = more.ONE_PATH_WRONG[name]
+    result = exercises.grade_form_a(answer)
+    assert_hint(result, 1, says)
+    assert "residual bottlenecks were found" not in str(result)

@@ -161,7 +161,10 @@ def judge_block(
         found = recognise(model, tuple(x.shape))
     except ValueError as error:
         raise Stop(f"{what}: {error}.") from error
+    repeated = max(recorded.convolutions.values(), default=0)  # a correct block runs each weight once
     if len(found.blocks) != 1:
+        if repeated > 1 or changed > 0:  # one path called C times, added onto the input: what mistake 1 does
+            return {"1": _one_path_hint(model, spec, what, repeated, changed)}, "", None
         why = found.others[0] if found.others else "no add of the block's input (or its projection) and a branch"
         return {"blocks": hint(
             f"in {what}, {len(found.blocks)} residual bottlenecks were found where one is expected ({why})",
@@ -173,6 +176,10 @@ def judge_block(
         hints["1"] = mistake_hint(
             1, f"one call of {what} changed its input tensor by up to {changed:.2f}", LOOK["input-in-place"]
         )
+    if hints and repeated > 1 and "1" not in hints:
+        # a convolution run twice makes the dataflow look like other mistakes (a block ending in an add, no
+        # ReLU after it...): it is one path called C times, and what follows from it goes once that is fixed
+        return {"1": _one_path_hint(model, spec, what, repeated, changed)}, "", block
     hints = hints or _shape_hints(block, spec, form, what)
     if hints:
         return hints, "", block
@@ -190,6 +197,23 @@ def _unregistered_hint(hidden: Unregistered, what: str) -> str:
         "how your __init__ keeps the paths: a module in a plain Python list or dict is not registered;"
         " keep them in an nn.ModuleList (or nn.ModuleDict)",
         FORMS_READING,
+    )
+
+
+def _one_path_hint(model: nn.Module, spec: BlockSpec, what: str, repeated: int, changed: float) -> str:
+    """Mistake 1 where the dataflow is no single block: a convolution run several times, and the input written."""
+    symptoms = []
+    if repeated > 1:
+        unique = sum(p.numel() for p in model.parameters())
+        needed = sum(p.numel() for p in build(spec, "c").parameters())
+        symptoms.append(
+            f"its convolutions run up to {repeated} times each with the same weights: {unique:,} distinct parameters"
+            f" where the {spec.cardinality} paths of the block need {needed:,}"
+        )
+    if changed > 0:
+        symptoms.append(f"one call changed its input tensor by up to {changed:.2f} (an add in place writes into it)")
+    return mistake_hint(
+        1, f"in {what}, " + "; and ".join(symptoms), LOOK["shared-weights"] + "; and " + LOOK["input-in-place"]
     )
 
 

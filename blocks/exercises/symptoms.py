@@ -15,6 +15,7 @@ Each reads what ran, never the names the student chose.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -64,6 +65,7 @@ class Watch(Recorder):
         self.used_registered: dict[int, int] = {}  # storage -> elements: the registered parameters the call used
         self.used_outside: dict[int, int] = {}  # storage -> elements: parameters and weights from outside the module
         self._kept: list[Tensor] = []  # every tensor made, alive until the end: no storage is reused under a key
+        self.convolutions: Counter[int] = Counter()  # weight storage -> how many convolutions used it
 
     def on_call(self, call: Call) -> object:
         tensors = call.tensors()
@@ -78,6 +80,8 @@ class Watch(Recorder):
                     self.used_registered[key] = max(self.used_registered.get(key, 0), tensor.numel())
             elif isinstance(tensor, nn.Parameter) or any(tensor is w for w in weights):
                 self.used_outside[key] = max(self.used_outside.get(key, 0), tensor.numel())
+        if call.name == "convolution" and isinstance(call.args[1], Tensor):
+            self.convolutions[_key(call.args[1])] += 1
         args = tuple(_described(a) for a in call.args)
         try:
             result = call.run()
