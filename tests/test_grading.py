@@ -413,6 +413,7 @@ def _nbgrader(course: Path, *args: str) -> str:
     return done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_the_source_assignment_hides_every_solution_in_its_release(tmp_path: Path) -> None:
     pytest.importorskip("nbgrader")
     course = tmp_path / "course"
