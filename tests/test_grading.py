@@ -226,14 +226,21 @@ def test_the_executed_notebooks_are_kept_where_asked(graded: tuple[Path, Path, d
 
 @pytest.mark.slow
 def test_grade_class_returns_the_rows(tmp_path: Path) -> None:
-    """The function behind the command: one student, one notebook that passes, one that is no exercise."""
-    handed_in(6, solution(6), tmp_path / "erin" / "two ways.ipynb")
+    """The function behind the command: one student, a notebook that passes (and tries the network), one no exercise."""
+    path = handed_in(6, solution(6), tmp_path / "erin" / "two ways.ipynb")
+    notebook = nbformat.read(path, as_version=4)
+    online = "import urllib.request\nurllib.request.urlopen('http://example.com', timeout=30)"
+    notebook.cells.insert(2, nbformat.v4.new_code_cell(online))
+    nbformat.write(notebook, path)
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), tmp_path / "erin" / "x.ipynb")
     grades = grade_class(tmp_path, seconds=TEST_SECONDS, progress=False)
     assert [(row.exercise, row.status) for row in grades.rows] == [
         (1, "no notebook"), (2, "no notebook"), (3, "no notebook"), (4, "no notebook"), (5, "no notebook"),
         (6, "passed"),
     ]  # fmt: skip
+    # offline: the connection is refused at once, and the cells after it still run
+    assert "raised URLError: <urlopen error [Errno -2] this notebook is graded offline" in grades.rows[5].error
+    assert grades.rows[5].seconds < TEST_SECONDS / 2
     assert grades.unmatched == [("erin", "x.ipynb", "it calls no exercise's check and has no '# Exercise N' title")]
 
 

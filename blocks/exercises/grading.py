@@ -86,11 +86,9 @@ _TITLE = re.compile(r"^\s*#+\s*Exercise\s+([1-6])\b", re.IGNORECASE | re.MULTILI
 _KERNEL = "blocks-grading"  # the kernel spec the grader writes: its own Python
 # Run by the kernel before any cell (an IPython startup file): no connection leaves this machine.
 _OFFLINE = """\
-import socket as _socket
-
-
 def _blocks_grading_offline():
     import ipaddress
+    import socket
 
     def local(address):
         if not isinstance(address, tuple):  # a Unix socket's path
@@ -104,7 +102,7 @@ def _blocks_grading_offline():
     def refuse(host):
         return OSError(f"this notebook is graded offline: no connection to {host!r}")
 
-    connect, connect_ex, getaddrinfo = _socket.socket.connect, _socket.socket.connect_ex, _socket.getaddrinfo
+    connect, connect_ex, getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
 
     def offline_connect(self, address):
         if not local(address):
@@ -118,15 +116,15 @@ def _blocks_grading_offline():
 
     def offline_getaddrinfo(host, *args, **kwargs):
         if host is not None and not local((host.decode() if isinstance(host, bytes) else host, 0)):
-            raise _socket.gaierror(_socket.EAI_NONAME, f"this notebook is graded offline: {host!r} is not looked up")
+            raise socket.gaierror(socket.EAI_NONAME, f"this notebook is graded offline: {host!r} is not looked up")
         return getaddrinfo(host, *args, **kwargs)
 
-    _socket.socket.connect, _socket.socket.connect_ex = offline_connect, offline_connect_ex
-    _socket.getaddrinfo = offline_getaddrinfo
+    socket.socket.connect, socket.socket.connect_ex = offline_connect, offline_connect_ex
+    socket.getaddrinfo = offline_getaddrinfo
 
 
 _blocks_grading_offline()
-del _blocks_grading_offline, _socket
+del _blocks_grading_offline
 """
 
 
