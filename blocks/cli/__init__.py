@@ -7,6 +7,7 @@ One module per command, in the order ``--help`` lists them::
     figures.py  draw the lecture figures
     tables.py   print the params and FLOPs tables
     train.py    train a small ResNeXt or ResNeXt-29 in one form
+    grade.py    run a class's exercise notebooks and write the grades
 
 Each is a :class:`~blocks.cli._common.Command`: its name and ``--help`` texts,
 ``add_arguments(parser)``, which imports nothing beyond argparse, and ``run(args)``,
@@ -19,11 +20,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from blocks.cli import bench, figures, prove, tables, train
+from blocks.cli import bench, figures, grade, prove, tables, train
 from blocks.cli._common import Command
 
 # One module per command, in the order --help lists them.
-COMMANDS: tuple[Command, ...] = (prove, bench, figures, tables, train)
+COMMANDS: tuple[Command, ...] = (prove, bench, figures, tables, train, grade)
 
 
 def build_parser() -> argparse.ArgumentParser:

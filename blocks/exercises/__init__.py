@@ -24,6 +24,9 @@ verdict and returns a :class:`Result` (``passed``, ``attempted``, ``hints``, ``m
   student's own answer ("the 4 paths share weights: 480 unique parameters are used where 1,728
   are needed"), where in their code to look, and what to read in the course. No hint holds code.
 
+A whole class is graded by :mod:`blocks.exercises.grading` (``python -m blocks grade``), or by
+nbgrader from the source assignment :mod:`blocks.exercises.assignment` writes (docs/teachers.md).
+
 Example:
     >>> from blocks import exercises
     >>> result = exercises.grade(4, block_cost)   # prints "Exercise 4 · ...: PASSED." and what was measured

@@ -8,8 +8,9 @@ multiply-adds of its convolutions (the paper's "FLOPs"). The check compares it w
 specs: C from 1 to 32, strides 1 and 2, identity and projection shortcuts, odd sizes.
 
 A wrong count is matched against the counts that common slips give (the 3x3 counted
-dense, the BNs forgotten, the stride on the wrong layer, ...): a slip, or two together,
-that explains the difference on EVERY spec is named, with the numbers measured.
+dense or with groups = d, the BNs forgotten or counted as multiply-adds, the stride on the
+wrong layer, ...): a slip, or two together, that explains the difference on EVERY spec is
+named, with the numbers measured.
 """
 
 from __future__ import annotations
@@ -116,9 +117,16 @@ def _grouping_slips() -> tuple[Slip, ...]:
         extra = weights * spec.cardinality - weights
         return extra, extra * positions
 
+    def groups_d(spec: BlockSpec, size: int) -> tuple[int, int]:
+        weights, positions = _terms(spec, size)["conv2"]  # 9·d·C·d; with groups = d: 9·(C·d / d)·C·d = 9·C·C·d
+        extra = 9 * spec.cardinality * spec.grouped_channels - weights
+        return extra, extra * positions
+
     the_3x3 = "the 3x3's term: how many input channels does each of its output channels read?"
     return (
         Slip("the 3x3 counted as a dense convolution over all C·d channels", None, the_3x3, dense),
+        Slip("the grouped 3x3 counted with groups = d instead of C (each output channel reading C channels, not d)",
+             None, "the 3x3's term: groups is the number of paths, C; each group holds d channels", groups_d),
         # one path's 3x3 holds 1/C of the grouped 3x3's weights, as if it were grouped once more
         Slip("the 3x3 of one path counted, not of all C", None, the_3x3,
              lambda spec, size: grouped("conv2", spec, size)),
@@ -130,7 +138,7 @@ def _grouping_slips() -> tuple[Slip, ...]:
 
 
 def _parameter_slips() -> tuple[Slip, ...]:
-    """Slips in what is a parameter: the BNs' weights and biases, their running statistics, convolution biases."""
+    """Slips in what is counted: BNs as multiply-adds, the BNs' weights and biases, their statistics, biases."""
 
     def bias(spec: BlockSpec, size: int) -> tuple[int, int]:
         return _terms(spec, size)["bn"][0] // 2, 0  # a convolution's bias per channel that a BN normalises
@@ -138,7 +146,17 @@ def _parameter_slips() -> tuple[Slip, ...]:
     def bn(sign: int, spec: BlockSpec, size: int) -> tuple[int, int]:
         return sign * _terms(spec, size)["bn"][0], 0
 
+    def bn_macs(per_value: int, spec: BlockSpec, size: int) -> tuple[int, int]:
+        cd, out, small = spec.grouped_channels, spec.out_channels, _positions(spec, size)
+        values = cd * size * size + cd * small + out * small + (out * small if spec.has_projection else 0)
+        return 0, per_value * values
+
+    where_bn = "which layers the paper counts: the multiply-adds of the convolutions only, not the BNs"
     return (
+        Slip("the BNs counted as multiply-adds, one per value they normalise", None, where_bn,
+             lambda spec, size: bn_macs(1, spec, size)),
+        Slip("the BNs counted as multiply-adds, two per value they normalise", None, where_bn,
+             lambda spec, size: bn_macs(2, spec, size)),
         Slip("the BNs' weights and biases left out", None, "the BNs: 2 parameters per channel",
              lambda spec, size: bn(-1, spec, size)),
         Slip("the BNs' running statistics counted as parameters", None,

@@ -4,11 +4,19 @@ Every check of :mod:`blocks.exercises` returns a :class:`Result` and prints it. 
 never holds code: it names the catalogue mistake (:data:`blocks.dataflow.mistakes.CATALOGUE`)
 when there is one, says what was MEASURED in the student's own answer (a count, an error,
 a channel), where in their code to look, and which part of the course to read.
+
+Where the environment variable :data:`RESULT_LOG` (``BLOCKS_RESULT_LOG``) names a file, every
+check also appends its Result to it as one line of JSON (:meth:`Result.to_json`): that is how
+:mod:`blocks.exercises.grading` reads the verdicts out of a notebook it runs, whatever the
+notebook prints.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +25,7 @@ from typing import TypeVar
 import torch
 
 from blocks.dataflow.mistakes import CATALOGUE
+from blocks.exercises.symptoms import Story
 from blocks.util.limits import TimeLimitExceeded, time_limit
 
 _T = TypeVar("_T")
@@ -36,6 +45,10 @@ READ: dict[int, str] = {
     for number in CATALOGUE
 }
 FORMS_READING = "notebooks/01_three_forms.ipynb and the docstring of blocks/core/forms.py"
+# The environment variable naming a file that every check appends its Result to, as a line of JSON.
+RESULT_LOG = "BLOCKS_RESULT_LOG"
+ERROR_LINES = 12  # of an error's message, kept in its hint
+_MISTAKE = re.compile(r"^Mistake (\d+) \(")  # how mistake_hint begins a hint
 
 
 @dataclass(frozen=True)
@@ -67,10 +80,41 @@ class Result:
             return "\n".join([f"{title}: PASSED.", *(f"  - {line}" for line in self.measured)])
         count = f"{len(self.hints)} hint" + ("s" if len(self.hints) != 1 else "")
         lines = [f"{title}: not yet, {count}."]
-        lines += [f"  {i}. {hint}" for i, hint in enumerate(self.hints, start=1)]
+        lines += [f"  {i}. " + hint.replace("\n", "\n     ") for i, hint in enumerate(self.hints, start=1)]
         if self.measured:
             lines += ["What did pass:", *(f"  - {line}" for line in self.measured)]
         return "\n".join(lines)
+
+    @property
+    def number(self) -> int:
+        """The exercise's number, 1 to 6: the start of :attr:`exercise` (``"1 · form (a): ..."``)."""
+        return int(self.exercise.split("·", 1)[0])
+
+    @property
+    def mistakes(self) -> list[int]:
+        """The catalogue mistakes the hints name (``"Mistake 8 (...)"``), in the order of the hints.
+
+        Example:
+            >>> Result("4 · costs", passed=False, hints=["Mistake 8 (a convolution bias ...): ..."]).mistakes
+            [8]
+        """
+        found = (_MISTAKE.match(hint) for hint in self.hints)
+        return list(dict.fromkeys(int(match.group(1)) for match in found if match))
+
+    def to_json(self) -> str:
+        """The Result as one line of JSON: the exercise's number and title, the verdict, hints, mistakes, measured."""
+        return json.dumps(
+            {
+                "exercise": self.number,
+                "title": self.exercise,
+                "passed": self.passed,
+                "attempted": self.attempted,
+                "hints": self.hints,
+                "mistakes": self.mistakes,
+                "measured": self.measured,
+            },
+            ensure_ascii=False,
+        )
 
 
 class NotAttempted(Exception):
@@ -90,16 +134,17 @@ def mistake_hint(number: int, measured: str, look: str, read: str | None = None)
     """
     title = CATALOGUE[number].title
     return (
-        f"Mistake {number} ({title}): {_sentence(measured)} {_sentence('Look at ' + look)} Read {read or READ[number]}."
+        f"Mistake {number} ({title}): {sentence(measured)} {sentence('Look at ' + look)} Read {read or READ[number]}."
     )
 
 
 def hint(measured: str, look: str, read: str) -> str:
     """A hint for something the catalogue does not name: what was measured, where to look, what to read."""
-    return f"{_sentence(measured)} {_sentence('Look at ' + look)} Read {read}."
+    return f"{sentence(measured)} {sentence('Look at ' + look)} Read {read}."
 
 
-def _sentence(text: str) -> str:
+def sentence(text: str) -> str:
+    """``text`` as a sentence: stripped, capitalised, ending in a full stop (unless it ends in ``?`` or ``!``)."""
     text = text.strip()
     return text[0].upper() + text[1:] + ("" if text.endswith((".", "?", "!")) else ".")
 
@@ -109,13 +154,22 @@ def error_text(error: float) -> str:
     return "0" if error == 0 else f"{error:.0e}"
 
 
-def call(answer: Callable[..., _T], *args: object, what: str) -> _T:
+def call(
+    answer: Callable[..., _T],
+    *args: object,
+    what: str,
+    explain: Callable[[], Story | None] | None = None,
+    read: str = FORMS_READING,
+) -> _T:
     """Run the student's ``answer(*args)``; a NotImplementedError means not attempted, any other error a hint.
 
     Args:
         answer: the student's function or class.
         args: its arguments.
         what: the call in words, for the hint ("your FormA(32, 32, 4, 4, 1)").
+        explain: called when the answer raised, to say what the error means in the course's words
+            (:func:`blocks.exercises.symptoms.explain` on what a Watch recorded); None: the error as it is.
+        read: what to read, for an explained error without a catalogue number.
 
     Raises:
         NotAttempted: the answer raised NotImplementedError.
@@ -126,7 +180,19 @@ def call(answer: Callable[..., _T], *args: object, what: str) -> _T:
     except NotImplementedError as error:
         raise NotAttempted from error
     except Exception as error:  # a student's code can raise anything: each is a hint, never a traceback
+        story = explain() if explain is not None else None
+        if story is not None:
+            raise Stop(explained(story, error, what, read)) from error
         raise Stop(failure(error, what)) from error
+
+
+def explained(story: Story, error: BaseException, what: str, read: str) -> str:
+    """The hint for an error the course can explain: what it means, measured, then PyTorch's words and the line."""
+    pytorch = _first_line(str(error))
+    measured = f"{what} raised {type(error).__name__}{_where(error)}: {story.measured} (PyTorch says: {pytorch!r})"
+    if story.mistake is not None:
+        return mistake_hint(story.mistake, measured, story.look)
+    return hint(measured, story.look, read)
 
 
 def _ours(filename: str) -> bool:
@@ -135,11 +201,28 @@ def _ours(filename: str) -> bool:
 
 
 def failure(error: BaseException, what: str) -> str:
-    """A hint for an error raised by the student's code: the error, and the line of their code it came from."""
+    """A hint for an error raised by the student's code: the error, whole, and the line of their code it came from.
+
+    The whole message is kept (a ``load_state_dict`` error says what is wrong only on its later lines),
+    up to :data:`ERROR_LINES` lines.
+    """
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()] or ["no message"]
+    cut = len(lines) > ERROR_LINES
+    if cut:
+        lines = [*lines[:ERROR_LINES], f"... ({len(lines) - ERROR_LINES} more lines: run it on its own to see them)"]
+    message = "\n".join(lines)
+    return f"{what} raised {type(error).__name__}{_where(error)}: {message}"
+
+
+def _where(error: BaseException) -> str:
+    """`` (line N of your code: '...')`` for the last frame of the student's code in the traceback, or ""."""
     frames = [frame for frame in traceback.extract_tb(error.__traceback__) if not _ours(frame.filename)]
-    where = f" (line {frames[-1].lineno} of your code: {frames[-1].line!r})" if frames and frames[-1].line else ""
-    message = str(error).strip().splitlines()[0] if str(error).strip() else "no message"
-    return f"{what} raised {type(error).__name__}: {message}{where}. Run it on its own to see the whole error."
+    return f" (line {frames[-1].lineno} of your code: {frames[-1].line!r})" if frames and frames[-1].line else ""
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0].strip() if lines else "no message"
 
 
 def out_of_time(stopped: TimeLimitExceeded) -> str:
@@ -158,7 +241,9 @@ def judge(exercise: str, check: Callable[[], tuple[list[str], list[str]]]) -> Re
     """Run ``check`` (returning hints and measured lines), print the verdict and return it as a Result.
 
     The check runs with float64 as torch's default dtype (restored afterwards), so that a student's
-    ``torch.zeros(...)`` inside a forward pass has the dtype of the float64 comparisons.
+    ``torch.zeros(...)`` inside a forward pass has the dtype of the float64 comparisons. Where the
+    environment variable :data:`RESULT_LOG` names a file, the Result is appended to it as a line of
+    JSON (:func:`log_result`).
     """
     default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
@@ -169,10 +254,27 @@ def judge(exercise: str, check: Callable[[], tuple[list[str], list[str]]]) -> Re
     except NotAttempted:
         result = Result(exercise, passed=False, attempted=False)
     except Stop as stop:
-        result = Result(exercise, passed=False, hints=[_sentence(str(stop))])
+        result = Result(exercise, passed=False, hints=[sentence(str(stop))])
     except TimeLimitExceeded as stopped:
-        result = Result(exercise, passed=False, hints=[_sentence(out_of_time(stopped))])
+        result = Result(exercise, passed=False, hints=[sentence(out_of_time(stopped))])
     finally:
         torch.set_default_dtype(default)
     print(result)
+    log_result(result)
     return result
+
+
+def log_result(result: Result) -> None:
+    """Append ``result`` as a line of JSON to the file the environment variable :data:`RESULT_LOG` names, if any.
+
+    A file that cannot be written is said on stderr, and the check's verdict stands: the student's
+    notebook never fails because of the grader's log.
+    """
+    path = os.environ.get(RESULT_LOG)
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(result.to_json() + "\n")
+    except OSError as error:
+        print(f"{RESULT_LOG}: cannot append the result to {path!r} ({error.strerror or error})", file=sys.stderr)

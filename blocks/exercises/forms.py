@@ -30,6 +30,7 @@ from blocks.core.forms import BlockPath, ResNeXtBlock
 from blocks.core.spec import BlockSpec
 from blocks.dataflow.recognise import Deviation, RecognisedBlock, recognise
 from blocks.exercises.feedback import FORMS_READING, Result, Stop, call, error_text, hint, judge, mistake_hint
+from blocks.exercises.symptoms import Shapes, Unregistered, Watch, explain, parameters_and_buffers, unregistered
 from blocks.util.numerics import ANSWER_FP64_RTOL, CANONICAL_RTOL, randomise_batchnorm, relative_error
 
 TITLES = {"a": "1 · form (a): C summed paths", "b": "2 · form (b): C paths concatenated, then one 1x1"}
@@ -144,16 +145,26 @@ def judge_block(
     model.eval()
     x = _random_input(spec, seed=1)
     before = x.clone()
-    with torch.no_grad():
-        out = call(model, x, what=f"the forward pass of {what} on an input of shape {tuple(x.shape)}")
+    recorded = Watch([x], parameters_and_buffers(model))
+    shapes = Shapes(BATCH, spec.cardinality, spec.width, f"the C·d = {spec.grouped_channels} channels", SIZE,
+                    spec.in_channels, spec.out_channels, spec.stride)  # fmt: skip
+    with torch.no_grad(), recorded:
+        out = call(model, x, what=f"the forward pass of {what} on an input of shape {tuple(x.shape)}",
+                   explain=lambda: explain(recorded, shapes))  # fmt: skip
     if not isinstance(out, Tensor):
         raise Stop(f"the forward pass of {what} returned a {type(out).__name__}, not a tensor.")
+    hidden = unregistered(model, recorded)
+    if hidden is not None:
+        return {"unregistered": _unregistered_hint(hidden, what)}, "", None
     changed = float((x - before).abs().max())
     try:
         found = recognise(model, tuple(x.shape))
     except ValueError as error:
         raise Stop(f"{what}: {error}.") from error
+    repeated = max(recorded.convolutions.values(), default=0)  # a correct block runs each weight once
     if len(found.blocks) != 1:
+        if repeated > 1 or changed > 0:  # one path called C times, added onto the input: what mistake 1 does
+            return {"1": _one_path_hint(model, spec, what, repeated, changed)}, "", None
         why = found.others[0] if found.others else "no add of the block's input (or its projection) and a branch"
         return {"blocks": hint(
             f"in {what}, {len(found.blocks)} residual bottlenecks were found where one is expected ({why})",
@@ -165,10 +176,45 @@ def judge_block(
         hints["1"] = mistake_hint(
             1, f"one call of {what} changed its input tensor by up to {changed:.2f}", LOOK["input-in-place"]
         )
+    if hints and repeated > 1 and "1" not in hints:
+        # a convolution run twice makes the dataflow look like other mistakes (a block ending in an add, no
+        # ReLU after it...): it is one path called C times, and what follows from it goes once that is fixed
+        return {"1": _one_path_hint(model, spec, what, repeated, changed)}, "", block
     hints = hints or _shape_hints(block, spec, form, what)
     if hints:
         return hints, "", block
     return (*_compare(model, block, spec, what), block)
+
+
+def _unregistered_hint(hidden: Unregistered, what: str) -> str:
+    """The hint for weights the forward pass uses that ``.parameters()`` does not hold: measured, and what it breaks."""
+    where = f" ({', '.join(hidden.holders)})" if hidden.holders else ""
+    outside = hidden.used - hidden.registered
+    return hint(
+        f"{what}.parameters() holds {hidden.registered:,} of the {hidden.used:,} parameters its forward pass uses:"
+        f" the other {outside:,} are kept where PyTorch does not see them{where}, so an optimizer given"
+        " .parameters() would never train them, and .to(), .double() and state_dict() would leave them out",
+        "how your __init__ keeps the paths: a module in a plain Python list or dict is not registered;"
+        " keep them in an nn.ModuleList (or nn.ModuleDict)",
+        FORMS_READING,
+    )
+
+
+def _one_path_hint(model: nn.Module, spec: BlockSpec, what: str, repeated: int, changed: float) -> str:
+    """Mistake 1 where the dataflow is no single block: a convolution run several times, and the input written."""
+    symptoms = []
+    if repeated > 1:
+        unique = sum(p.numel() for p in model.parameters())
+        needed = sum(p.numel() for p in build(spec, "c").parameters())
+        symptoms.append(
+            f"its convolutions run up to {repeated} times each with the same weights: {unique:,} distinct parameters"
+            f" where the {spec.cardinality} paths of the block need {needed:,}"
+        )
+    if changed > 0:
+        symptoms.append(f"one call changed its input tensor by up to {changed:.2f} (an add in place writes into it)")
+    return mistake_hint(
+        1, f"in {what}, " + "; and ".join(symptoms), LOOK["shared-weights"] + "; and " + LOOK["input-in-place"]
+    )
 
 
 def _random_input(spec: BlockSpec, seed: int) -> Tensor:

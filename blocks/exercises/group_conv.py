@@ -19,12 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from blocks.exercises.feedback import Result, Stop, call, error_text, hint, judge, mistake_hint
+from blocks.exercises.symptoms import Shapes, Watch, explain
 from blocks.util.dispatch import Call, Recorder
 from blocks.util.numerics import FP64_RTOL, relative_error
 
@@ -94,9 +96,11 @@ def _check(answer: Callable[[Tensor, Tensor, int], Tensor], way: str) -> tuple[l
                              dtype=torch.float64)  # fmt: skip
         what = f"your {name}(x, weight, {cardinality}) with x {tuple(x.shape)} and weight {tuple(weight.shape)}"
         given_x, given_weight = x.clone(), weight.clone()
-        recorded = _Convolutions()
-        with recorded:
-            out = call(answer, given_x, given_weight, cardinality, what=what)
+        recorded, watched = _Convolutions(), Watch([given_x, given_weight])
+        shapes = Shapes(x.shape[0], cardinality, in_channels // cardinality, f"the {in_channels} input channels")
+        with recorded, watched:
+            out = call(answer, given_x, given_weight, cardinality, what=what,
+                       explain=partial(explain, watched, shapes), read=GROUPED_READING)  # fmt: skip
         if not isinstance(out, Tensor):
             raise Stop(f"{what} returned a {type(out).__name__}, not a tensor.")
         reference = F.conv2d(x, weight, padding=kernel // 2, groups=cardinality)  # (2, out, 6, 6)
@@ -107,9 +111,12 @@ def _check(answer: Callable[[Tensor, Tensor, int], Tensor], way: str) -> tuple[l
         for kind, text in structure.items():
             hints.setdefault(kind, text)
         if out.shape != reference.shape:
-            hints.setdefault("shape", hint(f"{what} returns shape {tuple(out.shape)} where the grouped convolution"
-                                           f" gives {tuple(reference.shape)}", "the padding, and the channels of"
-                                           " each piece you concatenate", GROUPED_READING))  # fmt: skip
+            story = explain(watched, shapes)
+            measured = f"{what} returns shape {tuple(out.shape)} where the grouped convolution gives" + (
+                f" {tuple(reference.shape)}" + (f": {story.measured}" if story else "")
+            )
+            look = story.look if story else "the padding, and the channels of each piece you concatenate"
+            hints.setdefault("shape", hint(measured, look, GROUPED_READING))
             continue
         error = relative_error(out, reference)
         worst = max(worst, error)

@@ -25,7 +25,7 @@ from blocks.core.spec import BlockSpec
 from blocks.dataflow.audit import audit
 from blocks.dataflow.mistakes import CATALOGUE, WRONG_BLOCKS
 from blocks.dataflow.recognise import recognise
-from blocks.exercises.feedback import MISTAKES_NOTEBOOK, NotAttempted, Result, Stop, call, error_text, judge
+from blocks.exercises.feedback import MISTAKES_NOTEBOOK, NotAttempted, Result, Stop, call, judge
 from blocks.measure.census import census
 from blocks.util.numerics import randomise_batchnorm
 
@@ -115,14 +115,12 @@ def _check(answer: Answer | Callable[[], Answer], seed: int) -> tuple[list[str],
         if said == really:
             continue
         block = found[letter]
-        if really is None:
+        if really is None:  # refuted by a measurement of the claimed mistake in this block: no other label said
             assert said is not None  # it differs from really
-            rebuilt = recognise(block, INPUT).blocks[0].error or 0.0
             hints.append(
-                f"Block {letter} is the paper's block: it does not make mistake {said} ({CATALOGUE[said].title})."
-                " A form (c) block rebuilt from its own tensors reproduces it to a relative error of"
-                f" {error_text(rebuilt)}."
+                f"Block {letter} does not make mistake {said} ({CATALOGUE[said].title}): {_refute(said, block)}"
                 " Look at what made you suspect it, and measure that on a block you build with blocks.build."
+                f" Read {MISTAKES_NOTEBOOK}."
             )
         else:
             wrong = "is not the paper's block" if said is None else f"does not make mistake {said}"
@@ -206,8 +204,76 @@ def _clue(mistake: int, block: nn.Module) -> str:
     return f"{parameters} Look at {looks[mistake]}."
 
 
+def _refute(claimed: int, block: nn.Module) -> str:
+    """What ``block`` measures where mistake ``claimed`` would show: measured in it alone, naming no other block."""
+    layout = recognise(block, INPUT).blocks[0].layout or "c"
+    paper = build(SPEC, layout).eval()
+    x = torch.randn(INPUT, generator=torch.Generator().manual_seed(1))
+    if claimed == 1:
+        before = x.clone()
+        with torch.no_grad():
+            block(x)
+        unique, needed = (sum(p.numel() for p in m.parameters()) for m in (block, paper))
+        same = "as many as" if unique == needed else "where"
+        kept = "leaves its input as it was" if torch.equal(x, before) else "changes its input"
+        return (
+            f"it holds {unique:,} distinct parameters, {same} a block of this shape built with blocks.build"
+            f" ({needed:,}), and one call {kept}."
+        )
+    if claimed in (2, 7):
+        operator, what = ("relu", "ReLU") if claimed == 2 else ("batch_norm", "batch norm")
+        mine, theirs = (sum(n for name, n in census(m, x).calls.items() if operator in name) for m in (block, paper))
+        return (
+            f"one call runs {what} {mine} times; a block of this shape built with blocks.build in the same layout"
+            f" runs it {theirs} times."
+        )
+    if claimed == 3:
+        reads = sorted({m.weight.shape[1] for m in _first_convs(block)})
+        return (
+            f"each output channel of its first 1x1 reads {' or '.join(map(str, reads))} of its"
+            f" {SPEC.in_channels} input channels."
+        )
+    if claimed == 5:
+        mine, theirs = (audit(m, INPUT).multiply_adds for m in (block, paper))
+        return (
+            f"it does {mine:,} multiply-adds per image; a block of this shape built with blocks.build does {theirs:,}."
+        )
+    if claimed == 8:
+        convolutions = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
+        biased = sum(m.bias is not None for m in convolutions)
+        return f"{biased} of its {len(convolutions)} convolutions have a bias."
+    if claimed == 9:
+        shortcut = recognise(block, INPUT).blocks[0].shortcut
+        what = (
+            "the paper's projection: a 1x1 convolution with the stride, then a BN"
+            if shortcut == "projection"
+            else shortcut
+        )
+        return f"its shortcut, read from its dataflow, is {what}."
+    if claimed == 10:
+        with torch.no_grad():
+            smallest = float(block(x).min())
+        return f"the smallest value of its output on a random input is {smallest:.2f}."
+    if claimed == 11:
+        read = _channels_reaching_output(block, x)
+        return f"{read} of the {SPEC.grouped_channels} channels of its first 1x1 reach its output."
+    return f"mistake {claimed} is made by a whole network (its stages, stem or head), never by one block alone."
+
+
+def _first_convs(block: nn.Module) -> list[nn.Conv2d]:
+    """The block's first 1x1 convolution(s): in_channels -> the paths' channels (not the shortcut's 1x1)."""
+    return [
+        m
+        for m in block.modules()
+        if isinstance(m, nn.Conv2d)
+        and m.kernel_size == (1, 1)
+        and m.in_channels == SPEC.in_channels
+        and m.out_channels != SPEC.out_channels
+    ]
+
+
 def _channels_reaching_output(block: nn.Module, x: torch.Tensor) -> int:
-    """How many output channels of the block's first 1x1 (in -> C·d) the block's output depends on."""
+    """How many output channels of the block's first 1x1(s) (in -> C·d, or in -> d per path) its output depends on."""
     probe = copy.deepcopy(block)
     seen: list[torch.Tensor] = []
 
@@ -215,10 +281,7 @@ def _channels_reaching_output(block: nn.Module, x: torch.Tensor) -> int:
         output.retain_grad()
         seen.append(output)
 
-    for module in probe.modules():
-        if isinstance(module, nn.Conv2d) and (module.in_channels, module.out_channels, module.kernel_size) == (
-            SPEC.in_channels, SPEC.grouped_channels, (1, 1)
-        ):  # fmt: skip
-            module.register_forward_hook(keep)
+    for module in _first_convs(probe):
+        module.register_forward_hook(keep)
     probe(x).sum().backward()
     return sum(int(t.grad.abs().amax((0, 2, 3)).gt(0).sum()) for t in seen if t.grad is not None)

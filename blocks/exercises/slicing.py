@@ -31,7 +31,7 @@ from torch import Tensor, nn
 import blocks
 from blocks.core.forms import GroupedConvBlock
 from blocks.core.spec import BlockSpec
-from blocks.exercises.feedback import Result, Stop, call, error_text, hint, judge, mistake_hint
+from blocks.exercises.feedback import NotAttempted, Result, Stop, call, error_text, hint, judge, mistake_hint, sentence
 from blocks.exercises.forms import judge_block
 from blocks.measure.proof import random_block
 from blocks.util.numerics import ANSWER_FP64_RTOL, relative_error
@@ -77,9 +77,30 @@ def grade_slicing(
     """
 
     def both() -> tuple[list[str], list[str]]:
-        hints, measured = _grade_pieces(path_tensors)
-        more, line = _grade_transplant(to_form_a)
-        return hints + more, measured + line
+        """Each answer judged on its own: an error in one never hides the hints about the other."""
+        hints, measured, attempted = [], [], []
+        parts: tuple[tuple[Callable[..., object], Callable[[], tuple[list[str], list[str]]]], ...] = (
+            (path_tensors, lambda: _grade_pieces(path_tensors)),
+            (to_form_a, lambda: _grade_transplant(to_form_a)),
+        )
+        for answer, grade in parts:
+            try:
+                more, line = grade()
+            except NotAttempted:
+                name = getattr(answer, "__name__", "answer")
+                more, line = [f"Your {name} still raises NotImplementedError: write it, run its cell, then run"
+                              " this check again."], []  # fmt: skip
+                attempted.append(False)
+            except Stop as stop:
+                more, line = [sentence(str(stop))], []
+                attempted.append(True)
+            else:
+                attempted.append(True)
+            hints += more
+            measured += line
+        if not any(attempted):
+            raise NotAttempted
+        return hints, measured
 
     return judge(TITLE, both)
 
@@ -98,7 +119,11 @@ def _grade_pieces(path_tensors: Callable[..., Mapping[str, Tensor]]) -> tuple[li
     for path in range(cardinality):
         what = f"your {name}(state, {path}, {cardinality})"
         given_state = {key: tensor.clone() for key, tensor in state.items()}
-        given = call(path_tensors, given_state, path, cardinality, what=what)
+        try:
+            given = call(path_tensors, given_state, path, cardinality, what=what)
+        except Stop as stop:  # the other paths are still judged: an off-by-one often raises on the last one only
+            findings.setdefault("raised", (what, [str(stop)]))
+            continue
         if not isinstance(given, Mapping) or not all(isinstance(t, Tensor) for t in given.values()):
             raise Stop(f"{what} returned a {type(given).__name__}; return a dict of tensors.")
         found: dict[str, list[str]] = {}
@@ -107,7 +132,7 @@ def _grade_pieces(path_tensors: Callable[..., Mapping[str, Tensor]]) -> tuple[li
         explained = set()
         for tensor in given.values():
             if not any(_same(tensor, piece) for piece in wanted.values()):
-                kind, key, detail = _identify(tensor, state, width)
+                kind, key, detail = _identify(tensor, state, width, path)
                 found.setdefault(kind, []).append(detail)
                 explained.add(key)
         found["missing"] = [
@@ -126,6 +151,10 @@ def _grade_pieces(path_tensors: Callable[..., Mapping[str, Tensor]]) -> tuple[li
 def _pieces_hint(kind: str, what: str, details: list[str]) -> str:
     """One hint for one kind of wrong piece, listing every tensor it was found in."""
     listed = ", ".join(details)
+    if kind == "raised":
+        return sentence(details[0])
+    if kind in ("shifted", "length"):
+        return _slices_hint(kind, what, details)
     if kind == "path":  # details are "other path:tensor"
         owners: dict[str, list[str]] = {}
         for detail in details:
@@ -156,12 +185,26 @@ def _pieces_hint(kind: str, what: str, details: list[str]) -> str:
     return hint(measured, look, CANONICAL_READING)
 
 
+def _slices_hint(kind: str, what: str, details: list[str]) -> str:
+    """One hint for slices that start or end in the wrong place: the rows or columns cut, tensors grouped."""
+    cuts: dict[tuple[str, str], list[str]] = {}  # (rows a-b, what that means) -> the tensors cut so
+    for detail in details:
+        cut, key, meaning = detail.split("\t")
+        cuts.setdefault((cut, meaning), []).append(key)
+    measured = f"{what} returns " + "; and ".join(
+        f"{cut} of {', '.join(keys)}{meaning}" for (cut, meaning), keys in cuts.items()
+    )
+    if kind == "shifted":
+        return mistake_hint(11, measured, _LOOK_INDEX, CANONICAL_READING)
+    return hint(measured, "where your slices start and end: Python's a:b stops before b", CANONICAL_READING)
+
+
 def _same(tensor: Tensor, piece: Tensor) -> bool:
     return tensor.shape == piece.shape and tensor.dtype == piece.dtype and torch.equal(tensor, piece)
 
 
-def _identify(tensor: Tensor, state: Mapping[str, Tensor], width: int) -> tuple[str, str, str]:
-    """What a wrong returned tensor is: (kind, the tensor it was cut from, what was measured)."""
+def _identify(tensor: Tensor, state: Mapping[str, Tensor], width: int, path: int) -> tuple[str, str, str]:
+    """What a wrong returned tensor of path ``path`` is: (kind, the tensor it was cut from, what was measured)."""
     for key, full in state.items():
         if full.ndim == 0 or key not in PATH_TENSORS:
             continue
@@ -175,7 +218,34 @@ def _identify(tensor: Tensor, state: Mapping[str, Tensor], width: int) -> tuple[
                     return "path", key, f"{other}:{key}"
                 across = "output channels (dim 0)" if dim == 0 else "input channels (dim 1)"
                 return "dim", key, f"{key} {tuple(full.shape)} across its {across}, a piece of {tuple(tensor.shape)}"
+    for key, dim in PATH_TENSORS.items():  # a slice that starts or ends in the wrong place: an off-by-one
+        found = _slice_of(tensor, state[key], dim)
+        if found is None:
+            continue
+        start, length = found
+        cut = f"{'rows' if dim == 0 else 'columns'} {start}-{start + length - 1}"
+        own = f"path {path}'s are {path * width}-{(path + 1) * width - 1}"
+        if length == width:
+            owners = sorted({start // width, (start + length - 1) // width} - {path})
+            into = " and ".join(f"path {owner}'s" for owner in owners) or "other paths'"
+            return "shifted", key, f"{cut}\t{key}\t, which reach into {into} channels, where {own}"
+        return "length", key, f"{cut}\t{key}\t: {length} channels where a path holds d = {width} ({own})"
     return "other", "", str(tuple(tensor.shape))
+
+
+def _slice_of(tensor: Tensor, full: Tensor, dim: int) -> tuple[int, int] | None:
+    """(start, length) if ``tensor`` is ``full.narrow(dim, start, length)``, else None."""
+    if tensor.ndim != full.ndim or tensor.dtype != full.dtype:
+        return None
+    if any(tensor.shape[i] != full.shape[i] for i in range(full.ndim) if i != dim):
+        return None
+    length = tensor.shape[dim]
+    if not 0 < length <= full.shape[dim]:
+        return None
+    for start in range(full.shape[dim] - length + 1):
+        if torch.equal(tensor, full.narrow(dim, start, length)):
+            return start, length
+    return None
 
 
 @contextmanager
