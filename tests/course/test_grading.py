@@ -38,7 +38,9 @@ from blocks.exercises.grading import (
 )
 from blocks.figures.style import MIN_FONT_PT, save_figure
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import REPOSITORY
+
+ROOT = REPOSITORY
 EXERCISES = ROOT / "notebooks" / "exercises"
 SOLUTIONS = EXERCISES / "solutions"
 NOTEBOOKS = {int(path.name[1]): path for path in sorted(EXERCISES.glob("e*.ipynb"))}

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 
 import pytest
-import student_answers_more as more
 
 from blocks import exercises
 from blocks.exercises import mystery
+
+from tests.course import student_answers_more as more
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
