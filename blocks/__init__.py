@@ -9,6 +9,7 @@
 tensor(True)
 """
 
+from blocks.compiler import compile
 from blocks.core import (
     FORMS,
     BlockPath,
@@ -51,6 +52,7 @@ __all__ = [
     "Template",
     "audit",
     "build",
+    "compile",
     "complexity",
     "data_loaders",
     "form_of",

@@ -19,6 +19,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -50,7 +51,9 @@ class CompiledCalls:
         return sum(self.library.values()) + len(self.generated)
 
 
-def compiled_calls(run: Callable[[Tensor], Tensor], x: Tensor) -> CompiledCalls:
+def compiled_calls(
+    run: Callable[[Tensor], Tensor], x: Tensor, backend: str | Callable[..., Any] = "inductor"
+) -> CompiledCalls:
     """Compile ``run`` with ``torch.compile`` (default settings), call it once on ``x``, count its generated calls.
 
     It compiles in a fresh, empty compiler cache and forgets the compiled code
@@ -59,6 +62,8 @@ def compiled_calls(run: Callable[[Tensor], Tensor], x: Tensor) -> CompiledCalls:
     Args:
         run: a module (or a function of one tensor), e.g. a block in eval mode.
         x: its input; no gradients are recorded.
+        backend: ``torch.compile``'s backend: TorchInductor, or one that ends in it, such as
+            :func:`blocks.compiler.blocks_backend` (the pass that merges parallel convolutions).
 
     Returns:
         The library and generated kernel calls of one forward.
@@ -68,11 +73,13 @@ def compiled_calls(run: Callable[[Tensor], Tensor], x: Tensor) -> CompiledCalls:
         >>> calls = compiled_calls(a, torch.randn(1, 64, 8, 8))
         >>> calls.convolutions           # 3 per path: no grouped convolution found
         24
+        >>> compiled_calls(a, torch.randn(1, 64, 8, 8), backend=blocks.compiler.blocks_backend).convolutions
+        3
     """
     from torch._inductor.utils import fresh_cache, run_and_get_code  # the compiler's own test helpers
 
     with torch.no_grad(), fresh_cache():
-        _, sources = run_and_get_code(torch.compile(run), x)
+        _, sources = run_and_get_code(torch.compile(run, backend=backend), x)
     torch.compiler.reset()
     body = _call_body(sources[-1])
     return CompiledCalls(Counter(_LIBRARY_CALL.findall(body)), tuple(_GENERATED_CALL.findall(body)))
