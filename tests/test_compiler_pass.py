@@ -25,6 +25,7 @@ import blocks
 from blocks import BlockSpec, build
 from blocks.compiler import BACKEND, MergeReport, blocks_backend, merge_convolutions
 from blocks.measure.compiled import compiled_calls
+from blocks.models.functional import FunctionalSummedPaths
 from blocks.util.numerics import FP32_RTOL, FP64_RTOL, GRAD_FP64_RTOL, randomise_batchnorm, relative_error
 
 # The issue's target for float32 gradients through the compiled block: a forward and a backward pass
@@ -353,6 +354,19 @@ def test_functional_form_a_over_parameter_lists(spec: BlockSpec, train: bool) ->
             elif name.endswith(("_beta", "_mean")):
                 tensor.copy_(0.2 * torch.randn_like(tensor))
     report = assert_same_function(model.double().train(train), image(spec.in_channels, 6))
+    assert report.convolutions_after == 3 + spec.has_projection
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("spec", FORM_SPECS[:2], ids=spec_id)
+def test_the_benchmarks_functional_form_a_is_form_a(spec: BlockSpec, train: bool) -> None:
+    """blocks.models.functional (timed as 'a functional compiled+pass'): form (a)'s function, 3 convolutions after."""
+    torch.manual_seed(0)
+    block = prepared(build(spec, "a"), train, seed=5)
+    functional = FunctionalSummedPaths(block).train(train)  # type: ignore[arg-type]
+    x = image(spec.in_channels, 6)
+    assert relative_error(functional(x), block(x)) <= FP64_RTOL
+    report = assert_same_function(functional, x)
     assert report.convolutions_after == 3 + spec.has_projection
 
 

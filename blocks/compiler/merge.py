@@ -935,7 +935,7 @@ def merge_convolutions(gm: fx.GraphModule, example_inputs: Sequence[object] | No
         >>> report.convolutions_before, report.convolutions_after
         (96, 3)
     """
-    if not all(_has_value(node) for node in gm.graph.nodes if node.op not in ("output", "get_attr")):
+    if not any(_has_value(node) for node in gm.graph.nodes if node.op == "placeholder"):  # not from Dynamo
         if example_inputs is None:
             raise ValueError("example_inputs must be given for a graph whose nodes carry no fake values, got None")
         from torch._subclasses.fake_tensor import FakeTensorMode
