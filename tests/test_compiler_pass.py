@@ -56,7 +56,7 @@ def rewritten(model: Callable[..., Any], reports: list[MergeReport]) -> Callable
 
 
 def assert_same_function(
-    model: nn.Module, *inputs: Tensor, rtol: float = FP64_RTOL, grad_rtol: float = GRAD_FP64_RTOL
+    model: nn.Module, *inputs: Tensor, rtol: float = FP64_RTOL, grad_rtol: float = GRAD_FP64_RTOL, backward: bool = True
 ) -> MergeReport:
     """The rewritten graph of ``model`` computes what ``model`` does: output, gradients, BN running statistics.
 
@@ -78,6 +78,8 @@ def assert_same_function(
         assert relative_error(b, a) <= rtol
         weight = torch.randn(a.shape, generator=generator, dtype=a.dtype)  # a loss that weighs every output
         loss_ref, loss_sub = loss_ref + (a * weight).sum(), loss_sub + (b * weight).sum()
+    if not backward:
+        return reports[0]
     loss_ref.backward()  # type: ignore[union-attr]
     loss_sub.backward()  # type: ignore[union-attr]
     for (name, p_ref), p_sub in zip(reference.named_parameters(), subject.parameters()):
@@ -288,6 +290,27 @@ class CatOfSlicesWrittenAfter(nn.Module):
         return z, y
 
 
+class WrittenBetween(nn.Module):
+    """Two convolutions of side-by-side slices, the second slice written in place between them: no grouped one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weights = conv_weights(2, 3, 2, 3)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        y = x * 2
+        first = F.conv2d(y[:, :2], self.weights[0], padding=1)
+        second_input = y[:, 2:4]
+        second_input.mul_(3)
+        return first, F.conv2d(second_input, self.weights[1], padding=1)
+
+
+def test_a_slice_written_between_two_convolutions_is_not_merged() -> None:
+    with torch.no_grad():  # (autograd refuses a write into a tensor whose slice a convolution saved)
+        report = assert_same_function(prepared(WrittenBetween(), False, seed=1), image(4, 3), backward=False)
+    assert report.convolutions_after == 2
+
+
 @pytest.mark.parametrize(
     "model, train",
     [(SharedRunningStats(), True), (SliceReadElsewhere(), False), (CatOfSlicesWrittenAfter(), False)],
@@ -339,6 +362,17 @@ def test_form_a_at_32x4d_makes_3_convolutions() -> None:
     torch.manual_seed(0)
     report = assert_same_function(prepared(build(spec, "a"), False, seed=3), image(256, 4))
     assert (report.convolutions_before, report.convolutions_after) == (96, 3)
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("form", ["a", "b"])
+def test_a_whole_network_makes_at_most_form_c_convolutions(form: str, train: bool) -> None:
+    """ResNeXt-29 (C = 4, d = 2): every block merged, the blocks' in-place ReLUs and residual adds between them."""
+    torch.manual_seed(0)
+    net = prepared(blocks.resnext29(cardinality=4, base_width=2, form=form), train, seed=6)
+    form_c = blocks.transplant(net, "c")
+    report = assert_same_function(net, torch.randn(2, 3, 16, 16, dtype=torch.float64))
+    assert report.convolutions_after <= sum(isinstance(m, nn.Conv2d) for m in form_c.modules())
 
 
 @pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])

@@ -489,21 +489,54 @@ def is_fresh(node: Node) -> bool:
     return node.op in ("call_function", "call_method") and not _is_view(node) and _written_input(node) is None
 
 
+def _readers(base: Node) -> list[Node]:
+    """The nodes that read ``base``: its users, where the pieces of a split or a chunk stand for the split."""
+    readers: list[Node] = []
+    for user in base.users:
+        is_split = user.op in ("call_function", "call_method") and user.target in (*_SPLITS, "split", "chunk")
+        readers += list(user.users) if is_split else [user]
+    return readers
+
+
+def _overlaps(reader: Node, base: Node, low: int, high: int) -> bool:
+    """Whether ``reader`` (a reader of ``base``) may see channels ``low:high`` of it: all but a channel slice beside."""
+    piece = read_slice(reader)
+    return piece is None or piece.base is not base or piece.dim != 1 or (piece.start < high and low < piece.stop)
+
+
 def only_read_through(base: Node, run: set[Node], low: int, high: int) -> bool:
     """Whether channels ``low:high`` of ``base`` are reached only through the slices ``run``, each read once."""
     if any(len(piece.users) != 1 for piece in run):
         return False
-    readers: list[Node] = []
-    for user in base.users:  # the pieces of a split or a chunk are its readers
-        is_split = user.op in ("call_function", "call_method") and user.target in (*_SPLITS, "split", "chunk")
-        readers += list(user.users) if is_split else [user]
-    for reader in readers:
-        piece = None if reader in run else read_slice(reader)
-        if reader not in run and (
-            piece is None or piece.base is not base or piece.dim != 1 or (piece.start < high and low < piece.stop)
+    return not any(reader not in run and _overlaps(reader, base, low, high) for reader in _readers(base))
+
+
+def channels_written(base: Node, low: int, high: int) -> bool:
+    """Whether a node may write into channels ``low:high`` of ``base`` in place: then no read of them may move.
+
+    A rule that merges C reads of slices of ``base`` makes ONE read, at another place in the
+    graph: earlier (before the first of them) or later (at the sum they feed). That reads the
+    same values only if nothing writes into those channels in between. Writes are seen through
+    ``base``'s own readers; where ``base`` may share its memory with another tensor that has
+    readers of its own (``base`` is a view, or an in-place call on a tensor read elsewhere), True.
+    """
+    if base.op not in ("placeholder", "get_attr") and not _owns_memory(base):
+        return True
+    for reader in _readers(base):
+        if _written_input(reader) is base or (
+            _is_view(reader) and _overlaps(reader, base, low, high) and is_written(reader)
         ):
+            return True
+    return False
+
+
+def _owns_memory(node: Node) -> bool:
+    """Whether ``node`` is a new tensor, or in-place calls on one that nothing else reads (``relu_(x += y)``)."""
+    while (inner := _written_input(node)) is not None:
+        if len(inner.users) != 1:
             return False
-    return True
+        node = inner
+    return is_fresh(node)
 
 
 def is_written(node: Node) -> bool:

@@ -75,6 +75,7 @@ from blocks.compiler.graph import (
     Editor,
     Slice,
     bind_arguments,
+    channels_written,
     group_by,
     has_value,
     is_add,
@@ -108,13 +109,13 @@ def _merge_shared_input(editor: Editor) -> int:
             continue
         order = editor.order()
         members.sort(key=lambda c: order[c.node])
-        first = members[0].node
+        first, x = members[0].node, members[0].input
         needed = [m.weight for m in members] + [m.bias for m in members if m.bias is not None]
-        if not editor.can_place_before(first, needed):
-            continue
+        if channels_written(x, 0, value_of(x).shape[1]) or not editor.can_place_before(first, needed):
+            continue  # the merged convolution reads x where the first one did: nothing may write into x between
         editor.place_before(first, needed)
         with editor.graph.inserting_before(first):
-            merged = _convolution(editor, members[0], members[0].input, members, groups=1)
+            merged = _convolution(editor, members[0], x, members, groups=1)
             start = 0
             outputs = []
             for member in members:
@@ -149,6 +150,8 @@ def _merge_grouped(editor: Editor) -> int:
             members = [conv for _, conv in run]
             first = min((m.node for m in members), key=editor.order().__getitem__)
             needed = [m.weight for m in members] + [m.bias for m in members if m.bias is not None]
+            if channels_written(run[0][0].base, run[0][0].start, run[-1][0].stop):
+                continue
             if not editor.can_place_before(first, needed):
                 continue
             editor.place_before(first, needed)
@@ -190,6 +193,8 @@ def _merge_per_channel(editor: Editor) -> int:
 def _may_merge_calls(members: Sequence[ChannelCall]) -> bool:
     """Whether merging these calls keeps what every other node of the graph sees."""
     rule, low, high = members[0].rule, members[0].input, members[-1].input
+    if not members[0].writes_input and channels_written(low.base, low.start, high.stop):
+        return False  # the merged call reads the channels where the first call did: nothing may write them between
     if members[0].writes_input and not (
         is_fresh(low.base) and only_read_through(low.base, {m.input.node for m in members}, low.start, high.stop)
     ):
@@ -269,6 +274,7 @@ def _merge_concatenation(editor: Editor) -> int:
                 and last is not None
                 and only_read_through(first.base, {p.node for p in run if p is not None}, first.start, last.stop)
                 and (is_fresh(first.base) or not is_written(node))  # what is written into the view reaches the base
+                and not channels_written(first.base, first.start, last.stop)  # the view sees later writes, a copy not
             ):
                 with editor.graph.inserting_before(node):
                     covered = editor.slice(first.base, first.start, last.stop, dim)
@@ -298,6 +304,8 @@ def _merge_summed(editor: Editor) -> int:
         for candidates in group_by((piece.base, (piece, conv)) for piece, conv in pieces).values():
             for run in side_by_side_runs(candidates):
                 low, high = run[0][0], run[-1][0]
+                if channels_written(low.base, low.start, high.stop):
+                    continue  # the merged convolution reads the slices at the sum, after the C convolutions did
                 with editor.graph.inserting_before(root):
                     x = editor.slice(low.base, low.start, high.stop)  # (B, Σ in_i, H, W)
                 _replace_sum(editor, root, terms, [conv for _, conv in run], x)
@@ -315,11 +323,21 @@ def _merge_summed_concatenated(editor: Editor) -> int:
         How many convolutions were merged away, 0 if none.
     """
     for root, terms, members in _sums_of_convolutions(editor):
+        if any(_written_before_the_sum(conv.input) for conv in members):
+            continue  # the concatenation reads the inputs at the sum, after the C convolutions did
         with editor.graph.inserting_before(root):
             x = editor.cat([conv.input for conv in members], dim=1)  # (B, Σ in_i, H, W)
         _replace_sum(editor, root, terms, members, x)
         return len(members) - 1
     return 0
+
+
+def _written_before_the_sum(x: Node) -> bool:
+    """Whether something may write into ``x`` in place (into its channels of its base, if it is a slice)."""
+    piece = read_slice(x)
+    if piece is not None and piece.dim == 1:
+        return channels_written(piece.base, piece.start, piece.stop)
+    return channels_written(x, 0, value_of(x).shape[1])
 
 
 def _sums_of_convolutions(editor: Editor) -> Iterator[tuple[Node, list[Argument], list[Conv]]]:
