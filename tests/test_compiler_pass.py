@@ -364,6 +364,7 @@ def test_form_a_at_32x4d_makes_3_convolutions() -> None:
     assert (report.convolutions_before, report.convolutions_after) == (96, 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
 @pytest.mark.parametrize("form", ["a", "b"])
 def test_a_whole_network_makes_at_most_form_c_convolutions(form: str, train: bool) -> None:
