@@ -448,7 +448,20 @@ def test_compiled_form_a_makes_form_c_calls() -> None:
     Without the pass it makes 3 per path (tests/test_bench.py).
     """
     block = build(BlockSpec(16, 16, cardinality=4, width=2), "a").eval()
-    assert compiled_calls(block, torch.randn(1, 16, 4, 4), backend=blocks_backend).convolutions == 3
+    calls = compiled_calls(block, torch.randn(1, 16, 4, 4), backend=blocks_backend)
+    assert calls.convolutions == 3
+    # the merged parameters, one call each: 3 convolution weights, and 4 BN vectors after each of 2 convolutions
+    assert calls.library["blocks.concatenate_inputs"] == 3 + 2 * 4
+
+
+def test_the_concatenation_operator_has_the_gradient_of_torch_cat() -> None:
+    from blocks.compiler._concat import concatenate_inputs
+
+    generator = torch.Generator().manual_seed(0)
+    tensors = [torch.randn(2, n, 3, dtype=torch.float64, generator=generator, requires_grad=True) for n in (1, 3, 2)]
+    assert torch.equal(concatenate_inputs(tensors, 1), torch.cat(tensors, 1))
+    assert torch.autograd.gradcheck(lambda *ts: concatenate_inputs(list(ts), 1), tensors)
+    torch.library.opcheck(concatenate_inputs, (tensors, 1))  # its fake (shape) function and autograd registration
 
 
 @pytest.mark.parametrize("form", ["a", "b"])

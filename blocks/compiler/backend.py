@@ -51,7 +51,10 @@ def blocks_backend(
     from torch._inductor import list_mode_options
     from torch._inductor.compile_fx import compile_fx
 
+    from blocks.compiler._concat import concatenate_inputs_once  # registers its operator on first use
+
     reports.append(merge_convolutions(gm, example_inputs))
+    concatenate_inputs_once(gm)  # the merged weights: one library call each (see _concat.py)
     patches = {**(list_mode_options(mode) if mode else {}), **(options or {})}
     return cast(Callable[..., Any], compile_fx(gm, example_inputs, config_patches=patches))
 

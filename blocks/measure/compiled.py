@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 _LIBRARY_CALL = re.compile(r"\bextern_kernels\.(\w+)\(")
+_OPERATOR_CALL = re.compile(r"=\s*torch\.ops\.(\w+\.\w+)\.\w+\(")  # an operator called as it is: buf3 = torch.ops.…(
 _GENERATED_CALL = re.compile(r"^\s*(\w+_fused_\w+?)(?:\.run)?\(", re.MULTILINE)  # cpp_fused_…( or triton_…_fused_….run(
 
 
@@ -33,7 +34,8 @@ class CompiledCalls:
     """The calls that one forward of a compiled module makes.
 
     Attributes:
-        library: library kernel -> calls (``convolution``, ``mm``, …), in the generated ``call``.
+        library: library kernel -> calls (``convolution``, ``mm``, …), in the generated ``call``; and
+            operators it calls as they are, by ``namespace.name`` (``blocks.concatenate_inputs``).
         generated: the names of the generated (fused) kernels, in the order ``call`` runs them.
     """
 
@@ -82,7 +84,8 @@ def compiled_calls(
         _, sources = run_and_get_code(torch.compile(run, backend=backend), x)
     torch.compiler.reset()
     body = _call_body(sources[-1])
-    return CompiledCalls(Counter(_LIBRARY_CALL.findall(body)), tuple(_GENERATED_CALL.findall(body)))
+    library = Counter(_LIBRARY_CALL.findall(body)) + Counter(_OPERATOR_CALL.findall(body))
+    return CompiledCalls(library, tuple(_GENERATED_CALL.findall(body)))
 
 
 def _call_body(source: str) -> str:
