@@ -50,6 +50,13 @@ convolution gradients, and BN's running-statistic updates are there already spli
 copies of functional results. Nothing here depends on ResNeXt: the rules look at what the
 graph computes, whatever the model's modules are called.
 
+A merge reads a tensor once where C calls read it at C places, and may make a view where
+there was a copy: no rule merges where an in-place write could tell the difference
+(``blocks.compiler.graph.channels_written``), nor C train-mode BNs that share one running
+statistic. Not rewritten: 1-d and 3-d or transposed convolutions, grouped convolutions under
+rules 1 and 3 (their output channels interleave by group), and ``nn.Conv2d`` left as a module
+call (Dynamo inlines built-in modules since torch 2.5: their parameters are graph inputs).
+
 Example:
     >>> block = blocks.build(blocks.BlockSpec(64, 64, cardinality=8, width=4), "a").eval()
     >>> rewrite = trace_and_merge(block, torch.randn(1, 64, 8, 8))
