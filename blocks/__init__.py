@@ -21,6 +21,7 @@ import warnings
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # what mypy and editors see: the real objects, imported only when used
+    from blocks.compiler import compile
     from blocks.core import (
         FORMS,
         BlockPath,
@@ -53,6 +54,7 @@ _HOMES: dict[str, str] = {
         ),
         "blocks.core",
     ),
+    "compile": "blocks.compiler",
     **dict.fromkeys(("AuditReport", "Problem", "audit"), "blocks.dataflow.audit"),
     **dict.fromkeys(("form_of", "transplant"), "blocks.dataflow.entry"),
     **dict.fromkeys(("RecognisedBlock", "Recognition", "recognise"), "blocks.dataflow.recognise"),
@@ -112,6 +114,7 @@ __all__ = [
     "Template",
     "audit",
     "build",
+    "compile",
     "complexity",
     "data_loaders",
     "form_of",

@@ -32,9 +32,12 @@ candidate:
                 forward pass recorded by its tracer (:func:`blocks.dataflow.trace.record`,
                 reference): what reading the dataflow adds to running it (target ≤ 3x).
     compiled    the blocks of the first experiment in forms a, b, c, eager and
-                compiled by ``torch.compile``, forward (eval, no grad); reference
-                eager c. The compile time (the first call of each compiled block) is
-                reported apart, as pass "compile" (reference: compiling form (c)).
+                compiled by ``torch.compile``; forms a and b, and form (a) written with
+                ``F.conv2d`` over ``ParameterList``\\ s, compiled with the pass of
+                :mod:`blocks.compiler` (``<form> compiled+pass``); forward (eval, no grad)
+                and forward+backward (train); reference eager c. The compile time (the
+                first call of each compiled block) is reported apart, as pass
+                "compile <pass>" (reference: compiling form (c)).
     roofline    what the machine can do at this thread count: a large dense matmul
                 and a dense 3x3 convolution (256→256 at the blocks' batch and size)
                 for multiply-adds, a large copy for memory bandwidth; timed together
@@ -72,14 +75,16 @@ from blocks.bench.harness import (
     time_interleaved,
     timed_call,
 )
+from blocks.compiler import compile as compile_with_pass
 from blocks.core.build import build
-from blocks.core.forms import FORMS, GroupedConvBlock, ResNeXtBlock
+from blocks.core.forms import FORMS, GroupedConvBlock, ResNeXtBlock, SummedPathsBlock
 from blocks.core.guards import guard_memory
 from blocks.core.spec import BlockSpec, check_positive_int
 from blocks.core.transplant import transplant
 from blocks.dataflow.audit import audit
 from blocks.dataflow.trace import record
 from blocks.measure.complexity import TABLE2_CHANNELS, TABLE2_TEMPLATES
+from blocks.models.functional import FunctionalSummedPaths
 from blocks.models.fused import fused_forward
 from blocks.models.networks import STAGE_BLOCKS, resnext
 
@@ -87,6 +92,8 @@ FUSED = "a-fused"  # form (a)'s modules run through form (c)'s kernels (blocks.m
 TARGET_PAIR_ROUNDS = 3  # a pair with a target is timed alone, for this many times config.repeats rounds
 TORCHVISION = "torchvision"
 COMPILED = "compiled"  # "<form> compiled": the block run by torch.compile
+WITH_PASS = "compiled+pass"  # "<form> compiled+pass": torch.compile with blocks.compiler's pass before TorchInductor
+FUNCTIONAL = "a functional"  # form (a) written with F.conv2d over ParameterLists (blocks.models.functional)
 ROOFLINE = "roofline"
 EXPERIMENTS = ("blocks", "networks", "transplant", "audit", COMPILED, ROOFLINE)
 MACHINE = "machine"  # the case of the roofline experiment's rows that measure the machine, not a block
@@ -306,23 +313,43 @@ def _compiler_started(device: torch.device) -> None:
     """Compile and run a tiny block of every form, untimed: the compiler's one-off start-up.
 
     Importing and setting up its lowerings and finding the C++ compiler happen once
-    per process; paid here, they are in no block's compile time.
+    per process; paid here, they are in no block's compile time. The same for the pass.
     """
     x = torch.zeros(1, WARMUP_SPEC.in_channels, 4, 4, device=device)
     for form in FORMS:
         with torch.no_grad():
             torch.compile(build(WARMUP_SPEC, form).to(device).eval())(x)
+    with torch.no_grad():
+        compile_with_pass(build(WARMUP_SPEC, "a").to(device).eval())(x)
     torch.compiler.reset()
 
 
-def bench_compiled(config: BenchConfig, progress: tqdm | None = None) -> list[Measurement]:
-    """Time forms a, b, c eager and compiled by ``torch.compile``, forward; and each compilation once.
+def compiled_candidates(blocks_by_form: dict[str, nn.Module]) -> dict[str, Callable[[Tensor], Tensor]]:
+    """The compiled candidates of experiment ``compiled``, by name, from one block per form (compiled lazily).
 
+    ``torch.compile`` of forms a, b and c; the pass (:func:`blocks.compiler.compile`) on forms
+    a and b; and on form (a) written with ``F.conv2d`` over ``ParameterList``\\ s
+    (:class:`blocks.models.functional.FunctionalSummedPaths`, a copy of the form (a) block).
+    """
+    block_a = blocks_by_form["a"]
+    functional = FunctionalSummedPaths(cast(SummedPathsBlock, block_a)).train(block_a.training)
+    runs = {f"{form} {COMPILED}": torch.compile(block) for form, block in blocks_by_form.items()}
+    runs |= {f"{form} {WITH_PASS}": compile_with_pass(blocks_by_form[form]) for form in ("a", "b")}
+    runs[f"{FUNCTIONAL} {WITH_PASS}"] = compile_with_pass(functional)
+    return cast(dict[str, Callable[[Tensor], Tensor]], runs)
+
+
+def bench_compiled(config: BenchConfig, progress: tqdm | None = None) -> list[Measurement]:
+    """Time forms a, b, c eager and compiled, with and without the pass; and each compilation once.
+
+    For each pass of ``config.passes`` (forward in eval mode, forward+backward in train mode),
+    the candidates are forms a, b, c eager (reference c) and :func:`compiled_candidates`.
     Every block is compiled in a fresh, empty compiler cache (so no kernel is read
     from an earlier run's or another form's cache), after an untimed compile of
     a tiny block of every form that pays the compiler's start-up. The compile time is the
-    first call of the compiled block: tracing, lowering and compiling its kernels
-    (C++ on a CPU, which needs a C++ compiler on the machine), plus one run.
+    first call of the compiled block: tracing, the pass (where there is one), lowering and
+    compiling its kernels (C++ on a CPU, which needs a C++ compiler on the machine), plus one
+    run; reported as pass ``"compile <pass>"``, reference ``c compiled``.
     """
     from torch._inductor.utils import fresh_cache  # the compiler's own "start from an empty cache"
 
@@ -335,25 +362,25 @@ def bench_compiled(config: BenchConfig, progress: tqdm | None = None) -> list[Me
         case = f"{cardinality}x{width}d"
         torch.manual_seed(0)
         reference = build(spec, "c").to(device).eval()
-        by_form = {form: transplant(reference, form) for form in FORMS}
         x = torch.randn(config.batch, TABLE2_CHANNELS, config.size, config.size, device=device)
-        steps = {form: timed_call(by_form[form], x, "forward") for form in FORMS}
-        compile_seconds = {}
-        for form in FORMS:
-            name = f"{form} {COMPILED}"
-            steps[name] = timed_call(cast(Callable[[Tensor], Tensor], torch.compile(by_form[form])), x, "forward")
-            # Each form in its own empty cache: at C = 1 the three forms are one graph, whose kernels
-            # the second and third would otherwise find made. The loaded kernels outlive the cache's files.
-            with fresh_cache():
-                start = time.perf_counter()
-                steps[name]()  # the first call compiles
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                compile_seconds[name] = [time.perf_counter() - start]
-        times = time_interleaved(steps, config.repeats, config.warmup, device)
-        torch.compiler.reset()  # forget the compiled code: the next template's blocks are new code to compile
-        rows += summarise(times, "c", COMPILED, case, "forward")
-        rows += summarise(compile_seconds, f"c {COMPILED}", COMPILED, case, "compile")
+        for pass_ in config.passes:
+            by_form = {form: transplant(reference, form).train(pass_ != "forward") for form in FORMS}
+            steps = {form: timed_call(by_form[form], x, pass_) for form in FORMS}
+            compile_seconds = {}
+            for name, run in compiled_candidates(by_form).items():
+                steps[name] = timed_call(run, x, pass_)
+                # Each block in its own empty cache: at C = 1 the three forms are one graph, whose kernels
+                # the second and third would otherwise find made. The loaded kernels outlive the cache's files.
+                with fresh_cache():
+                    start = time.perf_counter()
+                    steps[name]()  # the first call compiles
+                    if device.type == "cuda":
+                        torch.cuda.synchronize(device)
+                    compile_seconds[name] = [time.perf_counter() - start]
+            times = time_interleaved(steps, config.repeats, config.warmup, device)
+            torch.compiler.reset()  # forget the compiled code: the next blocks are new code to compile
+            rows += summarise(times, "c", COMPILED, case, pass_)
+            rows += summarise(compile_seconds, f"c {COMPILED}", COMPILED, case, f"compile {pass_}")
         if progress is not None:
             progress.update()
     return rows

@@ -19,11 +19,13 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
 _LIBRARY_CALL = re.compile(r"\bextern_kernels\.(\w+)\(")
+_OPERATOR_CALL = re.compile(r"=\s*torch\.ops\.(\w+\.\w+)\.\w+\(")  # an operator called as it is: buf3 = torch.ops.…(
 _GENERATED_CALL = re.compile(r"^\s*(\w+_fused_\w+?)(?:\.run)?\(", re.MULTILINE)  # cpp_fused_…( or triton_…_fused_….run(
 
 
@@ -32,7 +34,8 @@ class CompiledCalls:
     """The calls that one forward of a compiled module makes.
 
     Attributes:
-        library: library kernel -> calls (``convolution``, ``mm``, …), in the generated ``call``.
+        library: library kernel -> calls (``convolution``, ``mm``, …), in the generated ``call``; and
+            operators it calls as they are, by ``namespace.name`` (``blocks.concatenate_inputs``).
         generated: the names of the generated (fused) kernels, in the order ``call`` runs them.
     """
 
@@ -50,7 +53,9 @@ class CompiledCalls:
         return sum(self.library.values()) + len(self.generated)
 
 
-def compiled_calls(run: Callable[[Tensor], Tensor], x: Tensor) -> CompiledCalls:
+def compiled_calls(
+    run: Callable[[Tensor], Tensor], x: Tensor, backend: str | Callable[..., Any] = "inductor"
+) -> CompiledCalls:
     """Compile ``run`` with ``torch.compile`` (default settings), call it once on ``x``, count its generated calls.
 
     It compiles in a fresh, empty compiler cache and forgets the compiled code
@@ -59,6 +64,8 @@ def compiled_calls(run: Callable[[Tensor], Tensor], x: Tensor) -> CompiledCalls:
     Args:
         run: a module (or a function of one tensor), e.g. a block in eval mode.
         x: its input; no gradients are recorded.
+        backend: ``torch.compile``'s backend: TorchInductor, or one that ends in it, such as
+            :func:`blocks.compiler.blocks_backend` (the pass that merges parallel convolutions).
 
     Returns:
         The library and generated kernel calls of one forward.
@@ -68,14 +75,17 @@ def compiled_calls(run: Callable[[Tensor], Tensor], x: Tensor) -> CompiledCalls:
         >>> calls = compiled_calls(a, torch.randn(1, 64, 8, 8))
         >>> calls.convolutions           # 3 per path: no grouped convolution found
         24
+        >>> compiled_calls(a, torch.randn(1, 64, 8, 8), backend=blocks.compiler.blocks_backend).convolutions
+        3
     """
     from torch._inductor.utils import fresh_cache, run_and_get_code  # the compiler's own test helpers
 
     with torch.no_grad(), fresh_cache():
-        _, sources = run_and_get_code(torch.compile(run), x)
+        _, sources = run_and_get_code(torch.compile(run, backend=backend), x)
     torch.compiler.reset()
     body = _call_body(sources[-1])
-    return CompiledCalls(Counter(_LIBRARY_CALL.findall(body)), tuple(_GENERATED_CALL.findall(body)))
+    library = Counter(_LIBRARY_CALL.findall(body)) + Counter(_OPERATOR_CALL.findall(body))
+    return CompiledCalls(library, tuple(_GENERATED_CALL.findall(body)))
 
 
 def _call_body(source: str) -> str:

@@ -58,8 +58,9 @@ TINY = BenchConfig(
     experiments=("blocks", "networks", "transplant", "audit"),
 )  # fmt: skip
 COMPILED_TINY = BenchConfig(
-    batch=1, size=4, repeats=1, warmup=0, threads=1, templates=((2, 2),), experiments=(COMPILED, ROOFLINE)
-)
+    batch=1, size=4, repeats=1, warmup=0, threads=1, templates=((2, 2),), passes=("forward",),
+    experiments=(COMPILED, ROOFLINE),
+)  # fmt: skip
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
@@ -221,10 +222,18 @@ def compiled_run() -> list:
 
 @pytest.mark.slow  # compiled_run: torch.compile of every form
 def test_compiled_and_roofline_rows(compiled_run: list) -> None:
+    compiled = {
+        "a compiled",
+        "b compiled",
+        "c compiled",
+        "a compiled+pass",
+        "b compiled+pass",
+        "a functional compiled+pass",
+    }
     forward = {r.variant for r in compiled_run if r.experiment == COMPILED and r.pass_ == "forward"}
-    assert forward == {"a", "b", "c", "a compiled", "b compiled", "c compiled"}
-    compile_rows = [r for r in compiled_run if r.experiment == COMPILED and r.pass_ == "compile"]
-    assert {r.variant for r in compile_rows} == {"a compiled", "b compiled", "c compiled"}
+    assert forward == {"a", "b", "c"} | compiled
+    compile_rows = [r for r in compiled_run if r.experiment == COMPILED and r.pass_ == "compile forward"]
+    assert {r.variant for r in compile_rows} == compiled
     assert all(r.repeats == 1 and r.median_ms > 0 for r in compile_rows)  # each block compiled once
     roofline = {(r.case, r.variant) for r in compiled_run if r.experiment == ROOFLINE}
     limits = {("machine", name) for name in (MATMUL, CONVOLUTION, COPY)}
