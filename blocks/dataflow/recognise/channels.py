@@ -26,6 +26,8 @@ from blocks.dataflow.recognise.reading import (
 from blocks.dataflow.trace import Op
 
 
+# Over 60 lines: one dispatch on the operator's name, a branch per kind of op (convolution, BN and ReLU,
+# slicing, padding, cat, stack, sum, add), so that every op a branch may hold is read in one place.
 def follow_channels(
     r: Reading, x: int, branch: list[int], end: int, gates: dict[int, int], skip: frozenset[int]
 ) -> tuple[list[Piece], list[tuple[Op, Prov]], list[tuple[Op, Prov]], dict[int, Prov]]:
