@@ -19,7 +19,7 @@ from blocks.util.numerics import relative_error
 
 
 # Over 60 lines: the mapping onto form (c) is one slicing rule per level, kept side by side so
-# that the three read alike; issue 28 gives the mapping its own module.
+# that the three read alike.
 def map_onto_form_c(
     r: Reading,
     components: list[tuple[list[int], list[int]]],
