@@ -24,7 +24,7 @@ from torch import nn
 from blocks.core.spec import check_input_size
 from blocks.dataflow.mistakes import CATALOGUE
 from blocks.dataflow.recognise import CONVENTIONS, RecognisedBlock, Recognition, Variant, common_prefix, recognise
-from blocks.util.counts import multiply_adds
+from blocks.util.counts import WEIGHT_ARGUMENT, operator_multiply_adds
 from blocks.util.numerics import CANONICAL_RTOL
 from blocks.util.text import render_table
 
@@ -336,15 +336,12 @@ def _stages(found: tuple[RecognisedBlock, ...]) -> tuple[StageRow, ...]:
 
 
 def _multiply_adds(found: Recognition) -> int:
-    """Multiply-adds of every convolution and linear layer that ran, per image (the closed form)."""
+    """Multiply-adds of every convolution and linear operator that ran, per image (the closed form)."""
     trace, batch, total = found.trace, found.input_size[0], 0
     for op in trace.ops:
-        if op.name == "convolution":  # weight (out, in/g, k, k); output (B, out, H, W)
-            weight, out = trace.values[op.inputs[1]].tensor, trace.values[op.outputs[0]].tensor
-            total += multiply_adds(weight.numel(), out.shape, weight.shape[0], batch)
-        elif op.name in ("addmm", "mm"):  # the weight as (in, out); output (rows, out)
-            weight, out = trace.values[op.inputs[-1]].tensor, trace.values[op.outputs[0]].tensor
-            total += multiply_adds(weight.numel(), out.shape, weight.shape[-1], batch)
+        if op.name in WEIGHT_ARGUMENT:
+            weight = trace.values[op.inputs[WEIGHT_ARGUMENT[op.name]]].tensor
+            total += operator_multiply_adds(op.name, weight.shape, trace.values[op.outputs[0]].tensor.shape, batch)
     return total
 
 

@@ -245,8 +245,8 @@ def layers_table(cost: Complexity, title: str) -> Table:
             "x".join(map(str, layer.output_size)),
             layer.params,
             layer.macs,
-            layer.torchinfo_macs,
-            layer.flop_counter_macs,
+            "-" if layer.torchinfo_macs is None else layer.torchinfo_macs,  # "-": no hook of it ran (``hookless``)
+            "-" if layer.flop_counter_macs is None else layer.flop_counter_macs,
         )
         for layer in cost.layers
     )
