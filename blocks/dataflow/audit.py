@@ -23,8 +23,17 @@ from torch import nn
 
 from blocks.core.spec import check_input_size
 from blocks.dataflow.mistakes import CATALOGUE
-from blocks.dataflow.recognise import CONVENTIONS, RecognisedBlock, Recognition, Variant, common_prefix, recognise
-from blocks.util.counts import WEIGHT_ARGUMENT, operator_multiply_adds
+from blocks.dataflow.recognise import (
+    CONVENTIONS,
+    DeviationKind,
+    RecognisedBlock,
+    Recognition,
+    Variant,
+    common_prefix,
+    recognise,
+)
+from blocks.dataflow.recognise.network import layer_kind
+from blocks.util.counts import WEIGHT_ARGUMENT, is_statistic, operator_multiply_adds
 from blocks.util.numerics import CANONICAL_RTOL
 from blocks.util.text import render_table
 
@@ -53,13 +62,17 @@ class Problem:
 
 @dataclass(frozen=True)
 class StageRow:
-    """One stage: consecutive blocks from one projection (or stride) to the next."""
+    """One stage: consecutive blocks at one resolution and width (a new stage starts where either changes).
+
+    ``stride`` is the stage's first block's: how much the stage shrinks the map.
+    """
 
     name: str
     blocks: int
     widths: tuple[str, ...]
     out_channels: int
     parameters: int
+    stride: int = 1
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,8 @@ class AuditReport:
         blocks: every residual bottleneck found, in the order they ran.
         stages: the blocks grouped into stages.
         stem, head: the layers before the first and after the last block, in words.
+        total_stride: the input's width over the last block's output's (32 for the paper's
+            networks), or None when no block was found.
         expected_stages: the stages of ``expected``, or None without it.
         problems: one :class:`Problem` per kind of mistake, naming its blocks; a list,
             so that ``report.problems == []`` reads as "nothing wrong".
@@ -99,6 +114,7 @@ class AuditReport:
     expected_stages: tuple[StageRow, ...] | None
     problems: list[Problem] = field(default_factory=list)
     variants: list[str] = field(default_factory=list)
+    total_stride: int | None = None
 
     def __str__(self) -> str:
         lines = [
@@ -108,6 +124,7 @@ class AuditReport:
             f"  multiply-adds per image:       {self.multiply_adds:>14,}",
             f"  stem: {', '.join(self.stem) or '-'}",
             f"  head: {', '.join(self.head) or '-'}",
+            f"  total stride:                  {'-' if self.total_stride is None else self.total_stride:>14}",
             "",
             "Modules with weights that ran more than once per forward pass:" + ("" if self.repeated else " none"),
             *(
@@ -129,14 +146,20 @@ class AuditReport:
         expected = list(self.expected_stages or ())
         stage_rows: list[tuple[str | int, ...]] = []
         for i, stage in enumerate(self.stages):
-            row: tuple[str | int, ...] = (stage.name, stage.blocks, " ".join(stage.widths), f"{stage.parameters:,}")
+            row: tuple[str | int, ...] = (
+                stage.name, stage.blocks, stage.stride, " ".join(stage.widths), f"{stage.parameters:,}"
+            )  # fmt: skip
             if self.expected_stages is not None:
                 other = expected[i] if i < len(expected) else None
-                row += (other.blocks, " ".join(other.widths), f"{other.parameters:,}") if other else ("-", "-", "-")
+                row += (
+                    (other.blocks, other.stride, " ".join(other.widths), f"{other.parameters:,}")
+                    if other
+                    else ("-", "-", "-", "-")
+                )
             stage_rows.append(row)
-        columns: tuple[str, ...] = ("stage", "blocks", "C x d", "parameters")
+        columns: tuple[str, ...] = ("stage", "blocks", "stride", "C x d", "parameters")
         if self.expected_stages is not None:
-            columns += ("expected blocks", "expected C x d", "expected parameters")
+            columns += ("expected blocks", "expected stride", "expected C x d", "expected parameters")
         lines += _indent(render_table(columns, stage_rows, style="plain"))
         lines += ["", "Variants (what members of the family add to the paper's block; not mistakes):"
                   + ("" if self.variants else " none")]  # fmt: skip
@@ -177,9 +200,9 @@ def audit(model: nn.Module, input_size: tuple[int, ...], expected: nn.Module | N
     check_input_size(input_size)
     found = recognise(model, input_size)
     stages = _stages(found.blocks)
-    problems = _block_problems(found)
+    problems = _block_problems(found) + _stem_problems(found) + _shared_weights_problems(found)
     expected_stages = None
-    if expected is not None:
+    if expected is not None and found.blocks:  # no block: the comparison would say nothing true
         try:
             reference = recognise(expected, input_size)
         except ValueError as error:  # recognise's "the model fails on ...": here the model is `expected`
@@ -201,6 +224,7 @@ def audit(model: nn.Module, input_size: tuple[int, ...], expected: nn.Module | N
         expected_stages=expected_stages,
         problems=problems,
         variants=_variants(found),
+        total_stride=_total_stride(found),
     )
 
 
@@ -294,8 +318,16 @@ def _compare(
                 _fix(4 if quarter else 12),
             )
         )
+    strides = "-".join(str(s.stride) for s in stages)
+    wanted_strides = "-".join(str(s.stride) for s in expected)
+    total, wanted_total = _total_stride(found), _total_stride(reference)
+    if (len(stages) == len(expected) and strides != wanted_strides) or total != wanted_total:
+        problems.append(
+            Problem(12, "the stages", f"Its stages have strides {strides} (total stride {total}) where the expected"
+                    f" network's have {wanted_strides} (total stride {wanted_total}).", _fix(12))
+        )  # fmt: skip
     for part, mine, other in (("stem", found.stem, reference.stem), ("head", found.head, reference.head)):
-        if mine != other:
+        if [layer_kind(words) for words in mine] != [layer_kind(words) for words in other]:
             problems.append(
                 Problem(12, f"the {part}", f"Its {part} is {', '.join(mine) or 'empty'} where the expected"
                         f" network's is {', '.join(other) or 'empty'}.", _fix(12))
@@ -313,11 +345,14 @@ def _fix(mistake: int) -> str:
 
 
 def _stages(found: tuple[RecognisedBlock, ...]) -> tuple[StageRow, ...]:
-    """Consecutive blocks grouped into stages: a new stage begins where a block changes the shape."""
+    """Consecutive blocks grouped into stages: a new stage begins where the resolution or the width changes.
+
+    Not at every projection: a network with a projection in every block (where the identity fits)
+    has the stages of the network it means, and its shortcuts are reported as what they are.
+    """
     groups: list[list[RecognisedBlock]] = []
     for block in found:
-        starts = block.stride != 1 or block.in_channels != block.out_channels or block.shortcut != "identity"
-        if not groups or starts:
+        if not groups or block.stride != 1 or groups[-1][-1].out_channels != block.out_channels:
             groups.append([])
         groups[-1].append(block)
     rows = []
@@ -330,9 +365,68 @@ def _stages(found: tuple[RecognisedBlock, ...]) -> tuple[StageRow, ...]:
                 widths=tuple(dict.fromkeys(b.widths for b in members)),
                 out_channels=members[-1].out_channels,
                 parameters=sum(b.parameters for b in members),
+                stride=members[0].stride,
             )
         )
     return tuple(rows)
+
+
+# Operators that read a part of a tensor: a weight read by several of them is cut, not used more than once.
+_PARTIAL_READS = frozenset(
+    {"slice", "narrow", "select", "split", "split_with_sizes", "chunk", "unbind", "index_select"}
+)
+
+
+def _total_stride(found: Recognition) -> int | None:
+    """The input's width over the last block's output's: the stem's stride times every stage's."""
+    if not found.blocks:
+        return None
+    last = found.blocks[-1]
+    return found.input_size[-1] // max(1, -(-last.input_shape[-1] // last.stride))
+
+
+def _stem_problems(found: Recognition) -> list[Problem]:
+    """One Problem per mistake of the stem (a convolution bias before its BN: mistake 8)."""
+    return [
+        Problem(d.mistake, "the stem", f"{d.symptom[0].upper()}{d.symptom[1:]}.", _fix(d.mistake))
+        for d in found.stem_deviations
+        if d.mistake is not None
+    ]
+
+
+def _shared_weights_problems(found: Recognition) -> list[Problem]:
+    """Mistake 1 where weights are used more than once per forward pass, in any dataflow, with the count.
+
+    A path module called C times, each call adding onto the block's input (``x += path(x)``), is C
+    chained residual steps as dataflow, each on its own the paper's block: only the uses of its
+    weights show that they are one set. Not repeated where a block already names its shared weights.
+    """
+    if any(d.kind is DeviationKind.SHARED_WEIGHTS for b in found.blocks for d in b.deviations):
+        return []
+    trace = found.trace
+    uses: dict[int, int] = {}
+    for op in trace.ops:
+        if op.name in _PARTIAL_READS:  # a slice of a weight per path (a hand-written grouped conv) is no reuse
+            continue
+        for value in dict.fromkeys(op.inputs):
+            if trace.values[value].kind == "param" and not is_statistic(trace.values[value].name):
+                uses[value] = uses.get(value, 0) + 1
+    by_count: dict[int, list[int]] = {}
+    for value, count in uses.items():
+        if count > 1 and trace.values[value].tensor.ndim > 1:  # a weight (not a BN's scale): a layer reused
+            by_count.setdefault(count, []).append(value)
+    problems = []
+    for count, values in sorted(by_count.items()):
+        names = [trace.values[v].name for v in values]
+        modules = [n.rpartition(".")[0] or "(model)" for n in names]
+        owner = common_prefix(modules) or _name_blocks(modules)
+        weights = sum(trace.values[v].tensor.numel() for v in values)
+        problems.append(
+            Problem(1, owner, f"The weights of {owner} ({weights:,} weights in {len(values)} tensors) are used"
+                    f" {count} times per forward pass: {count} paths or blocks share one set of weights, which an"
+                    " optimizer trains as one.", _fix(1))
+        )  # fmt: skip
+    return problems
 
 
 def _multiply_adds(found: Recognition) -> int:

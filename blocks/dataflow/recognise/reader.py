@@ -24,7 +24,7 @@ from blocks.dataflow.recognise.deviations import (
     shared_weights,
 )
 from blocks.dataflow.recognise.mapping import map_onto_form_c, measure
-from blocks.dataflow.recognise.network import block_module, describe
+from blocks.dataflow.recognise.network import block_module, describe, stem_deviations
 from blocks.dataflow.recognise.paths import paths
 from blocks.dataflow.recognise.reading import (
     ACTIVATIONS,
@@ -96,6 +96,7 @@ def recognise(model: nn.Module, input_size: tuple[int, ...]) -> Recognition:
         head=describe(reader, reader.block_end[-1] + 1, len(trace.ops)) if first else (),
         mutated_input=bool(trace.mutated_inputs),
         trace=trace,
+        stem_deviations=stem_deviations(reader, reader.block_start[0]) if first else (),
     )
 
 
@@ -222,6 +223,7 @@ def read_block(r: Reading, add: Op, x: int, shortcut_ops: list[Op], branch_end: 
         cardinality=cardinality, width=width, shortcut=shortcut, layout=layout, canonical=canonical,
         error=error, deviations=tuple(deviations), replace=replace, parameters=parameters,
         per_call_parameters=per_call, eps=eps, variants=tuple(variants),
+        input_shape=tuple(r.values[x].tensor.shape),
     )  # fmt: skip
 
 

@@ -200,6 +200,7 @@ class RecognisedBlock:
         variants: what a documented member of the family adds to the paper's block (an SE gate,
             another activation, ...): reported, never a mistake. A block with variants is not the
             paper's block, and its ``error`` is None (form (c) alone does not compute it).
+        input_shape: the shape of the block's input, batch first: ``(B, C, H, W)``, or ``(B, C, T, H, W)``.
     """
 
     where: str
@@ -219,6 +220,7 @@ class RecognisedBlock:
     per_call_parameters: int
     eps: tuple[float, ...] = field(default=(), repr=False)  # BN eps of levels 1, 2, 3 and the projection
     variants: tuple[Variant, ...] = ()
+    input_shape: tuple[int, ...] = ()
 
     @property
     def spec(self) -> BlockSpec | None:
@@ -260,6 +262,7 @@ class Recognition:
         head: the layers after the last block, in words ("average pool", "linear 2048->1000").
         mutated_input: whether the model wrote into the caller's input tensor.
         trace: the recorded forward pass.
+        stem_deviations: the stem's differences from the paper's (a convolution bias before its BN).
     """
 
     model: str
@@ -270,6 +273,7 @@ class Recognition:
     head: tuple[str, ...]
     mutated_input: bool
     trace: Trace = field(repr=False)
+    stem_deviations: tuple[Deviation, ...] = ()
 
     @property
     def layouts(self) -> set[str]:
