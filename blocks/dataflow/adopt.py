@@ -90,6 +90,16 @@ def _check_variants(block: RecognisedBlock, form: str) -> None:
         what = f"{name} has {variant.kind.label} ({variant.kind.origin}) {variant.where}"
         if variant.kind is VariantKind.CONV_DIMS:
             raise ValueError(f"transplant: {what}: {variant.detail}; this package's blocks are 2-D only")
+        if variant.kind is VariantKind.PRE_ACTIVATION:
+            raise ValueError(
+                f"transplant: {what}: {variant.detail}; this package's blocks are the paper's, post-activation"
+                " (BN and ReLU after each convolution, ReLU after the add), so none computes it"
+            )
+        if variant.kind is VariantKind.ANTI_ALIASING:
+            raise ValueError(
+                f"transplant: {what}: {variant.detail}; this package's blocks have no place for a module inside"
+                " the paths"
+            )
         if variant.mixes_paths and form == "a":
             raise ValueError(
                 f"transplant: {what}: it reads the channels of every path, so the block has forms (b) and (c)"

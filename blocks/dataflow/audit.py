@@ -235,10 +235,16 @@ def _variants(found: Recognition) -> list[str]:
         for variant in block.variants:
             kinds.setdefault((variant.kind, variant.where), (variant, []))[1].append(block.where)
     sentences = []
+    for variant in found.stem_variants:
+        sentences.append(f"{_capital(variant.kind.label)} ({variant.kind.origin}), {variant.where}: {variant.detail}.")
     for variant, names in kinds.values():
-        what = f"{variant.kind.label[0].upper()}{variant.kind.label[1:]} ({variant.kind.origin})"
+        what = f"{_capital(variant.kind.label)} ({variant.kind.origin})"
         sentences.append(f"{what}, in {_name_blocks(names)}, {variant.where}: {variant.detail}.")
     return sentences
+
+
+def _capital(text: str) -> str:
+    return text[0].upper() + text[1:]
 
 
 def _block_problems(found: Recognition) -> list[Problem]:
@@ -266,6 +272,9 @@ def _block_problems(found: Recognition) -> list[Problem]:
                 (f"a form (c) block rebuilt from its tensors differs from it by {block.error:.1e} (relative)", []),
             )
             names.append(block.where)
+    for other in found.others:  # a residual add found beside the bottlenecks that is none: never a silent miss
+        symptom, names = kinds.setdefault((None, other), (other.partition(": ")[2], []))
+        names.append(other.partition(" (")[0])
     problems = []
     for (mistake, _), (symptom, names) in kinds.items():
         where = _name_blocks(names)

@@ -12,7 +12,7 @@ import torch
 import blocks
 from blocks.dataflow.recognise import VariantKind, recognise
 
-from tests.dataflow.foreign.variants import VARIANTS
+from tests.dataflow.foreign.variants import NETWORK_VARIANTS, VARIANTS
 
 # The carried model computes the same function as the source: float32 rounding through a few dozen layers.
 FP32_RTOL = 1e-4
@@ -36,7 +36,7 @@ def test_transplant_carries_a_variant_or_refuses_it_naming_it(name: str, form: s
     factory, size, _, carried = VARIANTS[name]
     model = factory().eval()
     if not carried:
-        with pytest.raises(ValueError, match=r"transplant: .* has (a|an|convolutions) "):
+        with pytest.raises(ValueError, match=r"transplant: .* has (a|an|convolutions|pre-activation|anti-aliased) "):
             blocks.transplant(model, form, input_size=size)
         return
     moved = blocks.transplant(model, form, input_size=size)
@@ -45,6 +45,22 @@ def test_transplant_carries_a_variant_or_refuses_it_naming_it(name: str, form: s
     with torch.no_grad():
         expected, got = model(x), moved.eval()(x)
     assert float((got - expected).abs().max() / expected.abs().max()) <= FP32_RTOL
+
+
+@pytest.mark.parametrize("name", sorted(NETWORK_VARIANTS))
+def test_a_variant_of_the_network_is_named_and_its_blocks_carried(name: str) -> None:
+    factory, size, kinds = NETWORK_VARIANTS[name]
+    model = factory().eval()
+    report = blocks.audit(model, size)
+    assert report.problems == [], str(report)
+    for kind in kinds:
+        assert VariantKind(kind).origin in str(report)
+    x = torch.randn(size, generator=torch.Generator().manual_seed(5))
+    for form in "abc":
+        moved = blocks.transplant(model, form, input_size=size)
+        with torch.no_grad():
+            expected, got = model(x), moved.eval()(x)
+        assert float((got - expected).abs().max() / expected.abs().max()) <= FP32_RTOL
 
 
 def test_a_gate_inside_the_paths_has_no_form_a() -> None:

@@ -15,6 +15,7 @@ from blocks.dataflow.recognise.reading import (
     BATCH_NORMS,
     CHANNEL_PRESERVING,
     RELUS,
+    SMOOTHING,
     NotABottleneck,
     Piece,
     Prov,
@@ -61,7 +62,10 @@ def follow_channels(
             raise NotABottleneck(f"its {op.name} reads a tensor that does not come from the block's input")
         first = inputs[0]
         name = op.name
-        if name == "convolution":
+        if (name in SMOOTHING or (name == "convolution" and is_blur(r, op))) and isinstance(first, Prov):
+            r.smoothing[index] = first  # anti-aliasing: each channel filtered on its own, moved along
+            out = first
+        elif name == "convolution":
             if not isinstance(first, Prov) or first.level >= 3:
                 raise NotABottleneck("it has more than three convolutions in a row")
             piece = make_piece(r, op, first, counts)
@@ -97,6 +101,21 @@ def follow_channels(
     if not isinstance(final, Prov) or final.level != 3:
         raise NotABottleneck("its branch does not end in a last 1x1 convolution")
     return pieces, bns, relus, gated
+
+
+def is_blur(r: Reading, op: Op) -> bool:
+    """A fixed filter per channel (a depthwise convolution whose weight is a buffer): a BlurPool, not a layer."""
+    weight_value = r.arg_value(op, 1)
+    weight = r.tensor(weight_value)
+    groups = op.args[8]
+    return (
+        weight is not None
+        and weight_value is not None
+        and r.values[weight_value].name in r.buffers
+        and weight.shape[1] == 1
+        and isinstance(groups, int)
+        and groups == weight.shape[0]
+    )
 
 
 def make_piece(r: Reading, op: Op, source: Prov, counts: list[int]) -> Piece:

@@ -32,7 +32,10 @@ def find_conv_deviations(r: Reading, by_level: dict[int, list[Piece]]) -> list[D
     if strides[1] != {1}:
         found.append(Deviation(DeviationKind.STRIDE_FIRST_CONV,
                                f"its first 1x1 has stride {max(strides[1])}, and its 3x3 stride {max(strides[2])}:"
-                               " the 1x1 skips 3 of every 4 pixels before any 3x3 sees them"))  # fmt: skip
+                               " the 1x1 skips 3 of every 4 pixels before any 3x3 sees them (the placement of"
+                               " the original Caffe ResNet, MSRA 2015, and of torchvision's ResNet before"
+                               " v1.5: a convention of that code, a mistake against the ResNeXt paper,"
+                               " section 4)"))  # fmt: skip
     kernels = {level: {p.kernel for p in by_level[level]} for level in (1, 2, 3)}
     if kernels[1] != {1} or kernels[2] != {3} or kernels[3] != {1}:
         found.append(Deviation(DeviationKind.KERNELS, f"its convolutions have kernel sizes {kernels[1]}, {kernels[2]},"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from blocks.dataflow.recognise.reading import BATCH_NORMS, Reading, first_int
-from blocks.dataflow.recognise.records import Deviation, DeviationKind, common_prefix
+from blocks.dataflow.recognise.records import Deviation, DeviationKind, Variant, VariantKind, common_prefix
 from blocks.dataflow.trace import Op
 
 _MAX_POOLS = frozenset({"max_pool2d_with_indices", "max_pool2d", "max_pool3d_with_indices", "max_pool3d"})
@@ -83,6 +83,21 @@ def stem_deviations(r: Reading, end: int) -> tuple[Deviation, ...]:
     layers = ", ".join(_conv_words(r, op) for op in biased)
     return (Deviation(DeviationKind.CONV_BIAS, f"the stem's {layers} {'has' if len(biased) == 1 else 'have'} a bias"
                       f" that the BN after it subtracts again: {extra:,} parameters that change nothing"),)  # fmt: skip
+
+
+def stem_variants(r: Reading, end: int) -> tuple[Variant, ...]:
+    """The stem's variants, in ops 0 … ``end - 1``: a deep or tiered stem (3x3 convolutions in a row, ResNet-C)."""
+    convs = [op for op in r.ops[:end] if op.name == "convolution"]
+    kernels = {tuple(r.values[op.inputs[1]].tensor.shape[2:]) for op in convs}
+    if len(convs) < 2 or kernels != {(3, 3)}:
+        return ()
+    widths = [r.values[op.inputs[1]].tensor.shape[0] for op in convs]
+    tiered = len(set(widths)) == len(widths)  # every convolution wider than the last (timm's 't': 24, 32, 64)
+    detail = (
+        f"its stem is {len(convs)} 3x3 convolutions ({', '.join(_conv_words(r, op) for op in convs)}) where the"
+        f" paper's is one 7x7/2 3->64{': a tiered stem, each wider than the last' if tiered else ''}"
+    )
+    return (Variant(VariantKind.DEEP_STEM, "in the stem", detail),)
 
 
 def _conv_words(r: Reading, op: Op) -> str:

@@ -24,7 +24,7 @@ from blocks.dataflow.recognise.deviations import (
     shared_weights,
 )
 from blocks.dataflow.recognise.mapping import map_onto_form_c, measure
-from blocks.dataflow.recognise.network import block_module, describe, stem_deviations
+from blocks.dataflow.recognise.network import block_module, describe, stem_deviations, stem_variants
 from blocks.dataflow.recognise.paths import paths
 from blocks.dataflow.recognise.reading import (
     ACTIVATIONS,
@@ -47,7 +47,16 @@ from blocks.dataflow.recognise.records import (
     VariantKind,
 )
 from blocks.dataflow.recognise.residuals import branch_ops, residual_add
-from blocks.dataflow.recognise.variants import Gate, activation_variant, find_gates, gate_variant, shortcut_variant
+from blocks.dataflow.recognise.variants import (
+    PRE_ACTIVATION_SYMPTOMS,
+    Gate,
+    activation_variant,
+    find_gates,
+    gate_variant,
+    pre_activation_variant,
+    shortcut_variant,
+    smoothing_variant,
+)
 from blocks.dataflow.trace import Op, Trace, record
 from blocks.util.numerics import evaluating
 
@@ -97,6 +106,7 @@ def recognise(model: nn.Module, input_size: tuple[int, ...]) -> Recognition:
         mutated_input=bool(trace.mutated_inputs),
         trace=trace,
         stem_deviations=stem_deviations(reader, reader.block_start[0]) if first else (),
+        stem_variants=stem_variants(reader, reader.block_start[0]) if first else (),
     )
 
 
@@ -180,7 +190,10 @@ def read_block(r: Reading, add: Op, x: int, shortcut_ops: list[Op], branch_end: 
         deviations.append(Deviation(DeviationKind.SHARED_WEIGHTS, shared))
     deviations += find_conv_deviations(r, by_level)
     deviations += find_norm_deviations(r, bns, relus, pieces, counts)
-    stride = max(p.stride for p in by_level[1]) * max(p.stride for p in by_level[2])
+    smoothing, smoothing_stride = smoothing_variant(r, [(r.ops[i], r.smoothing[i]) for i in branch if i in r.smoothing])
+    stride = max(p.stride for p in by_level[1]) * max(p.stride for p in by_level[2]) * smoothing_stride
+    if smoothing is not None:
+        variants.append(smoothing)
     projection: tuple[Op, Op] | None
     variants += _branch_variants(r, gates, gated, pieces, [op for op, _ in relus] + [r.ops[i] for i in relu_after])
     resnet_d = shortcut_variant(r, [op for op in reversed(shortcut_ops) if not changes_nothing(op)], stride)
@@ -191,6 +204,11 @@ def read_block(r: Reading, add: Op, x: int, shortcut_ops: list[Op], branch_end: 
     else:
         shortcut, shortcut_deviation, projection = read_shortcut(r, shortcut_ops, x, add, stride)
         deviations += shortcut_deviation
+    pre_activation = pre_activation_variant(r, pieces, bns, deviations, shortcut_ops)
+    if pre_activation is not None:
+        variants.append(pre_activation)
+        deviations = [d for d in deviations if d.kind not in PRE_ACTIVATION_SYMPTOMS]
+        shortcut = shortcut.partition(" (")[0]
     components, path_deviation = paths(r, by_level[2], counts[1])
     deviations += path_deviation
     cardinality = len(components)

@@ -29,6 +29,9 @@ CHANNEL_PRESERVING = frozenset(
     {"clone", "contiguous", "detach", "alias", "_to_copy", "to", "view", "reshape", "_unsafe_view", "dropout",
      "native_dropout", "identity", "lift_fresh", "_assert_tensor_metadata"}
 )  # fmt: skip
+# Per-channel spatial filters a branch may hold before its stride (anti-aliased downsampling), besides a blur conv.
+SMOOTHING = frozenset({"avg_pool2d", "avg_pool3d", "max_pool2d", "max_pool2d_with_indices", "reflection_pad2d",
+                       "replication_pad2d"})  # fmt: skip
 MAX_SHORTCUT_OPS = 6  # ops between X and the add on the shortcut side (pool, conv, BN, ...)
 
 
@@ -80,6 +83,8 @@ class Reading:
         self.block_end: list[int] = []  # per block: the index of its last op
         self.names = {id(m): n for n, m in trace.model.named_modules(remove_duplicate=False)}
         self.explicit_padding: dict[int, tuple[int, ...]] = {}  # padded value -> (left, right, top, bottom)
+        self.smoothing: dict[int, Prov] = {}  # op index -> what it read: a per-channel blur or pool in a branch
+        self.buffers = frozenset(n for n, _ in trace.model.named_buffers(remove_duplicate=False))
         self.modules_called: dict[int, int] = {}
         for call in trace.calls:
             self.modules_called[id(call.module)] = self.modules_called.get(id(call.module), 0) + 1

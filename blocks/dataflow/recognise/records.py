@@ -93,6 +93,9 @@ class VariantKind(str, Enum):
     ACTIVATION = "activation"
     AVG_POOL_SHORTCUT = "avg-pool-shortcut"
     CONV_DIMS = "conv-dims"
+    PRE_ACTIVATION = "pre-activation"
+    ANTI_ALIASING = "anti-aliasing"
+    DEEP_STEM = "deep-stem"
 
     def __str__(self) -> str:
         return str(self.value)
@@ -120,6 +123,18 @@ _VARIANTS: dict[VariantKind, tuple[str, str]] = {
         "ResNet-D, He et al. 2019, 'Bag of tricks'",
     ),
     VariantKind.CONV_DIMS: ("convolutions over other than two spatial dimensions", "video and signal ResNeXts"),
+    VariantKind.PRE_ACTIVATION: (
+        "pre-activation (BN and ReLU before each convolution, nothing after the add)",
+        "He et al. 2016, 'Identity mappings in deep residual networks'; timm's resnetv2",
+    ),
+    VariantKind.ANTI_ALIASING: (
+        "anti-aliased downsampling (a blur or average pool, then the stride)",
+        "Zhang 2019, 'Making convolutional networks shift-invariant again'; timm's resnetaa and resnetblur",
+    ),
+    VariantKind.DEEP_STEM: (
+        "a deep stem (3x3 convolutions in place of the 7x7)",
+        "ResNet-C, He et al. 2019, 'Bag of tricks'; timm's deep ('d') and tiered ('t') stems",
+    ),
 }
 
 
@@ -263,6 +278,7 @@ class Recognition:
         mutated_input: whether the model wrote into the caller's input tensor.
         trace: the recorded forward pass.
         stem_deviations: the stem's differences from the paper's (a convolution bias before its BN).
+        stem_variants: what a member of the family puts in the stem (a deep stem of 3x3 convolutions).
     """
 
     model: str
@@ -274,6 +290,7 @@ class Recognition:
     mutated_input: bool
     trace: Trace = field(repr=False)
     stem_deviations: tuple[Deviation, ...] = ()
+    stem_variants: tuple[Variant, ...] = ()
 
     @property
     def layouts(self) -> set[str]:

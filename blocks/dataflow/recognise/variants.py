@@ -2,7 +2,8 @@
 
 A variant is not a mistake: squeeze-and-excitation (Hu et al. 2018), ECA (Wang et al. 2020)
 and global-context (Cao et al. 2019) gates, activations other than ReLU, ResNet-D's
-average-pool shortcut (He et al. 2019), convolutions over one or three dimensions.
+average-pool shortcut (He et al. 2019), convolutions over one or three dimensions,
+pre-activation (He et al. 2016), anti-aliased downsampling (Zhang 2019), deep stems.
 
 A GATE is a ``mul`` of a branch value V by a per-channel factor computed from V alone:
 the ops that make the factor read no data but V (:func:`~.residuals.branch_ops` from V
@@ -18,8 +19,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from blocks.dataflow.recognise.reading import ACTIVATIONS, ADDS, BATCH_NORMS, Reading
-from blocks.dataflow.recognise.records import Variant, VariantKind
+from blocks.dataflow.recognise.reading import (
+    ACTIVATIONS,
+    ADDS,
+    BATCH_NORMS,
+    RELUS,
+    Piece,
+    Prov,
+    Reading,
+    changes_nothing,
+    first_int,
+)
+from blocks.dataflow.recognise.records import Deviation, DeviationKind, Variant, VariantKind
 from blocks.dataflow.recognise.residuals import branch_ops
 from blocks.dataflow.trace import Op
 
@@ -142,3 +153,75 @@ def shortcut_variant(r: Reading, ops: list[Op], expected_stride: int) -> Variant
     return Variant(VariantKind.AVG_POOL_SHORTCUT, "on its shortcut",
                    f"its shortcut averages {stride}x{stride} pixels, then projects with a 1x1 conv and a BN,"
                    " instead of a 1x1 conv of stride 2 that reads 1 pixel in 4")  # fmt: skip
+
+
+_LEVELS = {0: "on its input", 1: "after its first 1x1", 2: "after its grouped 3x3"}
+
+
+def smoothing_variant(r: Reading, ops: list[tuple[Op, Prov]]) -> tuple[Variant | None, int]:
+    """The anti-aliasing of a branch (its per-channel blurs and pools, :data:`.reading.SMOOTHING`), and their stride."""
+    if not ops:
+        return None, 1
+    stride, words = 1, []
+    for op, _ in ops:
+        if op.name == "convolution":
+            weight = r.tensor(r.arg_value(op, 1))
+            assert weight is not None
+            step = first_int(op.args[3])
+            words.append(f"a {weight.shape[-2]}x{weight.shape[-1]} blur filter of stride {step}")
+        elif "pad" in op.name:
+            continue
+        else:
+            kernel = first_int(op.args[1])
+            step = first_int(op.args[2]) if len(op.args) > 2 and op.args[2] else kernel
+            words.append(f"a {kernel}x{kernel} {'average' if 'avg' in op.name else 'max'} pool of stride {step}")
+        stride *= step
+    first, last = ops[0][0], ops[-1][0]
+    inputs = r.data_inputs(first)
+    module = _module(r, inputs[0], last.outputs[0]) if inputs else ""
+    detail = (
+        f"it filters each channel on its own with {' and '.join(words)}, where the paper's 3x3 takes the stride"
+        " itself; it mixes no paths, so all three forms have a place for it inside each path"
+    )
+    return Variant(VariantKind.ANTI_ALIASING, _LEVELS.get(ops[0][1].level, "after its last 1x1s"), detail,
+                   module=module), stride  # fmt: skip
+
+
+# What a pre-activation block shows against the paper's block, besides its ordering: read as the variant.
+PRE_ACTIVATION_SYMPTOMS = frozenset({DeviationKind.BN3, DeviationKind.NO_RELU_AFTER_ADD, DeviationKind.SHORTCUT})
+
+
+def pre_activation_variant(
+    r: Reading, pieces: list[Piece], bns: list[tuple[Op, Prov]], deviations: list[Deviation], shortcut: list[Op]
+) -> Variant | None:
+    """He et al.'s pre-activation block (2016), or None.
+
+    Every first 1x1 reads ReLU(BN(.)), no BN follows the last 1x1s and no ReLU the add, and the
+    shortcut is X itself or one convolution (it reads the pre-activated input, so it needs no BN).
+    """
+    kinds = {deviation.kind for deviation in deviations}
+    if not {DeviationKind.BN3, DeviationKind.NO_RELU_AFTER_ADD} <= kinds or any(p.level == 3 for _, p in bns):
+        return None
+    names = [op.name for op in reversed(shortcut) if not changes_nothing(op)]  # from X to the add
+    if names not in ([], ["convolution"], ["avg_pool2d", "convolution"]):  # X, a 1x1, or ResNet-D's pool and 1x1
+        return None
+    if not all(_reads_bn_relu(r, piece.op) for piece in pieces if piece.level == 1):
+        return None
+    return Variant(VariantKind.PRE_ACTIVATION, "throughout the block",
+                   "each convolution reads BN -> ReLU of its input, the last 1x1 has no BN after it, and nothing"
+                   " follows the add, so the shortcut carries the identity from block to block")  # fmt: skip
+
+
+def _reads_bn_relu(r: Reading, conv: Op) -> bool:
+    """Whether a convolution's input is ReLU(BN(.)), through views."""
+    expected = [RELUS | frozenset(ACTIVATIONS), BATCH_NORMS]
+    value = r.arg_value(conv, 0)
+    while expected and value is not None:
+        op = r.trace.producer(value)
+        if op is None:
+            return False
+        inputs = r.data_inputs(op)
+        if not changes_nothing(op) and op.name not in expected.pop(0):
+            return False
+        value = inputs[0] if inputs else None
+    return not expected

@@ -4,7 +4,9 @@ None of these is a mistake. Each adds to the paper's bottleneck something a publ
 family adds: a squeeze-and-excitation gate (Hu et al. 2018) after the last BN, as SENet's authors and
 timm write it (module or functional, conv or linear excitation); an ECA gate (Wang et al. 2020); a
 gate inside the paths, after the grouped 3x3 (RegNetY, Radosavovic et al. 2020); SiLU instead of ReLU;
-ResNet-D's average-pool shortcut (He et al. 2019); a 3-D (video) ResNeXt.
+ResNet-D's average-pool shortcut (He et al. 2019); a 3-D (video) ResNeXt; pre-activation (He et al. 2016,
+as kuangliu's CIFAR repository writes PreActBottleneck); anti-aliased downsampling (Zhang 2019: a BlurPool
+of a fixed filter, or an average pool, in place of the 3x3's stride); a deep stem of 3x3 convolutions.
 
 ``VARIANTS`` maps an id to ``(factory, input_size, kinds, carried)``: the variant kinds the audit must
 name, and whether ``transplant`` carries them into every form (else it must refuse with a ValueError).
@@ -204,6 +206,107 @@ def video_resnext() -> nn.Module:
 
 
 Factory = Callable[[], nn.Module]
+
+
+class PreActBottleneck(nn.Module):
+    """He et al.'s pre-activation bottleneck as a CIFAR repository writes it, grouped (ResNeXt)."""
+
+    expansion = 2
+
+    def __init__(self, in_planes, planes, cardinality, stride=1):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_planes)
+        self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, groups=cardinality, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, self.expansion * planes, kernel_size=1, bias=False)
+        if stride != 1 or in_planes != self.expansion * planes:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, self.expansion * planes, 1, stride, bias=False))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(x))
+        shortcut = self.shortcut(out) if hasattr(self, "shortcut") else x
+        out = self.conv1(out)
+        out = self.conv2(F.relu(self.bn2(out)))
+        out = self.conv3(F.relu(self.bn3(out)))
+        return out + shortcut
+
+
+def preact_resnext() -> nn.Module:
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 32, 3, 1, 1, bias=False),
+        PreActBottleneck(32, 32, 4), PreActBottleneck(64, 32, 4), PreActBottleneck(64, 64, 4, stride=2),
+        nn.BatchNorm2d(128), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10),
+    )  # fmt: skip
+    return randomize_batch_norms(model, 1)
+
+
+class BlurPool(nn.Module):
+    """Zhang's BlurPool: reflect-pad, then a fixed binomial filter per channel, with the stride."""
+
+    def __init__(self, channels, stride=2):
+        super().__init__()
+        row = torch.tensor([1.0, 2.0, 1.0])
+        kernel = (row[:, None] * row[None, :]) / 16
+        self.register_buffer("filt", kernel[None, None].repeat(channels, 1, 1, 1))
+        self.stride, self.channels = stride, channels
+
+    def forward(self, x):
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.filt, stride=self.stride, groups=self.channels)
+
+
+class AntiAliasedBottleneck(nn.Module):
+    """The paper's block with its 3x3 at stride 1, then a blur (or an average pool) that takes the stride."""
+
+    def __init__(self, cin, cout, cardinality, width, stride, smooth):
+        super().__init__()
+        mid = cardinality * width
+        self.conv1, self.bn1 = nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid)
+        self.conv2, self.bn2 = nn.Conv2d(mid, mid, 3, 1, 1, groups=cardinality, bias=False), nn.BatchNorm2d(mid)
+        self.aa = smooth(mid) if stride != 1 else nn.Identity()
+        self.conv3, self.bn3 = nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.aa(F.relu(self.bn2(self.conv2(out))))
+        out = self.bn3(self.conv3(out))
+        return F.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+def _anti_aliased(smooth) -> nn.Module:
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 32, 3, 1, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
+        AntiAliasedBottleneck(32, 64, 4, 4, 1, smooth), AntiAliasedBottleneck(64, 128, 4, 8, 2, smooth),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10),
+    )  # fmt: skip
+    return randomize_batch_norms(model, 1)
+
+
+def blurpool_resnext() -> nn.Module:
+    return _anti_aliased(BlurPool)
+
+
+def avgpool_aa_resnext() -> nn.Module:
+    return _anti_aliased(lambda channels: nn.AvgPool2d(2, 2))
+
+
+def deep_stem_resnext() -> nn.Module:
+    """ResNet-C's stem: three 3x3 convolutions (stride 2 on the first), then the max pool; the paper's blocks."""
+    torch.manual_seed(0)
+    stem = [nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+            nn.Conv2d(16, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+            nn.Conv2d(16, 32, 3, 1, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]  # fmt: skip
+    blocks = [GatedBottleneck(32, 64, 4, 4, 1), GatedBottleneck(64, 64, 4, 4, 1)]
+    head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10)]
+    return randomize_batch_norms(nn.Sequential(*stem, *blocks, *head), 1)
+
+
 VARIANTS: dict[str, tuple[Factory, tuple[int, ...], set[str], bool]] = {
     "se-after-bn3": (se_resnext, SMALL, {"squeeze-excitation"}, True),
     "linear-se-after-bn3": (linear_se_resnext, SMALL, {"squeeze-excitation"}, True),
@@ -214,6 +317,13 @@ VARIANTS: dict[str, tuple[Factory, tuple[int, ...], set[str], bool]] = {
     "functional-se": (functional_se_block, (2, 64, 8, 8), {"squeeze-excitation"}, False),
     "video-3d": (video_resnext, (1, 3, 4, 16, 16), {"conv-dims"}, False),
     "avgpool-shortcut-form-c": (avgpool_shortcut_form_c, SMALL, {"avg-pool-shortcut"}, True),
+    "pre-activation": (preact_resnext, SMALL, {"pre-activation"}, False),
+    "blurpool-anti-aliasing": (blurpool_resnext, SMALL, {"anti-aliasing"}, False),
+    "avgpool-anti-aliasing": (avgpool_aa_resnext, SMALL, {"anti-aliasing"}, False),
+}
+# Variants of the network around the blocks: named by the audit, and the blocks carried as the paper's.
+NETWORK_VARIANTS: dict[str, tuple[Factory, tuple[int, ...], set[str]]] = {
+    "deep-stem": (deep_stem_resnext, SMALL, {"deep-stem"}),
 }
 try:  # timm's avg_down=True: ResNet-D's shortcut in timm's own code
     import timm  # noqa: F401
