@@ -151,14 +151,14 @@ def cut(r: Reading, op: Op, source: Prov) -> list[Prov]:
     """The provenances of the outputs of a slice/split of ``source``."""
     if op.name == "slice":
         dim, start, end, step = (*op.args[1:], *(0, None, None, 1)[len(op.args) - 1 :])[:4]
-        if channel_dim(dim) != 1:  # type: ignore[arg-type]
+        if channel_dim(dim, _rank(r, op)) != 1:  # type: ignore[arg-type]
             return [source]
         if source.level >= 3:
             raise NotABottleneck("it slices the partial sums of its last 1x1s")
         return [Prov(source.level, source.channels[slice(start, end, step)])]  # type: ignore[arg-type]
     sizes = [r.values[v].tensor.shape for v in op.outputs]
     dim = op.args[2] if len(op.args) > 2 else 0
-    if channel_dim(dim) != 1:  # type: ignore[arg-type]
+    if channel_dim(dim, _rank(r, op)) != 1:  # type: ignore[arg-type]
         return [source] * len(sizes)
     if source.level >= 3:
         raise NotABottleneck("it splits the partial sums of its last 1x1s")
@@ -169,9 +169,14 @@ def cut(r: Reading, op: Op, source: Prov) -> list[Prov]:
     return parts
 
 
+def _rank(r: Reading, op: Op) -> int:
+    """The number of dimensions of the tensors an operator slices or concatenates (4 for NCHW)."""
+    return r.values[r.data_inputs(op)[0]].tensor.ndim
+
+
 def concatenate(r: Reading, op: Op, inputs: list[Prov]) -> Prov:
     dim = op.args[1] if len(op.args) > 1 else 0
-    if channel_dim(dim) != 1:  # type: ignore[arg-type]
+    if channel_dim(dim, _rank(r, op)) != 1:  # type: ignore[arg-type]
         raise NotABottleneck("it concatenates along a dimension other than the channels")
     levels = {p.level for p in inputs}
     if len(levels) != 1 or levels == {3}:

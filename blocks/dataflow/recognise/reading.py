@@ -139,5 +139,6 @@ def first_int(value: object) -> int:
     return first
 
 
-def channel_dim(dim: int) -> int:
-    return dim if dim >= 0 else dim + 4  # NCHW tensors
+def channel_dim(dim: int, ndim: int) -> int:
+    """``dim`` counted from the front of a tensor of ``ndim`` dimensions: 1 is the channels of NCL, NCHW, NCDHW."""
+    return dim if dim >= 0 else dim + ndim

@@ -296,6 +296,30 @@ def avgpool_aa_resnext() -> nn.Module:
     return _anti_aliased(lambda channels: nn.AvgPool2d(2, 2))
 
 
+class ChunkedBlock3d(nn.Module):
+    """A video block of form (b) that counts dimensions from the back: ``chunk(C, dim=-4)`` on NCDHW is channels."""
+
+    def __init__(self, channels=32, cardinality=4, width=4):
+        super().__init__()
+        mid = cardinality * width
+        self.cardinality = cardinality
+        self.conv1, self.bn1 = nn.Conv3d(channels, mid, 1, bias=False), nn.BatchNorm3d(mid)
+        self.paths = nn.ModuleList(nn.Conv3d(width, width, 3, padding=1, bias=False) for _ in range(cardinality))
+        self.bn2 = nn.BatchNorm3d(mid)
+        self.conv3, self.bn3 = nn.Conv3d(mid, channels, 1, bias=False), nn.BatchNorm3d(channels)
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)))
+        h = torch.cat([path(part) for path, part in zip(self.paths, h.chunk(self.cardinality, dim=-4))], dim=-4)
+        h = F.relu(self.bn2(h))
+        return F.relu(self.bn3(self.conv3(h)) + x)
+
+
+def chunked_block_3d() -> nn.Module:
+    torch.manual_seed(0)
+    return randomize_batch_norms(ChunkedBlock3d(), 1)
+
+
 def deep_stem_resnext() -> nn.Module:
     """ResNet-C's stem: three 3x3 convolutions (stride 2 on the first), then the max pool; the paper's blocks."""
     torch.manual_seed(0)
@@ -317,6 +341,7 @@ VARIANTS: dict[str, tuple[Factory, tuple[int, ...], set[str], bool]] = {
     "functional-se": (functional_se_block, (2, 64, 8, 8), {"squeeze-excitation"}, False),
     "video-3d": (video_resnext, (1, 3, 4, 16, 16), {"conv-dims"}, False),
     "avgpool-shortcut-form-c": (avgpool_shortcut_form_c, SMALL, {"avg-pool-shortcut"}, True),
+    "video-3d-chunk-from-the-back": (chunked_block_3d, (1, 32, 4, 8, 8), {"conv-dims"}, False),
     "pre-activation": (preact_resnext, SMALL, {"pre-activation"}, False),
     "blurpool-anti-aliasing": (blurpool_resnext, SMALL, {"anti-aliasing"}, False),
     "avgpool-anti-aliasing": (avgpool_aa_resnext, SMALL, {"anti-aliasing"}, False),
