@@ -64,6 +64,11 @@ def adopt(model: nn.Module, form: str, input_size: tuple[int, ...]) -> nn.Module
     return _checked(model, new, found)
 
 
+# A gate after the grouped 3x3 (RegNetY's SE) reads all C·d channels: forms (b) and (c) have them in one tensor,
+# the input of their last 1x1 (``conv3``), where the gate is carried.
+_BEFORE_LAST_1X1 = 2
+
+
 def _check_adoptable(block: RecognisedBlock) -> None:
     name = "the model's block" if block.where == "(model)" else f"block {block.where}"
     where = f"transplant: {name} ({block.source or 'no source line'})"
@@ -105,10 +110,10 @@ def _check_variants(block: RecognisedBlock, form: str) -> None:
                 f"transplant: {what}: it reads the channels of every path, so the block has forms (b) and (c)"
                 " but no form (a), whose paths are independent until their sum"
             )
-        if variant.mixes_paths:
+        if variant.mixes_paths and variant.level != _BEFORE_LAST_1X1:
             raise ValueError(
-                f"transplant: {what}: it mixes the paths, and this package's blocks of form {form!r} have no"
-                " place for a module inside the paths"
+                f"transplant: {what}: it mixes the paths before their 3x3s, and this package's blocks of form"
+                f" {form!r} hold the C·d channels in one tensor only after the grouped 3x3"
             )
         if not variant.module:
             raise ValueError(
@@ -126,6 +131,8 @@ def _carry(model: nn.Module, block: RecognisedBlock, ours: ResNeXtBlock) -> None
                     ours.set_submodule(name, copy.deepcopy(module))
         elif variant.kind is VariantKind.AVG_POOL_SHORTCUT:
             ours.set_submodule("downsample", module)
+        elif variant.level == _BEFORE_LAST_1X1:  # forms (b), (c): the C·d channels, before the last 1x1 reads them
+            ours.set_submodule("conv3", nn.Sequential(module, ours.get_submodule("conv3")))
         else:  # a gate on the sum of the paths, after the last BN
             ours.set_submodule("bn3", nn.Sequential(ours.bn3, module))
 

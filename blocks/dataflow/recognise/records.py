@@ -149,6 +149,9 @@ class Variant:
         mixes_paths: True where it reads channels of every path to change each path's channels
             (a gate inside the paths): the block then has forms (b) and (c) but no form (a).
         module: the module whose one call computes exactly the variant ("" if none), for carrying it.
+        level: for a module inside the branch, the channels it reads: 1 (after the first 1x1s),
+            2 (after the grouped 3x3, where forms (b) and (c) hold all C·d channels in one tensor before
+            their last 1x1), 3 (the sum of the paths); None for one outside the branch.
     """
 
     kind: VariantKind
@@ -156,6 +159,7 @@ class Variant:
     detail: str
     mixes_paths: bool = False
     module: str = ""
+    level: int | None = None
 
     def __str__(self) -> str:
         return f"{self.kind.label} ({self.kind.origin}) {self.where}: {self.detail}"

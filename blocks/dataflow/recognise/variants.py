@@ -124,7 +124,7 @@ def gate_variant(gate: Gate, level: int, whole: bool) -> Variant:
     )
     if mixes:
         detail += ", so every path's channels depend on every other path's: the paths are mixed"
-    return Variant(gate.kind, where, detail, mixes, gate.module)
+    return Variant(gate.kind, where, detail, mixes, gate.module, level)
 
 
 def activation_variant(r: Reading, ops: list[Op]) -> Variant | None:
@@ -183,8 +183,9 @@ def smoothing_variant(r: Reading, ops: list[tuple[Op, Prov]]) -> tuple[Variant |
         f"it filters each channel on its own with {' and '.join(words)}, where the paper's 3x3 takes the stride"
         " itself; it mixes no paths, so all three forms have a place for it inside each path"
     )
-    return Variant(VariantKind.ANTI_ALIASING, _LEVELS.get(ops[0][1].level, "after its last 1x1s"), detail,
-                   module=module), stride  # fmt: skip
+    level = ops[0][1].level
+    return Variant(VariantKind.ANTI_ALIASING, _LEVELS.get(level, "after its last 1x1s"), detail,
+                   module=module, level=level), stride  # fmt: skip
 
 
 # What a pre-activation block shows against the paper's block, besides its ordering: read as the variant.

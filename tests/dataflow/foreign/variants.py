@@ -8,8 +8,9 @@ ResNet-D's average-pool shortcut (He et al. 2019); a 3-D (video) ResNeXt; pre-ac
 as kuangliu's CIFAR repository writes PreActBottleneck); anti-aliased downsampling (Zhang 2019: a BlurPool
 of a fixed filter, or an average pool, in place of the 3x3's stride); a deep stem of 3x3 convolutions.
 
-``VARIANTS`` maps an id to ``(factory, input_size, kinds, carried)``: the variant kinds the audit must
-name, and whether ``transplant`` carries them into every form (else it must refuse with a ValueError).
+``VARIANTS`` maps an id to ``(factory, input_size, kinds, forms)``: the variant kinds the audit must
+name, and the forms ``transplant`` carries them into (into any other it must refuse with a ValueError):
+"abc", "bc" for a gate that mixes the paths after the grouped 3x3 (RegNetY), or "" for none.
 Every factory seeds torch and randomises its BNs' statistics, so nothing hides behind an identity BN.
 """
 
@@ -331,20 +332,20 @@ def deep_stem_resnext() -> nn.Module:
     return randomize_batch_norms(nn.Sequential(*stem, *blocks, *head), 1)
 
 
-VARIANTS: dict[str, tuple[Factory, tuple[int, ...], set[str], bool]] = {
-    "se-after-bn3": (se_resnext, SMALL, {"squeeze-excitation"}, True),
-    "linear-se-after-bn3": (linear_se_resnext, SMALL, {"squeeze-excitation"}, True),
-    "eca-after-bn3": (eca_resnext, SMALL, {"eca"}, True),
-    "silu": (silu_resnext, SMALL, {"activation"}, True),
-    "resnet-d-shortcut": (resnet_d, SMALL, {"avg-pool-shortcut"}, True),
-    "se-after-3x3-regnety": (regnety_style, SMALL, {"squeeze-excitation"}, False),
-    "functional-se": (functional_se_block, (2, 64, 8, 8), {"squeeze-excitation"}, False),
-    "video-3d": (video_resnext, (1, 3, 4, 16, 16), {"conv-dims"}, False),
-    "avgpool-shortcut-form-c": (avgpool_shortcut_form_c, SMALL, {"avg-pool-shortcut"}, True),
-    "video-3d-chunk-from-the-back": (chunked_block_3d, (1, 32, 4, 8, 8), {"conv-dims"}, False),
-    "pre-activation": (preact_resnext, SMALL, {"pre-activation"}, False),
-    "blurpool-anti-aliasing": (blurpool_resnext, SMALL, {"anti-aliasing"}, False),
-    "avgpool-anti-aliasing": (avgpool_aa_resnext, SMALL, {"anti-aliasing"}, False),
+VARIANTS: dict[str, tuple[Factory, tuple[int, ...], set[str], str]] = {
+    "se-after-bn3": (se_resnext, SMALL, {"squeeze-excitation"}, "abc"),
+    "linear-se-after-bn3": (linear_se_resnext, SMALL, {"squeeze-excitation"}, "abc"),
+    "eca-after-bn3": (eca_resnext, SMALL, {"eca"}, "abc"),
+    "silu": (silu_resnext, SMALL, {"activation"}, "abc"),
+    "resnet-d-shortcut": (resnet_d, SMALL, {"avg-pool-shortcut"}, "abc"),
+    "se-after-3x3-regnety": (regnety_style, SMALL, {"squeeze-excitation"}, "bc"),
+    "functional-se": (functional_se_block, (2, 64, 8, 8), {"squeeze-excitation"}, ""),
+    "video-3d": (video_resnext, (1, 3, 4, 16, 16), {"conv-dims"}, ""),
+    "avgpool-shortcut-form-c": (avgpool_shortcut_form_c, SMALL, {"avg-pool-shortcut"}, "abc"),
+    "video-3d-chunk-from-the-back": (chunked_block_3d, (1, 32, 4, 8, 8), {"conv-dims"}, ""),
+    "pre-activation": (preact_resnext, SMALL, {"pre-activation"}, ""),
+    "blurpool-anti-aliasing": (blurpool_resnext, SMALL, {"anti-aliasing"}, ""),
+    "avgpool-anti-aliasing": (avgpool_aa_resnext, SMALL, {"anti-aliasing"}, ""),
 }
 # Variants of the network around the blocks: named by the audit, and the blocks carried as the paper's.
 NETWORK_VARIANTS: dict[str, tuple[Factory, tuple[int, ...], set[str]]] = {
@@ -353,6 +354,6 @@ NETWORK_VARIANTS: dict[str, tuple[Factory, tuple[int, ...], set[str]]] = {
 try:  # timm's avg_down=True: ResNet-D's shortcut in timm's own code
     import timm  # noqa: F401
 
-    VARIANTS["timm-avg-down-shortcut"] = (timm_avg_down_shortcut, SMALL, {"avg-pool-shortcut"}, True)
+    VARIANTS["timm-avg-down-shortcut"] = (timm_avg_down_shortcut, SMALL, {"avg-pool-shortcut"}, "abc")
 except ImportError:  # pragma: no cover - depends on the environment
     pass
