@@ -235,10 +235,27 @@ def forms_in(caller: str, module: nn.Module, forms: set[str]) -> str:
     return next(iter(forms))
 
 
+# Every module class a block of form a, b or c is made of (exactly these: a subclass may compute something else).
+_BLOCK_PARTS = frozenset({nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.Sequential, nn.ModuleList, BlockPath})
+
+
 def check_block(block: nn.Module, where: str) -> None:
     """Raise TypeError, naming ``where``, unless ``block`` is exactly one of the three form classes."""
     if FORMS.get(str(getattr(block, "form", ""))) is not type(block):
         raise TypeError(f"{where} is a {type(block).__name__}, not a block of form a, b or c")
+
+
+def foreign_parts(block: nn.Module) -> list[str]:
+    """The modules inside ``block`` of a class none of the three forms is made of, in words ("relu is a SiLU").
+
+    A block whose ReLU was swapped for another activation, or that holds another module, is no longer
+    a block this package computes: its tensors alone do not say what it does.
+    """
+    return [
+        f"{name} is a {type(part).__name__}"
+        for name, part in block.named_modules()
+        if name and type(part) not in _BLOCK_PARTS
+    ]
 
 
 def named_blocks(module: nn.Module) -> list[tuple[str, ResNeXtBlock]]:

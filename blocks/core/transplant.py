@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from blocks.core import _fast
 from blocks.core.build import assemble
 from blocks.core.canonical import canonical_name, layer_modes, to_canonical
-from blocks.core.forms import ResNeXtBlock, check_block, check_form, named_blocks, not_a_block
+from blocks.core.forms import ResNeXtBlock, check_block, check_form, foreign_parts, named_blocks, not_a_block
 from blocks.util.collector import collector_paused
 
 
@@ -50,7 +50,8 @@ def transplant(module: nn.Module, form: str) -> nn.Module:
     Raises:
         ValueError: unknown ``form``; or a block whose tensors do not have the
             shapes its spec and form require, or whose paths' pieces of one layer
-            are not all in the same mode (the message names the submodule).
+            are not all in the same mode, or that holds a module of a class the forms
+            are not made of (a SiLU for its ReLU), which would be lost (the message names the submodule).
         TypeError: ``module`` is not an ``nn.Module``; or it neither is nor contains a block
             of a known form; or it contains a subclass of ResNeXtBlock that is not one of the three forms.
 
@@ -95,6 +96,12 @@ def _outside_tensors(module: nn.Module, prefix: str = "") -> dict[int, str]:
 def _transplant_block(block: ResNeXtBlock, form: str, where: str, outside: dict[int, str]) -> ResNeXtBlock:
     """Check, gather, cut: one block in ``form``, with the source's modes and frozen parameters."""
     check_block(block, f"transplant: {where}")
+    parts = foreign_parts(block)
+    if parts:
+        raise ValueError(
+            f"transplant: {where} holds modules that no block of form a, b or c has ({', '.join(parts[:3])}), which"
+            " moving its tensors would drop; give input_size to read it by its dataflow and carry them"
+        )
     with torch.no_grad():  # the source's own Parameters (to see which are frozen), copied without a graph
         state = _fast.state_of(block)  # = block.state_dict(keep_vars=True)
         for key, tensor in state.items():

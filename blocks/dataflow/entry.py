@@ -19,8 +19,12 @@ from blocks.dataflow.recognise import recognise
 
 
 def _foreign(module: object, input_size: tuple[int, ...] | None) -> bool:
-    """True if ``module`` is a model for the dataflow layer: a module without our blocks, and a size to run it at."""
-    return input_size is not None and isinstance(module, nn.Module) and not core_forms.named_blocks(module)
+    """True if ``module`` is a model for the dataflow layer, given a size to run it at: a module without our
+    blocks, or whose blocks hold modules the forms are not made of (an activation swapped for ReLU)."""
+    if input_size is None or not isinstance(module, nn.Module):
+        return False
+    found = core_forms.named_blocks(module)
+    return not found or any(core_forms.foreign_parts(block) for _, block in found)
 
 
 def transplant(module: nn.Module, form: str, *, input_size: tuple[int, ...] | None = None) -> nn.Module:
