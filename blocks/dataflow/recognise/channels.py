@@ -111,8 +111,9 @@ def follow_channels(
     return pieces, bns, relus, gated
 
 
-def _contract(r: Reading, contraction: Contraction, source: Prov | list[Prov] | None, pieces: list[Piece],
-              counts: list[int]) -> Prov:  # fmt: skip
+def _contract(
+    r: Reading, contraction: Contraction, source: Prov | list[Prov] | None, pieces: list[Piece], counts: list[int]
+) -> Prov:
     """A 1x1 convolution written as a product over the channels, read as the piece it is."""
     if not isinstance(source, Prov):
         raise NotABottleneck(f"its {contraction.called} reads a tensor that does not come from the block's input")
@@ -129,9 +130,10 @@ def _contract(r: Reading, contraction: Contraction, source: Prov | list[Prov] | 
 
 def _copies(r: Reading, op: Op, provs: dict[int, Prov | list[Prov]]) -> bool:
     """A copy or view of a branch value that leaves its shape as it is (a product may start from it, others too)."""
-    (value, *more) = r.data_inputs(op)
-    same = all(r.values[out].tensor.shape == r.values[value].tensor.shape for out in op.outputs)
-    return op.name in CHANNEL_PRESERVING and not more and same and value in provs
+    inputs = r.data_inputs(op)
+    if op.name not in CHANNEL_PRESERVING or len(inputs) != 1 or inputs[0] not in provs:
+        return False
+    return all(r.values[out].tensor.shape == r.values[inputs[0]].tensor.shape for out in op.outputs)
 
 
 def _level_outputs(source: Prov, out_channels: int, counts: list[int]) -> tuple[int, tuple[int, ...]]:
