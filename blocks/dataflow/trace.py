@@ -10,8 +10,12 @@ value of the same tensor; the old value's data is kept (cloned first), so that e
 value can be looked at later as it was when it was used.
 
 Module hooks add where each operator ran (the innermost module executing) and
-which module calls began and ended on which values; a conv's or an add's source
-line is the first frame outside torch and blocks.dataflow.
+which module calls began and ended on which values. A
+:class:`~torch.overrides.TorchFunctionMode` adds which call of the model's code made
+each operator, in the words the model's author wrote (``torch.einsum``, ``F.linear``,
+``Tensor.permute``: one ``torch.einsum`` runs as a dozen operators, ``unsqueeze``,
+``permute``, ``bmm`` …), and its source line, the first frame outside torch and
+blocks.dataflow.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode, resolve_name
 from torch.utils._pytree import tree_flatten
 
 from blocks.util import dispatch
@@ -37,7 +42,8 @@ _FACTORIES = frozenset(
 _DATAFLOW_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep  # this tracer and its callers: not the model's code
 _DISPATCH_FILE = os.path.abspath(dispatch.__file__)  # the recorder it builds on
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
-_SOURCE_OPS = frozenset({"convolution", "add", "add_", "addmm", "mm", "linear"})
+# torch's module paths, as the model's author writes them (torch.functional.einsum is torch.einsum).
+_SPELLED = (("torch.nn.functional.", "F."), ("torch.functional.", "torch."), ("torch.Tensor.", "Tensor."))
 
 
 @dataclass
@@ -76,7 +82,9 @@ class Op:
         inputs: the indices of every value it read, in argument order.
         outputs: the indices of the values it wrote.
         module: the innermost module running when it ran ("" for the model itself).
-        source: "file:line" of the user code that called it (convolutions, adds and linears only).
+        source: "file:line" of the model's code that made it.
+        call: the call of the model's code that made it, as its author wrote it: ``torch.einsum``,
+            ``F.conv2d`` (an ``nn.Conv2d``'s too), ``Tensor.permute``; "" if none was seen.
     """
 
     index: int
@@ -86,6 +94,13 @@ class Op:
     outputs: tuple[int, ...]
     module: str
     source: str = ""
+    call: str = ""
+
+    @property
+    def called(self) -> str:
+        """The call that made it and where, in the model author's words: ``torch.einsum at block.py:14``."""
+        what = self.call or self.name
+        return f"{what} at {self.source}" if self.source else what
 
 
 @dataclass
@@ -141,12 +156,40 @@ class Trace:
         return self.ops[index] if index >= 0 else None
 
 
+class _Calls(TorchFunctionMode):
+    """The outermost torch call the model's code is in (torch pops the mode inside it: nested calls go unseen)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.name = ""
+        self.source: str | None = None  # found at its first operator: most calls (``.shape``, ``.size()``) run none
+
+    def __torch_function__(
+        self, func: Callable[..., object], types: object, args: Sequence[object] = (), kwargs: object = None
+    ) -> object:
+        outer = self.name, self.source
+        self.name, self.source = _spelled(func), None
+        try:
+            return func(*args, **(kwargs or {}))  # type: ignore[arg-type]
+        finally:
+            self.name, self.source = outer
+
+
+def _spelled(func: Callable[..., object]) -> str:
+    name = resolve_name(func) or getattr(func, "__name__", "")
+    for path, short in _SPELLED:
+        if name.startswith(path):
+            return short + name.removeprefix(path)
+    return name
+
+
 class _Recorder(Recorder):
-    def __init__(self, trace: Trace, parameters: dict[int, str], where: Callable[[], str]) -> None:
+    def __init__(self, trace: Trace, parameters: dict[int, str], where: Callable[[], str], calls: _Calls) -> None:
         super().__init__()
         self.trace = trace
         self.parameters = parameters
         self.where = where
+        self.calls = calls
         self.current: dict[int, int] = {}  # id(tensor) -> its current value
         self.alive: list[Tensor] = []  # every tensor seen, so that no id is reused during the pass
 
@@ -179,8 +222,11 @@ class _Recorder(Recorder):
         made_from_data = any(self.trace.values[i].kind in ("input", "data") for i in inputs)
         kind = "data" if made_from_data and name not in _FACTORIES else "const"
         outputs = tuple(self.new_value(t, kind, index) for t in tree_flatten(out)[0] if isinstance(t, Tensor))
-        source = _user_frame() if name in _SOURCE_OPS else ""
-        self.trace.ops.append(Op(index, name, args_by_value, inputs, outputs, self.where(), source))
+        source = self.calls.source if self.calls.source is not None else _user_frame()
+        if self.calls.name:  # the same line for every operator of this call
+            self.calls.source = source
+        op = Op(index, name, args_by_value, inputs, outputs, self.where(), source, self.calls.name)
+        self.trace.ops.append(op)
         return out
 
     def value_of_known(self, tensor: Tensor) -> int:
@@ -216,7 +262,8 @@ def record(model: nn.Module, x: Tensor) -> Trace:
     parameters.update({id(t): n for n, t in model.named_buffers(remove_duplicate=False)})
     names = {id(m): n for n, m in model.named_modules(remove_duplicate=False)}
     stack: list[ModuleCall] = []
-    recorder = _Recorder(trace, parameters, lambda: stack[-1].name if stack else "")
+    calls = _Calls()
+    recorder = _Recorder(trace, parameters, lambda: stack[-1].name if stack else "", calls)
 
     def before(module: nn.Module, args: tuple[object, ...]) -> None:
         first = next((a for a in tree_flatten(args)[0] if isinstance(a, Tensor)), None)
@@ -237,7 +284,7 @@ def record(model: nn.Module, x: Tensor) -> Trace:
         nn.modules.module.register_module_forward_hook(after),
     ]
     try:
-        with torch.no_grad(), recorder:
+        with torch.no_grad(), calls, recorder:
             trace.input = recorder.new_value(x, "input", -1)
             out = model(x)
         first = next((t for t in tree_flatten(out)[0] if isinstance(t, Tensor)), None)

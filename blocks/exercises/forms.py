@@ -50,7 +50,7 @@ LOOK: dict[str, str] = {
     "per-path-bn": "the end of each path, and what follows the sum of the paths",
     "grouped-first-conv": "the first 1x1 of each path: which input channels does it read?",
     "stride-first-conv": "which convolution carries the stride",
-    "conv-bias": "the bias argument of your convolutions (nn.Conv2d's default is bias=True)",
+    "conv-bias": "the bias argument of your convolutions and linears (nn.Conv2d and nn.Linear default to bias=True)",
     "shortcut": "the shortcut: when must it be a projection, and which layers make one?",
     "no-relu-after-add": "the last lines of forward: what comes after the add?",
     "relu-before-add": "the last lines of forward: is the ReLU before or after the add?",

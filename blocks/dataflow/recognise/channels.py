@@ -1,14 +1,17 @@
 """Pass 2: every channel of a branch followed from the block's input X through its convolutions.
 
 A convolution's output channels are level 1 (the first 1x1s), 2 (the 3x3s) or 3 (the
-last 1x1s, whose outputs are partial sums over the paths). Slicing, ``split``/``chunk``,
-``cat``, sums, BN and ReLU move channels along unchanged (see :class:`Prov`).
+last 1x1s, whose outputs are partial sums over the paths); a 1x1 written as a product
+over the channels (:mod:`.contractions`) is one convolution. Slicing, ``split``/``chunk``,
+``cat``, sums, BN and ReLU move channels along unchanged (see :class:`Prov`). An
+operator of any other kind ends the reading, naming the call that made it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from blocks.dataflow.recognise.contractions import Contraction
 from blocks.dataflow.recognise.reading import (
     ACTIVATIONS,
     ADDS,
@@ -27,8 +30,9 @@ from blocks.dataflow.recognise.reading import (
 from blocks.dataflow.trace import Op
 
 
-# Over 60 lines: one dispatch on the operator's name, a branch per kind of op (convolution, BN and ReLU,
-# slicing, padding, cat, stack, sum, add), so that every op a branch may hold is read in one place.
+# Over 60 lines: one dispatch on the operator's name, a branch per kind of op (convolution, product over the
+# channels, BN and ReLU, slicing, padding, cat, stack, sum, add), so that every op a branch may hold is read
+# in one place.
 def follow_channels(
     r: Reading, x: int, branch: list[int], end: int, gates: dict[int, int], skip: frozenset[int]
 ) -> tuple[list[Piece], list[tuple[Op, Prov]], list[tuple[Op, Prov]], dict[int, Prov]]:
@@ -52,14 +56,22 @@ def follow_channels(
         if index in gates:
             scaled = provs.get(gates[index])
             if not isinstance(scaled, Prov):
-                raise NotABottleneck(f"its {op.name} gates a tensor that does not come from the block's input")
+                raise NotABottleneck(f"its {op.called} gates a tensor that does not come from the block's input")
             gated[index] = scaled
             for value in op.outputs:
                 provs[value] = scaled
             continue
+        contraction = r.contraction_of.get(index)
+        if contraction is not None and index == contraction.anchor:
+            provs[contraction.output] = _contract(r, contraction, provs.get(contraction.input), pieces, counts)
+            continue
+        if contraction is not None and not _copies(r, op, provs):
+            continue  # an axis move inside a product over the channels: the product makes its output
+        if index in r.refused:
+            raise NotABottleneck(r.refused[index])
         inputs = [provs.get(v) for v in r.data_inputs(op)]
         if any(p is None for p in inputs):
-            raise NotABottleneck(f"its {op.name} reads a tensor that does not come from the block's input")
+            raise NotABottleneck(f"its {op.called} reads a tensor that does not come from the block's input")
         first = inputs[0]
         name = op.name
         if (name in SMOOTHING or (name == "convolution" and is_blur(r, op))) and isinstance(first, Prov):
@@ -94,7 +106,7 @@ def follow_channels(
         elif name in ADDS:
             out = add_pieces(r, inputs)  # type: ignore[arg-type]
         else:
-            raise NotABottleneck(f"its branch runs {name}, which no bottleneck of the paper has")
+            raise NotABottleneck(f"its branch runs {op.called}, which no bottleneck of the paper has")
         for value in op.outputs:
             provs[value] = out
     final = provs.get(end)
@@ -118,18 +130,47 @@ def is_blur(r: Reading, op: Op) -> bool:
     )
 
 
+def _contract(
+    r: Reading, contraction: Contraction, source: Prov | list[Prov] | None, pieces: list[Piece], counts: list[int]
+) -> Prov:
+    """A 1x1 convolution written as a product over the channels, read as the piece it is."""
+    if not isinstance(source, Prov):
+        raise NotABottleneck(f"its {contraction.called} reads a tensor that does not come from the block's input")
+    if source.level >= 3:
+        raise NotABottleneck("it has more than three convolutions in a row")
+    level, outputs = _level_outputs(source, contraction.weight.shape[0], counts)
+    pieces.append(
+        Piece(op=r.ops[contraction.anchor], level=level, inputs=source.channels, outputs=outputs,
+              weight=contraction.weight, bias=contraction.bias, stride=contraction.stride, padding=0, dilation=1,
+              groups=1, kernel=1, weight_key=contraction.weight_key)
+    )  # fmt: skip
+    return Prov(3, pieces=frozenset({len(pieces) - 1})) if level == 3 else Prov(level, outputs)
+
+
+def _copies(r: Reading, op: Op, provs: dict[int, Prov | list[Prov]]) -> bool:
+    """A copy or view of a branch value that leaves its shape as it is (a product may start from it, others too)."""
+    inputs = r.data_inputs(op)
+    if op.name not in CHANNEL_PRESERVING or len(inputs) != 1 or inputs[0] not in provs:
+        return False
+    return all(r.values[out].tensor.shape == r.values[inputs[0]].tensor.shape for out in op.outputs)
+
+
+def _level_outputs(source: Prov, out_channels: int, counts: list[int]) -> tuple[int, tuple[int, ...]]:
+    """A convolution's level (its input's plus one), and the ids of its output channels there (counted on)."""
+    level = source.level + 1
+    if level == 3:
+        return level, tuple(range(out_channels))
+    outputs = tuple(range(counts[level], counts[level] + out_channels))
+    counts[level] += out_channels
+    return level, outputs
+
+
 def make_piece(r: Reading, op: Op, source: Prov, counts: list[int]) -> Piece:
     weight_value = r.arg_value(op, 1)
     weight = r.tensor(weight_value)
     assert weight is not None
     bias = r.tensor(r.arg_value(op, 2))
-    level = source.level + 1
-    out_channels = weight.shape[0]
-    if level == 3:
-        outputs = tuple(range(out_channels))
-    else:
-        outputs = tuple(range(counts[level], counts[level] + out_channels))
-        counts[level] += out_channels
+    level, outputs = _level_outputs(source, weight.shape[0], counts)
     stride, padding, dilation = (op.args[i] for i in (3, 4, 5))
     padded = r.explicit_padding.get(r.arg_value(op, 0) or -1)
     if padded is not None:  # F.pad before the convolution (TensorFlow's "same"): the two paddings add up

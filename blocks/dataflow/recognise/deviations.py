@@ -6,7 +6,7 @@ number in :data:`blocks.dataflow.mistakes.CATALOGUE`.
 
 from __future__ import annotations
 
-from blocks.dataflow.recognise.reading import BATCH_NORMS, Piece, Prov, Reading, changes_nothing, first_int
+from blocks.dataflow.recognise.reading import BATCH_NORMS, Piece, Prov, Reading, changes_nothing
 from blocks.dataflow.recognise.records import Deviation, DeviationKind
 from blocks.dataflow.trace import Op
 
@@ -52,8 +52,11 @@ def find_conv_deviations(r: Reading, by_level: dict[int, list[Piece]]) -> list[D
     biased = [p for level in (1, 2, 3) for p in by_level[level] if p.bias is not None]
     if biased:
         extra = sum(p.bias.numel() for p in biased if p.bias is not None)
-        found.append(Deviation(DeviationKind.CONV_BIAS, f"{len(biased)} of its convolutions have a bias that the BN"
-                               f" after them subtracts again: {extra:,} parameters that change nothing"))  # fmt: skip
+        written = list(dict.fromkeys(p.op.called for p in biased if p.op.name != "convolution"))  # products
+        among = f" (among them {', '.join(written)})" if written else ""
+        found.append(Deviation(DeviationKind.CONV_BIAS, f"{len(biased)} of its convolutions{among} have a bias"
+                               f" that the BN after them subtracts again: {extra:,} parameters that change"
+                               " nothing"))  # fmt: skip
     return found
 
 
@@ -110,26 +113,26 @@ def read_shortcut(
     in_shape = r.values[x].tensor.shape
     out_shape = r.values[add.outputs[0]].tensor.shape
     fits = in_shape == out_shape
-    if len(ops) == 2 and names[0] == "convolution" and names[1] in BATCH_NORMS:
+    if len(ops) == 2 and r.is_convolution(ops[1]) and names[1] in BATCH_NORMS:
         conv = ops[1]
-        weight = r.tensor(r.arg_value(conv, 1))
+        weight = r.weight_of(conv)
         assert weight is not None
-        stride = first_int(conv.args[3])
-        if weight.shape[-1] == 1 and int(conv.args[8]) == 1 and stride == expected_stride and not fits:  # type: ignore[call-overload]
+        stride = r.stride_of(conv)
+        if weight.shape[-1] == 1 and r.groups_of(conv) == 1 and stride == expected_stride and not fits:
             deviations = []
-            if r.tensor(r.arg_value(conv, 2)) is not None:
+            if r.bias_of(conv) is not None:
                 deviations.append(
                     Deviation(DeviationKind.CONV_BIAS, "its projection's 1x1 has a bias that its BN subtracts again")
                 )
             return "projection", deviations, (conv, ops[0])
     words = {"convolution": "conv", "avg_pool2d": "average pool", "max_pool2d_with_indices": "max pool"}
     described = " -> ".join(
-        f"{kernel_of(r, op)} {words.get(op.name, op.name)}" if op.name == "convolution" else words.get(op.name, op.name)
-        for op in reversed(ops)
+        f"{kernel_of(r, op)} conv" if r.is_convolution(op) else words.get(op.name, op.name) for op in reversed(ops)
     )
-    if fits and names and all(n in BATCH_NORMS or n == "convolution" for n in names):
+    convolutions = [r.is_convolution(op) for op in reversed(ops)]
+    if fits and names and all(n in BATCH_NORMS or conv for n, conv in zip(names, convolutions)):
         why = "a projection where the identity fits"
-    elif "convolution" in names and not any(n in BATCH_NORMS for n in names):
+    elif any(convolutions) and not any(n in BATCH_NORMS for n in names):
         why = "a convolution without a BN after it"
     else:
         why = "not the paper's projection (a 1x1 convolution with the stride, then BN)"
@@ -138,5 +141,5 @@ def read_shortcut(
 
 
 def kernel_of(r: Reading, op: Op) -> str:
-    weight = r.tensor(r.arg_value(op, 1))
+    weight = r.weight_of(op)
     return f"{weight.shape[-2]}x{weight.shape[-1]}" if weight is not None else "?"

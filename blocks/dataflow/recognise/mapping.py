@@ -81,13 +81,13 @@ def map_onto_form_c(
             )
     if projection is not None:
         conv, bn = projection
-        weight = r.tensor(r.arg_value(conv, 1))
+        weight = r.weight_of(conv)
         assert weight is not None
         norm = norm_tensors(r, [(bn, Prov(4, tuple(range(weight.shape[0]))))], 4, weight.shape[0])
         if norm is None:
             return None, ()
         tensors, epsilon = norm
-        bias = r.tensor(r.arg_value(conv, 2))
+        bias = r.bias_of(conv)
         if bias is not None:
             tensors["running_mean"] = tensors["running_mean"] - bias
         eps.append(epsilon)

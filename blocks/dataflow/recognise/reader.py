@@ -221,7 +221,7 @@ def read_block(r: Reading, add: Op, x: int, shortcut_ops: list[Op], branch_end: 
                       f" of the {in_channels} input channels")
         )  # fmt: skip
     layout = "a" if len(by_level[3]) > 1 else "b" if len(by_level[2]) > 1 else "c"
-    parameters, per_call = r.trace.parameter_counts([*branch, *(o.index for o in shortcut_ops)])
+    parameters, per_call = r.trace.parameter_counts(r.with_weights([*branch, *(o.index for o in shortcut_ops)]))
     canonical = None
     eps: tuple[float, ...] = ()
     structural = not any(d.kind in NO_CANONICAL for d in deviations)

@@ -1,9 +1,11 @@
 """The recorded forward pass as every pass of :mod:`blocks.dataflow.recognise` reads it.
 
 A :class:`Reading` holds the trace with the indexes the passes share (who reads each
-value, how often each module ran), and the small questions they all ask of an operator
-(which of its inputs are data, which value is its argument). :class:`Prov` and
-:class:`Piece` are the records the channel pass makes and the later passes read.
+value, how often each module ran, the 1x1 convolutions written as products over the
+channels, :mod:`.contractions`), and the small questions they all ask of an operator
+(which of its inputs are data, which value is its argument, is it a convolution and
+with which weight). :class:`Prov` and :class:`Piece` are the records the channel pass
+makes and the later passes read.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from blocks.dataflow.recognise.contractions import read_contractions
 from blocks.dataflow.trace import Op, Trace
 
 ADDS = frozenset({"add", "add_"})
@@ -88,6 +91,10 @@ class Reading:
         self.modules_called: dict[int, int] = {}
         for call in trace.calls:
             self.modules_called[id(call.module)] = self.modules_called.get(id(call.module), 0) + 1
+        contractions, self.refused = read_contractions(trace, self.readers)  # refused: op index -> why, in words
+        self.contractions = {c.anchor: c for c in contractions}  # by the index of its product
+        self.contraction_of = {i: c for c in contractions for i in c.ops}  # by the index of each of its ops
+        self.contraction_into = {c.output: c for c in contractions}  # by the value it makes
 
     # ------------------------------------------------------------ small helpers
 
@@ -108,6 +115,32 @@ class Reading:
 
     def producer_index(self, value: int) -> int:
         return self.values[value].producer
+
+    # ------------------------------------------------------------ convolutions, as written or as products
+
+    def is_convolution(self, op: Op) -> bool:
+        """A convolution operator, or the product of a 1x1 convolution written over the channels."""
+        return op.name == "convolution" or op.index in self.contractions
+
+    def weight_of(self, op: Op) -> Tensor | None:
+        """A convolution's weight, (out, in/groups, k, k) (a contraction's as a 1x1's)."""
+        contraction = self.contractions.get(op.index)
+        return contraction.weight if contraction is not None else self.tensor(self.arg_value(op, 1))
+
+    def bias_of(self, op: Op) -> Tensor | None:
+        contraction = self.contractions.get(op.index)
+        return contraction.bias if contraction is not None else self.tensor(self.arg_value(op, 2))
+
+    def stride_of(self, op: Op) -> int:
+        contraction = self.contractions.get(op.index)
+        return contraction.stride if contraction is not None else first_int(op.args[3])
+
+    def groups_of(self, op: Op) -> int:
+        return 1 if op.index in self.contractions else first_int(op.args[8])
+
+    def with_weights(self, ops: list[int]) -> list[int]:
+        """``ops`` and the operators that make the weights of the contractions among them (they read the parameters)."""
+        return [*ops, *(i for op in ops if op in self.contractions for i in self.contractions[op].weight_ops)]
 
 
 def changes_nothing(op: Op) -> bool:

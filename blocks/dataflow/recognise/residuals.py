@@ -2,7 +2,8 @@
 
 A residual add is an add of two tensors that both come from one value X (the block's
 input), where one side (the shortcut) is X itself or X through at most one convolution,
-and the other side (the branch) holds convolutions.
+and the other side (the branch) holds convolutions. A 1x1 convolution written as a
+product over the channels (:mod:`.contractions`) counts as one, and as one step.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ def residual_add(r: Reading, a: int, b: int) -> tuple[int, list[Op], int] | None
     walks = [(shortcut_walk(r, side), side, other) for side, other in ((a, b), (b, a))]
     candidates = [(walk, side, other) for walk, side, other in walks if walk is not None]
     # Prefer the side with fewer convolutions as the shortcut (identity before projection).
-    candidates.sort(key=lambda c: sum(o.name == "convolution" for o in c[0][1]) if c[0] else 0)
+    candidates.sort(key=lambda c: sum(r.is_convolution(o) for o in c[0][1]) if c[0] else 0)
     for walk, _, other in candidates:
         assert walk is not None
         x, chain = walk
@@ -35,10 +36,13 @@ def shortcut_walk(r: Reading, value: int) -> tuple[int, list[Op]] | None:
         op = r.trace.producer(value)
         if op is None:
             return None
-        inputs = r.data_inputs(op)
+        contraction = r.contraction_into.get(value)
+        if contraction is not None:  # the product and its axis moves: one convolution
+            op = r.ops[contraction.anchor]
+        inputs = [contraction.input] if contraction is not None else r.data_inputs(op)
         if len(inputs) != 1:
             return None
-        convolutions += op.name == "convolution"
+        convolutions += r.is_convolution(op)
         if convolutions > 1:
             return None
         chain.append(op)
@@ -49,7 +53,7 @@ def shortcut_walk(r: Reading, value: int) -> tuple[int, list[Op]] | None:
 def convolutions_between(r: Reading, x: int, end: int) -> int:
     """How many convolutions lie on the ops from ``x`` to ``end`` (0 if ``end`` does not come from ``x``)."""
     ops = branch_ops(r, x, end)
-    return sum(r.ops[i].name == "convolution" for i in ops) if ops is not None else 0
+    return sum(r.is_convolution(r.ops[i]) for i in ops) if ops is not None else 0
 
 
 def branch_ops(r: Reading, x: int, end: int) -> list[int] | None:
