@@ -183,9 +183,26 @@ def _spelled(func: Callable[..., object]) -> str:
     return name
 
 
+class PassTooLarge(Exception):
+    """The recorded pass holds more bytes than its budget: stopped before it takes the machine's memory."""
+
+    def __init__(self, held: int, ops: int) -> None:
+        super().__init__(f"{held:,} bytes held after {ops:,} operators")
+        self.held, self.ops = held, ops
+
+
 class _Recorder(Recorder):
-    def __init__(self, trace: Trace, parameters: dict[int, str], where: Callable[[], str], calls: _Calls) -> None:
+    def __init__(
+        self,
+        trace: Trace,
+        parameters: dict[int, str],
+        where: Callable[[], str],
+        calls: _Calls,
+        budget: int | None = None,
+    ) -> None:
         super().__init__()
+        self.budget = budget
+        self.held = 0  # bytes of every value the pass made and the trace keeps
         self.trace = trace
         self.parameters = parameters
         self.where = where
@@ -222,6 +239,10 @@ class _Recorder(Recorder):
         made_from_data = any(self.trace.values[i].kind in ("input", "data") for i in inputs)
         kind = "data" if made_from_data and name not in _FACTORIES else "const"
         outputs = tuple(self.new_value(t, kind, index) for t in tree_flatten(out)[0] if isinstance(t, Tensor))
+        if self.budget is not None and call.returns_new():
+            self.held += sum(self.trace.values[v].tensor.nbytes for v in outputs)
+            if self.held > self.budget:
+                raise PassTooLarge(self.held, index + 1)
         source = self.calls.source if self.calls.source is not None else _user_frame()
         if self.calls.name:  # the same line for every operator of this call
             self.calls.source = source
@@ -252,10 +273,12 @@ def _user_frame() -> str:
     return ""
 
 
-def record(model: nn.Module, x: Tensor) -> Trace:
+def record(model: nn.Module, x: Tensor, budget: int | None = None) -> Trace:
     """Run ``model(x)`` once under no_grad and record its dataflow (see the module docstring).
 
     The model runs in the mode it is in; call ``.eval()`` first for BN's running statistics.
+    With ``budget``, the pass stops with :class:`PassTooLarge` once the new tensors it keeps
+    hold more than that many bytes.
     """
     trace = Trace(model)
     parameters = {id(t): n for n, t in model.named_parameters(remove_duplicate=False)}
@@ -263,7 +286,7 @@ def record(model: nn.Module, x: Tensor) -> Trace:
     names = {id(m): n for n, m in model.named_modules(remove_duplicate=False)}
     stack: list[ModuleCall] = []
     calls = _Calls()
-    recorder = _Recorder(trace, parameters, lambda: stack[-1].name if stack else "", calls)
+    recorder = _Recorder(trace, parameters, lambda: stack[-1].name if stack else "", calls, budget)
 
     def before(module: nn.Module, args: tuple[object, ...]) -> None:
         first = next((a for a in tree_flatten(args)[0] if isinstance(a, Tensor)), None)

@@ -10,11 +10,12 @@ maps its tensors onto form (c) and measures them (:mod:`.mapping`), and names it
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 from torch import nn
 
-from blocks.core.guards import guard_forward
+from blocks.core.guards import guard_forward, memory_limit
 from blocks.core.spec import check_input_size
 from blocks.dataflow.recognise.channels import follow_channels
 from blocks.dataflow.recognise.deviations import (
@@ -57,10 +58,13 @@ from blocks.dataflow.recognise.variants import (
     shortcut_variant,
     smoothing_variant,
 )
-from blocks.dataflow.trace import Op, Trace, record
+from blocks.dataflow.trace import Op, PassTooLarge, Trace, record
 from blocks.util.numerics import evaluating
 
 _SEED = 0
+# How many times its input's bytes one layer's output may hold, at most, before the recorder sees it: a 1x1
+# from 3 to 4,096 channels at full resolution makes 1,365 times. Inputs within this of the limit skip the fake pass.
+_LAYER_GROWTH = 10_000
 
 
 def recognise(model: nn.Module, input_size: tuple[int, ...]) -> Recognition:
@@ -115,12 +119,24 @@ def _run(model: nn.Module, input_size: tuple[int, ...]) -> Trace:
     like = next(iter(model.parameters()), None)
     dtype = like.dtype if like is not None and like.is_floating_point() else torch.get_default_dtype()
     device = like.device if like is not None else torch.device("cpu")
-    guard_forward("recognise", model, input_size, dtype, device)  # the recorded pass keeps every value it makes
+    # The recorded pass keeps every value it makes. The recorder stops it at the memory limit; an input so large
+    # that one layer alone could pass the limit is first estimated by a pass under fake tensors (as long as a
+    # forward), so that nothing is allocated at all.
+    limit = memory_limit() if device.type != "meta" else None
+    if limit is not None and math.prod(input_size) * dtype.itemsize * _LAYER_GROWTH > limit:
+        guard_forward("recognise", model, input_size, dtype, device)
     generator = torch.Generator().manual_seed(_SEED)
     x = torch.randn(input_size, generator=generator, dtype=dtype).to(device)
     try:
         with evaluating(model):
-            return record(model, x)
+            return record(model, x, budget=limit)
+    except PassTooLarge as stopped:
+        assert limit is not None  # a budget stops the pass only where one was given
+        raise ValueError(
+            f"recognise: one forward pass on an input of input_size={input_size} in {dtype} would need more than"
+            f" the limit of {limit / 2**30:,.1f} GiB (the recorded pass held {stopped.held / 2**30:,.1f} GiB after"
+            f" {stopped.ops:,} operators); a smaller input_size reads the same blocks"
+        ) from None
     except (RuntimeError, ValueError, TypeError, IndexError) as error:
         raise ValueError(
             f"the model fails on an input of input_size={input_size}:"
