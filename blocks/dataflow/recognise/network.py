@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from blocks.dataflow.recognise.reading import BATCH_NORMS, Reading, first_int
+from blocks.dataflow.recognise.reading import BATCH_NORMS, NotABottleneck, Reading, first_int
 from blocks.dataflow.recognise.records import Deviation, DeviationKind, Variant, VariantKind, common_prefix
 from blocks.dataflow.trace import Op
 
@@ -45,8 +45,8 @@ def describe(r: Reading, start: int, end: int) -> tuple[str, ...]:
             words.append(_conv_words(r, op))
         elif op.name in _MAX_POOLS | _AVERAGE_POOLS:
             kind = "max pool" if op.name in _MAX_POOLS else "average pool"
-            kernel = first_int(op.args[1])
-            stride = first_int(op.args[2]) if len(op.args) > 2 and op.args[2] else kernel  # stride=[] means the kernel
+            kernel = _int(op.args[1])
+            stride = _int(op.args[2]) if len(op.args) > 2 and op.args[2] else kernel  # stride=[] means the kernel
             if _covers_the_map(r, op):
                 words.append(f"global {kind} (a {kernel}x{kernel} {kind}: global only at this input size)")
             else:
@@ -61,6 +61,14 @@ def describe(r: Reading, start: int, end: int) -> tuple[str, ...]:
             inner, outer = weight.shape if op.name != "linear" else weight.shape[::-1]
             words.append(f"linear {inner}->{outer}")
     return tuple(words)
+
+
+def _int(value: object) -> int | str:
+    """An operator's int argument (or the first of a list), or "?" where it is not one: words never fail."""
+    try:
+        return first_int(value)
+    except NotABottleneck:
+        return "?"
 
 
 def layer_kind(words: str) -> str:
@@ -103,8 +111,9 @@ def stem_variants(r: Reading, end: int) -> tuple[Variant, ...]:
 def _conv_words(r: Reading, op: Op) -> str:
     weight = r.tensor(r.arg_value(op, 1))
     assert weight is not None
-    stride = first_int(op.args[3])
-    in_channels = weight.shape[1] * first_int(op.args[8])
+    stride = _int(op.args[3])
+    groups = _int(op.args[8])
+    in_channels = weight.shape[1] * groups if isinstance(groups, int) else "?"
     kernel = "x".join(map(str, weight.shape[2:]))
     return f"conv {kernel}/{stride} {in_channels}->{weight.shape[0]}"
 
