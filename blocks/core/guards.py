@@ -21,6 +21,7 @@ from torch.utils._pytree import tree_leaves
 from blocks.core.forms import check_form
 from blocks.core.spec import BlockSpec
 from blocks.util.dispatch import Call, Recorder
+from blocks.util.numerics import evaluating
 
 # What build (and resnext) refuse to make. A block is allocated when it is built, so a size
 # that cannot fit must be refused before, with the estimate, not found by the allocator.
@@ -144,16 +145,11 @@ def forward_bytes(
     estimate of the input alone.
     """
     counter = _NewBytes()
-    modes = {layer: layer.training for layer in model.modules()}
     try:
-        with FakeTensorMode(allow_non_fake_inputs=True), counter, torch.no_grad():
-            model.eval()
+        with evaluating(model), FakeTensorMode(allow_non_fake_inputs=True), counter, torch.no_grad():
             model(torch.empty(input_size, dtype=dtype, device=device))  # a fake: made under the mode, never allocated
     except Exception:  # anything the model or the fake run raises: the real run will say what, as it always has
         return None
-    finally:
-        for layer, training in modes.items():
-            layer.train(training)
     return counter.total
 
 
