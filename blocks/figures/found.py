@@ -3,16 +3,21 @@
 The right column is the block as its DATAFLOW shows it: its layout (a, b or c), C paths of d
 channels, its stride and shortcut, and every way it differs from the paper's bottleneck drawn
 where it is: a BN and ReLU at the end of each path (mistake 2), the stride on the first 1x1
-(mistake 5), a missing ReLU after the add (mistake 10), a squeeze-and-excitation gate after
-the last BN (a variant). Each difference is tagged on its layer, with its number in
-:data:`blocks.dataflow.mistakes.CATALOGUE` (in vermillion) or its variant's name (in purple),
-and said in full under the columns, with what was measured. The left column is the paper's
-block of the same shape and layout. Both are drawn with the kit and style of
-:func:`blocks.figures.forms_abc` (channels on the arrows, BN and ReLU in grey), their rows
-aligned, so that a layer one block has and the other lacks shows as a gap.
+(mistake 5), a missing ReLU after the add (mistake 10, dashed), a squeeze-and-excitation gate
+after the last BN (a variant). Each difference is tagged on its layer, with its number in
+:data:`blocks.dataflow.mistakes.CATALOGUE` (vermillion) or its variant's name (purple, the
+colour of what is no mistake), and said in full under the columns with what was measured. The
+left column is the paper's block of the same shape and layout, or the one an exercise asks
+for. Where a deviation sits is its :attr:`~blocks.dataflow.recognise.Deviation.layer` (one
+table, in :mod:`blocks.dataflow.recognise.records`); where a variant sits, its ``where``.
 
-Where a deviation sits is its :attr:`~blocks.dataflow.recognise.Deviation.layer` (one table,
-in :mod:`blocks.dataflow.recognise.records`); where a variant sits, its ``where``.
+The kit, colours and house style are :func:`blocks.figures.forms_abc`'s: boxes, sums and arrows
+on an axes measured in inches, convolutions in the form's colour, BN and ReLU in grey, the
+channels on every arrow, more than three paths elided. Its columns are not: forms_abc draws
+blocks this package builds, whose layers are fixed, while a recognised block is a record whose
+layers vary (a BN per path is a row more, a missing ReLU a dashed one). So each column here is a
+list of rows made from the record, and the two columns' rows are laid out in step: a layer one
+block has and the other lacks shows as a gap.
 
 The report of an audit draws itself with this function (``blocks.audit(model, size).figure()``);
 so does every exercise hint about a block the student wrote (:mod:`blocks.exercises.feedback`).
@@ -63,7 +68,7 @@ from blocks.figures.kit import (
 from blocks.figures.style import FORM_COLOURS, PALETTE, STYLE, styled, text_pt, title_pt
 
 MISTAKE_COLOUR = PALETTE[3]  # vermillion: a deviation from the paper's block
-VARIANT_COLOUR = PALETTE[4]  # reddish purple: what a member of the family adds (no mistake)
+VARIANT_COLOUR = PALETTE[4]  # reddish purple: what is no mistake (a variant of the family, a convention)
 
 # Inches. A row is one layer; rows of both columns line up.
 _ROW = 0.62  # between the centres of two rows
@@ -127,10 +132,10 @@ _VARIANT_ROWS: dict[str, tuple[str, ...]] = {
 }
 _GATE_ROWS = frozenset({"input_gate", "gate1", "gate2", "path_gate", "gate3"})
 _GATES = frozenset({VariantKind.SQUEEZE_EXCITATION, VariantKind.ECA, VariantKind.GLOBAL_CONTEXT, VariantKind.GATE})
-_LAYOUTS = {
-    "a": "{C} paths of {d} channels, summed",
-    "b": "{C} paths of {d} channels, concatenated",
-    "c": "one grouped 3x3: {C} groups of {d} channels",
+_LAYOUTS = {  # C paths (or groups) of d channels, in the words of each layout
+    "a": "{C} of {d}, summed",
+    "b": "{C} of {d}, concatenated",
+    "c": "one grouped 3x3: {groups} of {d}",
 }
 
 
@@ -272,14 +277,13 @@ def _rows(shape: _Shape, layout: str, kinds: frozenset[DeviationKind], variants:
     else:
         rows += [_Row("relu", activation, GREY, shape.out_channels)]
     rows += [_Row("output", f"output, {shape.out_channels} ch", GREY, shape.out_channels)]
-    channels = {row.key: row.channels for row in rows}
     for variant in variants:  # a gate is a layer of its own, with the channels of the value it gates
         keys = _VARIANT_ROWS.get(variant.where, ())
         if variant.kind in _GATES and keys and keys[0] in _GATE_ROWS:
             before = _ROWS[: _ROWS.index(keys[0])]
             at = max(i for i, row in enumerate(rows) if row.key in before) + 1
             text = "global context" if variant.kind is VariantKind.GLOBAL_CONTEXT else "gate"
-            rows.insert(at, _Row(keys[0], text, VARIANT_COLOUR, channels.get(rows[at - 1].key, 0)))
+            rows.insert(at, _Row(keys[0], text, VARIANT_COLOUR, rows[at - 1].channels))
     return rows
 
 
@@ -306,16 +310,16 @@ def _shortcut(shape: _Shape, identity: bool) -> str:
 
 def _subtitle(shape: _Shape, layout: str) -> str:
     stride = f", stride {shape.stride}" if shape.stride != 1 else ""
-    paths = _LAYOUTS[layout].format(C=shape.cardinality, d=shape.width)
+    C, d = shape.cardinality, shape.width
+    paths = _LAYOUTS[layout].format(C=_counted(C, "path"), groups=_counted(C, "group"), d=_counted(d, "channel"))
     return f"{paths};\n{shape.in_channels} \u2192 {shape.out_channels} channels{stride}"
 
 
 def _mark(deviation: Deviation) -> _Mark:
     """A deviation's tag on the rows of its layer: its catalogue number, or what else it is."""
-    if deviation.mistake is not None:
-        tag = f"mistake {deviation.mistake}"
-    else:
-        tag = "convention" if deviation.kind in CONVENTIONS else "not the paper's"
+    if deviation.kind in CONVENTIONS:  # reported, never a mistake: the colour of what is not one
+        return _Mark(_LAYER_ROWS[deviation.layer], "convention", VARIANT_COLOUR)
+    tag = "not the paper's" if deviation.mistake is None else f"mistake {deviation.mistake}"
     return _Mark(_LAYER_ROWS[deviation.layer], tag, MISTAKE_COLOUR)
 
 
@@ -379,7 +383,7 @@ def _legend(block: RecognisedBlock, mine: _Column, paper: _Column) -> list[str]:
 def _in_words(shape: _Shape) -> str:
     """E.g. "32 -> 64 channels, stride 2, 4 paths of 4 channels"."""
     stride = f", stride {shape.stride}" if shape.stride != 1 else ""
-    paths = f"{shape.cardinality} path{'s' if shape.cardinality > 1 else ''} of {shape.width} channels"
+    paths = f"{_counted(shape.cardinality, 'path')} of {_counted(shape.width, 'channel')}"
     return f"{shape.in_channels} \u2192 {shape.out_channels} channels{stride}, {paths}"
 
 
@@ -512,7 +516,12 @@ def _slots(cardinality: int) -> list[int | None]:
 
 
 def _sum_label(column: _Column) -> str:
-    return f"sum of {column.shape.cardinality} path{'s' if column.shape.cardinality > 1 else ''}"
+    return f"sum of {_counted(column.shape.cardinality, 'path')}"
+
+
+def _counted(count: int, thing: str) -> str:
+    """``"4 paths"``, ``"1 channel"``."""
+    return f"{count} {thing}{'' if count == 1 else 's'}"
 
 
 def _tag_width(tag: str) -> float:

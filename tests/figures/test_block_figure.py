@@ -146,9 +146,12 @@ def test_the_papers_block_of_an_exercise_carries_its_own_channels() -> None:
 
 
 def _two_blocks() -> AuditReport:
-    """A right block, then a wrong one (mistake 10), in a Sequential: blocks "0" and "1"."""
-    model = nn.Sequential(blocks.build(IDENTITY_SPEC, "c"), WRONG_BLOCKS[10](IDENTITY_SPEC))
-    return _audit(model, IDENTITY_SPEC)
+    """The audit of a right block, then a wrong one (mistake 10), in a Sequential: blocks "0" and "1"."""
+    return _audit(_right_then_wrong(), IDENTITY_SPEC)
+
+
+def _right_then_wrong() -> nn.Module:
+    return nn.Sequential(blocks.build(IDENTITY_SPEC, "c"), WRONG_BLOCKS[10](IDENTITY_SPEC))
 
 
 def _title(fig: Figure) -> str:
@@ -159,6 +162,11 @@ def test_a_report_draws_its_first_wrong_block_unless_told() -> None:
     report = _two_blocks()
     assert _title(report.figure()) == "block 1, as recognised: layout (c)"
     assert _title(report.figure(block=0)) == _title(report.figure(block="0")) == "block 0, as recognised: layout (c)"
+
+
+def test_a_recognition_draws_its_blocks_as_a_report_does() -> None:
+    found = recognise(_right_then_wrong(), (2, IDENTITY_SPEC.in_channels, 8, 8))
+    assert _title(block_figure(found)) == "block 1, as recognised: layout (c)"
 
 
 BAD_BLOCKS = {
