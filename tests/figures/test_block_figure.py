@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from itertools import combinations
 
@@ -18,7 +19,14 @@ import blocks
 from blocks import BlockSpec
 from blocks.dataflow.audit import AuditReport
 from blocks.dataflow.mistakes import WRONG_BLOCKS
-from blocks.dataflow.recognise import BlockLayer, DeviationKind, recognise
+from blocks.dataflow.recognise import (
+    CONVENTIONS,
+    BlockLayer,
+    Deviation,
+    DeviationKind,
+    RecognisedBlock,
+    recognise,
+)
 from blocks.figures import block_figure
 from blocks.figures.found import MISTAKE_COLOUR, VARIANT_COLOUR
 from blocks.figures.style import DPI, MIN_FONT_PT, png_bytes
@@ -49,11 +57,11 @@ def _numbers(texts: list[Text]) -> set[int]:
     return {int(number) for text in texts for number in re.findall(r"\bmistake (\d+)\b", text.get_text())}
 
 
-def _marked_layers(fig: Figure) -> int:
-    """How many layers are edged in the mistakes' colour: boxes, the add's circle, the shortcut's label."""
+def _marked_layers(fig: Figure, colour: str = MISTAKE_COLOUR) -> int:
+    """How many layers are edged in ``colour``: boxes, the add's circle, the shortcut's label."""
     patches = fig.findobj(lambda artist: isinstance(artist, (FancyBboxPatch, Circle)))
-    labels = [text for text in _tags(fig, MISTAKE_COLOUR) if text.get_fontweight() != "bold"]  # tags are bold
-    return sum(same_color(patch.get_edgecolor(), MISTAKE_COLOUR) for patch in patches) + len(labels)
+    labels = [text for text in _tags(fig, colour) if text.get_fontweight() != "bold"]  # tags are bold
+    return sum(same_color(patch.get_edgecolor(), colour) for patch in patches) + len(labels)
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +112,25 @@ def test_a_bias_on_the_projection_is_marked_on_the_shortcut() -> None:
 
 def test_every_kind_of_deviation_has_a_layer() -> None:
     assert {kind: kind.layer for kind in DeviationKind}.keys() == set(DeviationKind)
+
+
+@pytest.fixture(scope="module")
+def paper_block() -> RecognisedBlock:
+    return _audit(blocks.build(SPEC, "a"), SPEC).blocks[0]
+
+
+@pytest.mark.parametrize("kind", list(DeviationKind), ids=[kind.name for kind in DeviationKind])
+def test_every_kind_of_deviation_is_tagged_beside_a_row(paper_block: RecognisedBlock, kind: DeviationKind) -> None:
+    """Each kind, alone on the paper's block, is tagged beside a row of its layer (not the title), the layer edged."""
+    fig = block_figure(dataclasses.replace(paper_block, deviations=(Deviation(kind, "measured"),)))
+    if kind in CONVENTIONS:
+        colour, expected = VARIANT_COLOUR, "convention"
+    else:
+        colour, expected = MISTAKE_COLOUR, "not the paper's" if kind.mistake is None else f"mistake {kind.mistake}"
+    (tag,) = [text for text in _tags(fig, colour) if text.get_fontweight() == "bold"]  # tags are bold, labels not
+    title_y = max(text.get_position()[1] for text in fig.findobj(Text))
+    assert tag.get_text() == expected and tag.get_position()[1] < title_y
+    assert _marked_layers(fig, colour) >= 1
 
 
 VARIANT_CASES = ["se-after-bn3", "eca-after-bn3", "silu", "resnet-d-shortcut", "se-after-3x3-regnety"]
