@@ -9,6 +9,8 @@ is compared with the block's own. Each deviation from the paper's block is a
 :class:`Problem` naming the catalogue mistake, the blocks, the measured symptom
 and the fix; given ``expected`` (the network the model claims to be), the stem,
 the head and every stage (blocks, C x d, parameters) are compared as well.
+``report.figure()`` draws one of its blocks as recognised, beside the paper's, each
+mistake tagged where it sits (:func:`blocks.figures.found.block_figure`).
 
 Everything runs in eval mode under ``torch.no_grad()``; the model's modes are
 restored afterwards and nothing in it changes.
