@@ -129,9 +129,18 @@ _VARIANT_ROWS: dict[str, tuple[str, ...]] = {
     "on its shortcut": (_SHORTCUT,),
     "in its branch and after its add": ("relu", "bn_relu1", "bn_relu2"),  # another activation: tagged after the add
     "in its branch": ("conv1", "conv2", "conv3", "merged_conv3"),  # convolutions of other dimensions
+    "after its last 1x1s": ("path_gate",),
+    "throughout the block": ("input_gate", "relu"),  # pre-activation: BN and ReLU before the paths, none after the add
 }
 _GATE_ROWS = frozenset({"input_gate", "gate1", "gate2", "path_gate", "gate3"})
-_GATES = frozenset({VariantKind.SQUEEZE_EXCITATION, VariantKind.ECA, VariantKind.GLOBAL_CONTEXT, VariantKind.GATE})
+# The variants that are a layer of their own, and the text of its box.
+_LAYER_VARIANTS = {
+    VariantKind.SQUEEZE_EXCITATION: "gate",
+    VariantKind.ECA: "gate",
+    VariantKind.GATE: "gate",
+    VariantKind.GLOBAL_CONTEXT: "global context",
+    VariantKind.ANTI_ALIASING: "blur or pool{stride}",  # it takes the block's stride
+}
 _LAYOUTS = {  # C paths (or groups) of d channels, in the words of each layout
     "a": "{C} of {d}, summed",
     "b": "{C} of {d}, concatenated",
@@ -243,13 +252,16 @@ def _rows(shape: _Shape, layout: str, kinds: frozenset[DeviationKind], variants:
     # The recogniser's stride is the product of the first 1x1's and the 3x3's; the symptom in the legend gives both.
     stride = f", stride {shape.stride}" if shape.stride != 1 else ""
     on_first = DeviationKind.STRIDE_FIRST_CONV in kinds
+    smoothed = VariantKind.ANTI_ALIASING in found
+    pre_activated = VariantKind.PRE_ACTIVATION in found  # BN, ReLU before each convolution; nothing after the add
     conv1 = f"{'grouped ' if DeviationKind.GROUPED_FIRST_CONV in kinds else ''}{first}{stride if on_first else ''}"
-    conv2 = f"{grouped}{'' if on_first else stride}, {inner}\u2192{inner}"
+    conv2 = f"{grouped}{'' if on_first or smoothed else stride}, {inner}\u2192{inner}"
     if layout == "c" and shape.cardinality > 1:
         conv2 = f"grouped {conv2}, {shape.cardinality} groups"
     bn_relu = f"BN, {activation}"
     rows = [
         _Row("input", f"input, {shape.in_channels} ch", GREY, shape.in_channels),
+        *(_Row("input_gate", bn_relu, GREY, shape.in_channels) for _ in range(pre_activated)),
         *(_Row("bus", "", INK, shape.in_channels) for _ in range(per_path)),
         _Row("conv1", f"{conv1}, {shape.in_channels}\u2192{inner}", colour, inner),
         _Row("bn_relu1", bn_relu, GREY, inner),
@@ -267,22 +279,22 @@ def _rows(shape: _Shape, layout: str, kinds: frozenset[DeviationKind], variants:
         rows += [_Row("path_end", path_end, GREY, shape.out_channels)]
     if layout == "a":
         rows += [_Row("sum", "", INK, shape.out_channels)]
-    if not {DeviationKind.PER_PATH_BN_RELU, DeviationKind.PER_PATH_BN} & kinds:
+    if not {DeviationKind.PER_PATH_BN_RELU, DeviationKind.PER_PATH_BN} & kinds and not pre_activated:
         rows += [_Row("bn3", "BN", GREY, shape.out_channels)]
     if DeviationKind.RELU_BEFORE_ADD in kinds:
         rows += [_Row("relu_before_add", activation, GREY, shape.out_channels)]
     rows += [_Row("add", "", INK, shape.out_channels)]
-    if DeviationKind.NO_RELU_AFTER_ADD in kinds:
+    if DeviationKind.NO_RELU_AFTER_ADD in kinds or pre_activated:
         rows += [_Row("relu", f"no {activation}", GREY, shape.out_channels, dashed=True)]
     else:
         rows += [_Row("relu", activation, GREY, shape.out_channels)]
     rows += [_Row("output", f"output, {shape.out_channels} ch", GREY, shape.out_channels)]
-    for variant in variants:  # a gate is a layer of its own, with the channels of the value it gates
+    for variant in variants:  # a layer of its own, with the channels of the value it reads
         keys = _VARIANT_ROWS.get(variant.where, ())
-        if variant.kind in _GATES and keys and keys[0] in _GATE_ROWS:
+        if variant.kind in _LAYER_VARIANTS and keys and keys[0] in _GATE_ROWS:
             before = _ROWS[: _ROWS.index(keys[0])]
             at = max(i for i, row in enumerate(rows) if row.key in before) + 1
-            text = "global context" if variant.kind is VariantKind.GLOBAL_CONTEXT else "gate"
+            text = _LAYER_VARIANTS[variant.kind].format(stride=stride)
             rows.insert(at, _Row(keys[0], text, VARIANT_COLOUR, rows[at - 1].channels))
     return rows
 

@@ -133,7 +133,10 @@ def test_every_kind_of_deviation_is_tagged_beside_a_row(paper_block: RecognisedB
     assert _marked_layers(fig, colour) >= 1
 
 
-VARIANT_CASES = ["se-after-bn3", "eca-after-bn3", "silu", "resnet-d-shortcut", "se-after-3x3-regnety"]
+VARIANT_CASES = [
+    "se-after-bn3", "eca-after-bn3", "silu", "resnet-d-shortcut", "se-after-3x3-regnety", "pre-activation",
+    "blurpool-anti-aliasing",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", VARIANT_CASES)
