@@ -9,6 +9,8 @@ is compared with the block's own. Each deviation from the paper's block is a
 :class:`Problem` naming the catalogue mistake, the blocks, the measured symptom
 and the fix; given ``expected`` (the network the model claims to be), the stem,
 the head and every stage (blocks, C x d, parameters) are compared as well.
+``report.figure()`` draws one of its blocks as recognised, beside the paper's, each
+mistake tagged where it sits (:func:`blocks.figures.found.block_figure`).
 
 Everything runs in eval mode under ``torch.no_grad()``; the model's modes are
 restored afterwards and nothing in it changes.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from torch import nn
 
@@ -36,6 +39,9 @@ from blocks.dataflow.recognise.network import layer_kind
 from blocks.util.counts import WEIGHT_ARGUMENT, is_statistic, operator_multiply_adds
 from blocks.util.numerics import CANONICAL_RTOL
 from blocks.util.text import render_table
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True)
@@ -167,6 +173,32 @@ class AuditReport:
         lines += ["", "Problems:" + ("" if self.problems else " none")]
         lines += [f"  - {problem}" for problem in self.problems]
         return "\n".join(lines)
+
+    def figure(self, block: int | str | None = None) -> Figure:
+        """One of its blocks drawn as recognised, beside the paper's block, each mistake and variant marked.
+
+        The drawing is :func:`blocks.figures.found.block_figure`, in the figures' layer above this
+        one: this method only hands the report over, importing the figures when it is called (the
+        one import of a higher layer, named in pyproject.toml's import contracts), so that a report
+        draws itself in a notebook (``display(report.figure())``) while an audit never loads matplotlib.
+
+        Args:
+            block: which block, by index into :attr:`blocks` or by name (``"layer1.0"``); default the
+                first with a deviation, else the first with a variant, else the first.
+
+        Returns:
+            The matplotlib figure.
+
+        Raises:
+            ValueError: the report holds no block, or ``block`` is none of its blocks.
+
+        Example:
+            >>> blocks.audit(mistakes.WrongConvBiasBlock(spec), (2, 256, 8, 8)).figure()
+            <Figure size ... with 1 Axes>
+        """
+        from blocks.figures.found import block_figure  # the one upward import (pyproject.toml: importlinter)
+
+        return block_figure(self, block)
 
 
 def audit(model: nn.Module, input_size: tuple[int, ...], expected: nn.Module | None = None) -> AuditReport:

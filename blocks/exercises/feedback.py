@@ -9,6 +9,13 @@ Where the environment variable :data:`RESULT_LOG` (``BLOCKS_RESULT_LOG``) names 
 check also appends its Result to it as one line of JSON (:meth:`Result.to_json`): that is how
 :mod:`blocks.exercises.grading` reads the verdicts out of a notebook it runs, whatever the
 notebook prints.
+
+A hint about a block the student wrote (exercises 1, 2 and 3's ``to_form_a``) comes with a
+picture: the block as its dataflow reads, beside the paper's block the exercise asks for, each
+mistake tagged on its layer (:func:`blocks.figures.block_figure`). In a Jupyter notebook the
+check shows it under its hints; elsewhere the hints are plain text, and
+:meth:`Result.figures` draws the pictures on demand. Exercise 5's blocks are the course's,
+not the student's: a picture of them would give its answer away, so its hints have none.
 """
 
 from __future__ import annotations
@@ -18,15 +25,20 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
 
+from blocks.core.spec import BlockSpec
 from blocks.dataflow.mistakes import CATALOGUE
+from blocks.dataflow.recognise import RecognisedBlock
 from blocks.exercises.symptoms import Story
 from blocks.util.limits import TimeLimitExceeded, time_limit
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _T = TypeVar("_T")
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
@@ -49,6 +61,29 @@ FORMS_READING = "notebooks/01_three_forms.ipynb and the docstring of blocks/core
 RESULT_LOG = "BLOCKS_RESULT_LOG"
 ERROR_LINES = 12  # of an error's message, kept in its hint
 _MISTAKE = re.compile(r"^Mistake (\d+) \(")  # how mistake_hint begins a hint
+# A hint's picture in a notebook: sharp on a laptop's screen, and drawn in well under a second.
+PICTURE_DPI = 100
+
+
+@dataclass(frozen=True)
+class HintedBlock:
+    """A block of the student's that hints are about, as recognised, and the paper's block it should be.
+
+    Attributes:
+        block: what :func:`blocks.recognise` read in the student's block.
+        spec: the block the exercise asked for.
+        form: the form it asked for, "a" or "b".
+    """
+
+    block: RecognisedBlock
+    spec: BlockSpec
+    form: str
+
+    def figure(self) -> Figure:
+        """The student's block drawn as recognised beside the paper's (:func:`blocks.figures.block_figure`)."""
+        from blocks.figures.found import block_figure  # matplotlib only when a picture is asked for
+
+        return block_figure(self.block, paper_spec=self.spec, paper_form=self.form)
 
 
 @dataclass(frozen=True)
@@ -61,6 +96,8 @@ class Result:
         attempted: False while the answer still raises ``NotImplementedError``.
         hints: what is wrong, one whole-sentence hint per kind of mistake; empty when passed.
         measured: what was checked and measured, one line per case (shown when passed too).
+        blocks: the student's blocks the hints were first found in, to be drawn (:meth:`figures`);
+            empty when passed, and for an exercise whose answer is no block.
     """
 
     exercise: str
@@ -68,6 +105,7 @@ class Result:
     attempted: bool = True
     hints: list[str] = field(default_factory=list)
     measured: list[str] = field(default_factory=list)
+    blocks: tuple[HintedBlock, ...] = field(default=(), repr=False, compare=False)
 
     def __str__(self) -> str:
         title = f"Exercise {self.exercise}"
@@ -84,6 +122,10 @@ class Result:
         if self.measured:
             lines += ["What did pass:", *(f"  - {line}" for line in self.measured)]
         return "\n".join(lines)
+
+    def figures(self) -> list[Figure]:
+        """Each of :attr:`blocks` drawn as recognised beside the paper's block, its mistakes marked."""
+        return [hinted.figure() for hinted in self.blocks]
 
     @property
     def number(self) -> int:
@@ -237,20 +279,29 @@ def out_of_time(stopped: TimeLimitExceeded) -> str:
     )
 
 
-def judge(exercise: str, check: Callable[[], tuple[list[str], list[str]]]) -> Result:
+def judge(
+    exercise: str, check: Callable[[], tuple[list[str], list[str]]], hinted: Sequence[HintedBlock] = ()
+) -> Result:
     """Run ``check`` (returning hints and measured lines), print the verdict and return it as a Result.
 
     The check runs with float64 as torch's default dtype (restored afterwards), so that a student's
     ``torch.zeros(...)`` inside a forward pass has the dtype of the float64 comparisons. Where the
     environment variable :data:`RESULT_LOG` names a file, the Result is appended to it as a line of
-    JSON (:func:`log_result`).
+    JSON (:func:`log_result`). In a Jupyter notebook the blocks its hints are about are then shown,
+    each beside the paper's (:func:`show_blocks`): drawn after the check, outside its time limit.
+
+    Args:
+        exercise: the exercise's number and title.
+        check: returns the hints and the measured lines.
+        hinted: the list ``check`` appends to the student's blocks that its hints were found in.
     """
     default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
         with time_limit(ANSWER_SECONDS):
             hints, measured = check()
-        result = Result(exercise, passed=not hints, hints=list(dict.fromkeys(hints)), measured=measured)
+        result = Result(exercise, passed=not hints, hints=list(dict.fromkeys(hints)), measured=measured,
+                        blocks=tuple(hinted) if hints else ())  # fmt: skip
     except NotAttempted:
         result = Result(exercise, passed=False, attempted=False)
     except Stop as stop:
@@ -261,7 +312,37 @@ def judge(exercise: str, check: Callable[[], tuple[list[str], list[str]]]) -> Re
         torch.set_default_dtype(default)
     print(result)
     log_result(result)
+    show_blocks(result)
     return result
+
+
+def show_blocks(result: Result) -> None:
+    """In a Jupyter notebook, show each block of ``result``'s hints drawn beside the paper's; elsewhere nothing.
+
+    The picture is the figure's PNG (:func:`blocks.figures.style.png_bytes`, the same bytes every time),
+    shown whatever matplotlib backend the notebook has. A picture that cannot be drawn is said on
+    stderr, and the check's verdict stands.
+    """
+    if not result.blocks or not _in_notebook():
+        return
+    from IPython.display import Image, display
+
+    from blocks.figures.style import png_bytes
+
+    for hinted in result.blocks:
+        try:
+            picture = png_bytes(hinted.figure(), dpi=PICTURE_DPI)
+        except Exception as error:  # a picture that fails must not take the hints with it
+            print(f"the picture of {hinted.block.where} could not be drawn: {error}", file=sys.stderr)
+            continue
+        display(Image(data=picture, format="png"))
+
+
+def _in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (IPython with a kernel), not a terminal or a script."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and hasattr(shell, "kernel")
 
 
 def log_result(result: Result) -> None:

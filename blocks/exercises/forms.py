@@ -29,7 +29,17 @@ from blocks.core.build import build, set_eps
 from blocks.core.forms import BlockPath, ResNeXtBlock
 from blocks.core.spec import BlockSpec
 from blocks.dataflow.recognise import Deviation, RecognisedBlock, recognise
-from blocks.exercises.feedback import FORMS_READING, Result, Stop, call, error_text, hint, judge, mistake_hint
+from blocks.exercises.feedback import (
+    FORMS_READING,
+    HintedBlock,
+    Result,
+    Stop,
+    call,
+    error_text,
+    hint,
+    judge,
+    mistake_hint,
+)
 from blocks.exercises.symptoms import Shapes, Unregistered, Watch, explain, parameters_and_buffers, unregistered
 from blocks.util.numerics import ANSWER_FP64_RTOL, CANONICAL_RTOL, randomise_batchnorm, relative_error
 
@@ -73,7 +83,8 @@ def grade_form_a(answer: Callable[..., nn.Module]) -> Result:
         >>> grade_form_a(MyFormA).passed
         True
     """
-    return judge(TITLES["a"], lambda: _grade_answer(answer, "a"))
+    hinted: list[HintedBlock] = []  # the blocks its hints are about, drawn in a notebook
+    return judge(TITLES["a"], lambda: _grade_answer(answer, "a", hinted), hinted)
 
 
 def grade_form_b(answer: Callable[..., nn.Module]) -> Result:
@@ -85,10 +96,14 @@ def grade_form_b(answer: Callable[..., nn.Module]) -> Result:
     Returns:
         The :class:`Result`, also printed.
     """
-    return judge(TITLES["b"], lambda: _grade_answer(answer, "b"))
+    hinted: list[HintedBlock] = []
+    return judge(TITLES["b"], lambda: _grade_answer(answer, "b", hinted), hinted)
 
 
-def _grade_answer(answer: Callable[..., nn.Module], form: str) -> tuple[list[str], list[str]]:
+def _grade_answer(
+    answer: Callable[..., nn.Module], form: str, hinted: list[HintedBlock]
+) -> tuple[list[str], list[str]]:
+    """The hints and measured lines of the answer's block for every spec; ``hinted`` gets each block a hint is from."""
     if isinstance(answer, nn.Module):
         raise Stop(
             f"you passed a block, {type(answer).__name__}(...); pass the class itself (without brackets):"
@@ -101,9 +116,11 @@ def _grade_answer(answer: Callable[..., nn.Module], form: str) -> tuple[list[str
         args = (spec.in_channels, spec.out_channels, spec.cardinality, spec.width, spec.stride)
         what = f"your {name}{args}"
         module = call(answer, *args, what=what)
-        found, line, _ = judge_block(module, spec, form, what=what)
-        for kind, text in found.items():
-            hints.setdefault(kind, text)
+        found, line, block = judge_block(module, spec, form, what=what)
+        new = {kind: text for kind, text in found.items() if kind not in hints}
+        hints.update(new)
+        if new and block is not None:
+            hinted.append(HintedBlock(block, spec, form))
         measured += [line] if line else []
     return list(hints.values()), measured
 

@@ -31,7 +31,18 @@ from torch import Tensor, nn
 import blocks
 from blocks.core.forms import GroupedConvBlock
 from blocks.core.spec import BlockSpec
-from blocks.exercises.feedback import NotAttempted, Result, Stop, call, error_text, hint, judge, mistake_hint, sentence
+from blocks.exercises.feedback import (
+    HintedBlock,
+    NotAttempted,
+    Result,
+    Stop,
+    call,
+    error_text,
+    hint,
+    judge,
+    mistake_hint,
+    sentence,
+)
 from blocks.exercises.forms import judge_block
 from blocks.measure.proof import random_block
 from blocks.util.numerics import ANSWER_FP64_RTOL, relative_error
@@ -76,12 +87,14 @@ def grade_slicing(
         The :class:`Result`, also printed.
     """
 
+    hinted: list[HintedBlock] = []  # to_form_a's block, if its hints are about it: drawn in a notebook
+
     def both() -> tuple[list[str], list[str]]:
         """Each answer judged on its own: an error in one never hides the hints about the other."""
         hints, measured, attempted = [], [], []
         parts: tuple[tuple[Callable[..., object], Callable[[], tuple[list[str], list[str]]]], ...] = (
             (path_tensors, lambda: _grade_pieces(path_tensors)),
-            (to_form_a, lambda: _grade_transplant(to_form_a)),
+            (to_form_a, lambda: _grade_transplant(to_form_a, hinted)),
         )
         for answer, grade in parts:
             try:
@@ -102,7 +115,7 @@ def grade_slicing(
             raise NotAttempted
         return hints, measured
 
-    return judge(TITLE, both)
+    return judge(TITLE, both, hinted)
 
 
 def expected_pieces(state: Mapping[str, Tensor], path: int, width: int) -> dict[str, Tensor]:
@@ -264,7 +277,10 @@ def _watching_transplant() -> Iterator[list[str]]:
         yield calls
 
 
-def _grade_transplant(to_form_a: Callable[[nn.Module], nn.Module]) -> tuple[list[str], list[str]]:
+def _grade_transplant(
+    to_form_a: Callable[[nn.Module], nn.Module], hinted: list[HintedBlock]
+) -> tuple[list[str], list[str]]:
+    """The hints about the block ``to_form_a`` returns; ``hinted`` gets that block if they are about its layers."""
     source = trained_block()
     given = copy.deepcopy(source)
     name = getattr(to_form_a, "__name__", "to_form_a")
@@ -282,6 +298,8 @@ def _grade_transplant(to_form_a: Callable[[nn.Module], nn.Module]) -> tuple[list
         hints.append(hint(f"{what} changed the trained block it was given ({', '.join(changed[:3])})",
                           "every in-place operation in your function", CANONICAL_READING))  # fmt: skip
     found, _, block = judge_block(result, SPEC, "a", what=what, randomise=False, own=False)
+    if found and block is not None:
+        hinted.append(HintedBlock(block, SPEC, "a"))
     if found or block is None:
         return hints + list(found.values()), []
     assert isinstance(result, nn.Module)  # judge_block found a block in it

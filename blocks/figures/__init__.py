@@ -18,9 +18,12 @@ work (``python -m blocks figures``, ``docs/deck.py``), never this package's::
     roofline.py     roofline           each form of each Table 2 template under the machine's compute and
                                        memory roofs, from a benchmark run (drawn by ``python -m blocks bench``)
     curves.py       learning_curves_figure  the forms trained side by side (training_curves, notebook 06)
+    found.py        block_figure       a model's block as its dataflow reads, beside the paper's, each mistake
+                                       marked (AuditReport.figure(), the exercises' hints; drawn from a model,
+                                       so not among the figures written here)
 
-Every figure has a slide variant (``slide=True``): 16:9, every text at least 18 pt
-on a 1920 x 1080 slide (``python -m blocks figures --slides``).
+Every lecture figure has a slide variant (``slide=True``): 16:9, every text at least 18 pt
+on a 1920 x 1080 slide (``python -m blocks figures --slides``); ``block_figure`` is a notebook's, without one.
 
 ``style.py`` is the house style (fonts, colours, deterministic saving) and
 ``kit.py`` the diagram kit (boxes, sums, arrows on an axes measured in inches).
@@ -45,6 +48,7 @@ from blocks.figures.connections import group_conv
 from blocks.figures.costs import table2_costs
 from blocks.figures.curves import learning_curves_figure
 from blocks.figures.errors import equivalence_error
+from blocks.figures.found import block_figure
 from blocks.figures.matrices import BLOCK_DIAGONAL_SLIDE_SPEC, BLOCK_DIAGONAL_SPEC, block_diagonal
 from blocks.figures.roofline import roofline
 from blocks.figures.speed import speed_figure
@@ -62,6 +66,7 @@ __all__ = [
     "FIGURES",
     "SPEC_FIGURES",
     "block_diagonal",
+    "block_figure",
     "check_figure_arguments",
     "equivalence_error",
     "forms_abc",

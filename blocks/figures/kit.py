@@ -47,13 +47,35 @@ def tint(colour: str, amount: float = 0.25) -> tuple[float, float, float]:
     return (float(rgb[0]), float(rgb[1]), float(rgb[2]))
 
 
-def box(ax: Axes, x: float, y: float, width: float, text: str, colour: str, height: float = BOX_H) -> None:
-    """A rounded box centred on (x, y) with ``text`` inside, edged in ``colour``; sizes in inches."""
+def box(
+    ax: Axes,
+    x: float,
+    y: float,
+    width: float,
+    text: str,
+    colour: str,
+    height: float = BOX_H,
+    *,
+    edge: str | None = None,
+    dashed: bool = False,
+) -> None:
+    """A rounded box centred on (x, y) with ``text`` inside, filled with a tint of ``colour``; sizes in inches.
+
+    Its edge is ``colour``, or ``edge`` (thicker: a box singled out); ``dashed`` for a layer that is not there.
+    """
     corner = (x - width / 2, y - height / 2)
     style = "round,pad=0,rounding_size=0.06"
-    ax.add_patch(
-        FancyBboxPatch(corner, width, height, boxstyle=style, facecolor=tint(colour), edgecolor=colour, linewidth=1.2)
+    patch = FancyBboxPatch(
+        corner,
+        width,
+        height,
+        boxstyle=style,
+        facecolor=tint(colour),
+        edgecolor=edge or colour,
+        linewidth=1.2 if edge is None else 2.2,
+        linestyle="--" if dashed else "-",
     )
+    ax.add_patch(patch)
     write(ax, x, y, text)
 
 

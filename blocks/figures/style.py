@@ -10,6 +10,7 @@ with matplotlib, so no system font can change the glyphs.
 from __future__ import annotations
 
 import functools
+import io
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -141,3 +142,14 @@ def save_figure(fig: Figure, out_dir: str | Path, name: str, formats: Iterable[s
             fig.savefig(path, format=fmt, dpi=DPI, metadata=_METADATA[fmt])
         written.append(path)
     return written
+
+
+def png_bytes(fig: Figure, dpi: float = DPI) -> bytes:
+    """``fig`` as the PNG :func:`save_figure` writes (at ``dpi``), in memory: the same bytes on every render.
+
+    For a figure shown inline where no matplotlib backend draws it (an exercise's hint in a notebook).
+    """
+    buffer = io.BytesIO()
+    with house_style():
+        fig.savefig(buffer, format="png", dpi=dpi, metadata=_METADATA["png"])
+    return buffer.getvalue()

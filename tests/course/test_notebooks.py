@@ -33,7 +33,7 @@ FIGURES_SHOWN = {
     "04_group_conv_diagrams.ipynb": 3,  # group_conv, block_diagonal, forms_abc
     "05_speed.ipynb": 2,  # the live speed ratios, the live roofline
     "06_training.ipynb": 1,  # the float32 learning curves
-    "07_common_mistakes.ipynb": 0,
+    "07_common_mistakes.ipynb": 7,  # the audits drawn: mistakes 1, 5, 2, 9, 10, the blog's block, the student's
 }
 UNSHOWN_FIGURE = re.compile(r"<Figure size \d+x\d+ with \d+ Axes>")
 

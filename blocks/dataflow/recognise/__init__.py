@@ -16,7 +16,7 @@ paths.py        3. the paths: the connected components of the 3x3 stage, C of th
 deviations.py   4. every difference from the paper's block, measured (a catalogue mistake or unnamed)
 mapping.py      5. the tensors cut per path into form (c)'s layout, rebuilt and run against the block
 network.py      6. which module each block is, and the stem and head in words
-records.py      what is reported: Deviation (its DeviationKind), RecognisedBlock, Recognition
+records.py      what is reported: Deviation (its DeviationKind and BlockLayer), RecognisedBlock, Recognition
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 from blocks.dataflow.recognise.reader import recognise
 from blocks.dataflow.recognise.records import (
     CONVENTIONS,
+    BlockLayer,
     Deviation,
     DeviationKind,
     RecognisedBlock,
@@ -38,6 +39,7 @@ from blocks.util.numerics import CANONICAL_RTOL
 __all__ = [
     "CANONICAL_RTOL",
     "CONVENTIONS",
+    "BlockLayer",
     "Deviation",
     "DeviationKind",
     "RecognisedBlock",

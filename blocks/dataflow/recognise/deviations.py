@@ -7,7 +7,7 @@ number in :data:`blocks.dataflow.mistakes.CATALOGUE`.
 from __future__ import annotations
 
 from blocks.dataflow.recognise.reading import BATCH_NORMS, Piece, Prov, Reading, changes_nothing
-from blocks.dataflow.recognise.records import Deviation, DeviationKind
+from blocks.dataflow.recognise.records import BlockLayer, Deviation, DeviationKind
 from blocks.dataflow.trace import Op
 
 
@@ -122,7 +122,11 @@ def read_shortcut(
             deviations = []
             if r.bias_of(conv) is not None:
                 deviations.append(
-                    Deviation(DeviationKind.CONV_BIAS, "its projection's 1x1 has a bias that its BN subtracts again")
+                    Deviation(
+                        DeviationKind.CONV_BIAS,
+                        "its projection's 1x1 has a bias that its BN subtracts again",
+                        BlockLayer.SHORTCUT,
+                    )
                 )
             return "projection", deviations, (conv, ops[0])
     words = {"convolution": "conv", "avg_pool2d": "average pool", "max_pool2d_with_indices": "max pool"}

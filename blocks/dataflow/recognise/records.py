@@ -2,7 +2,8 @@
 
 A :class:`Deviation` is a way a block differs from the paper's bottleneck; its kind is a
 :class:`DeviationKind`, whose catalogue number (:data:`blocks.dataflow.mistakes.CATALOGUE`)
-travels with it, so that no other module matches symptoms by hand.
+and layer of the block (a :class:`BlockLayer`) travel with it, so that no other module
+matches symptoms by hand.
 """
 
 from __future__ import annotations
@@ -55,6 +56,58 @@ class DeviationKind(str, Enum):
         """Its number in the catalogue of mistakes, or None."""
         return _MISTAKES.get(self)
 
+    @property
+    def layer(self) -> BlockLayer:
+        """The layer of the block where a deviation of this kind sits (:data:`_LAYERS`)."""
+        return _LAYERS[self]
+
+
+class BlockLayer(str, Enum):
+    """Where in a bottleneck a deviation sits, in the order the block runs; each value says it in words.
+
+    The words are a place, as :attr:`Variant.where` says one ("on its first 1x1"); a figure marks the
+    deviation there (:func:`blocks.figures.block_figure`).
+    """
+
+    PATHS = "in its paths"
+    FIRST_CONV = "on its first 1x1"
+    FIRST_BN_RELU = "in the BN and ReLU after its first 1x1"
+    GROUPED_CONV = "on its 3x3"
+    SECOND_BN_RELU = "in the BN and ReLU after its 3x3"
+    LAST_CONV = "on its last 1x1"
+    PATH_ENDS = "at the end of each path, after its last 1x1"
+    CONVOLUTIONS = "on the convolutions of its branch"
+    AFTER_SUM = "in the BN after the sum of its paths"
+    BEFORE_ADD = "between its last BN and the add"
+    ADD = "at its add"
+    AFTER_ADD = "after its add"
+    SHORTCUT = "on its shortcut"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+# Each kind of deviation -> the layer where it sits: the one place that says so.
+_LAYERS: dict[DeviationKind, BlockLayer] = {
+    DeviationKind.SHARED_WEIGHTS: BlockLayer.PATHS,  # the C paths are one
+    DeviationKind.INPUT_IN_PLACE: BlockLayer.ADD,  # the add writes into the input
+    DeviationKind.PER_PATH_BN_RELU: BlockLayer.PATH_ENDS,
+    DeviationKind.GROUPED_FIRST_CONV: BlockLayer.FIRST_CONV,
+    DeviationKind.STRIDE_FIRST_CONV: BlockLayer.FIRST_CONV,
+    DeviationKind.PER_PATH_BN: BlockLayer.PATH_ENDS,
+    DeviationKind.CONV_BIAS: BlockLayer.CONVOLUTIONS,  # the projection's own bias says BlockLayer.SHORTCUT
+    DeviationKind.SHORTCUT: BlockLayer.SHORTCUT,
+    DeviationKind.NO_RELU_AFTER_ADD: BlockLayer.AFTER_ADD,
+    DeviationKind.RELU_BEFORE_ADD: BlockLayer.BEFORE_ADD,
+    DeviationKind.CROSS_GROUP: BlockLayer.GROUPED_CONV,  # each 3x3 reads another group's channels
+    DeviationKind.KERNELS: BlockLayer.CONVOLUTIONS,
+    DeviationKind.SAME_PADDING: BlockLayer.GROUPED_CONV,  # the 3x3 pads one side more
+    DeviationKind.PADDING: BlockLayer.CONVOLUTIONS,
+    DeviationKind.STRIDE_LAST_CONV: BlockLayer.LAST_CONV,
+    DeviationKind.BN3: BlockLayer.AFTER_SUM,
+    DeviationKind.BN_RELU_1: BlockLayer.FIRST_BN_RELU,
+    DeviationKind.BN_RELU_2: BlockLayer.SECOND_BN_RELU,
+}
 
 _MISTAKES: dict[DeviationKind, int] = {
     DeviationKind.SHARED_WEIGHTS: 1,
@@ -172,12 +225,15 @@ class Deviation:
     Attributes:
         kind: the :class:`DeviationKind` naming the symptom (two symptoms of one mistake have two kinds).
         symptom: what was measured in this block, in plain words (a clause, no final stop).
+        at: the layer where it sits when that is not its kind's (a bias on the projection's 1x1 rather
+            than on the branch's convolutions), else None; :attr:`layer` says where it sits either way.
     """
 
     # Always a DeviationKind (made one at construction); annotated as its base, str, so that code keying one
     # dict by catalogue numbers and kinds together (blocks/exercises/forms.py) type-checks.
     kind: str
     symptom: str
+    at: BlockLayer | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", DeviationKind(self.kind))  # ValueError names an unknown kind
@@ -186,6 +242,11 @@ class Deviation:
     def mistake(self) -> int | None:
         """Its number in :data:`blocks.dataflow.mistakes.CATALOGUE`, or None."""
         return DeviationKind(self.kind).mistake
+
+    @property
+    def layer(self) -> BlockLayer:
+        """The layer of the block where it sits: :attr:`at`, or else its kind's."""
+        return self.at if self.at is not None else DeviationKind(self.kind).layer
 
 
 @dataclass(frozen=True)
