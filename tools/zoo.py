@@ -70,12 +70,13 @@ FAMILY_CSV = ROOT / "docs" / "family.csv"
 IMAGE_SIZE = (1, 3, 64, 64)  # stages at 16, 8, 4 and 2 pixels: small, and every block still runs
 VIDEO_SIZE = (1, 3, 4, 32, 32)  # torchvision's video ResNets: 4 frames of 32x32
 LARGEST_DEFAULT = 288  # a model that fails at 64x64 is tried at its own default size up to this
-MAX_PARAMETERS = 400_000_000  # 1.6 GB in float32, copied by every transplant: more does not fit 2 cores' machine
+MAX_PARAMETERS = 400_000_000  # 1.6 GB in float32, copied by every transplant and into float64: the most 23 GB hold
 TIME_LIMIT_S = 300.0  # one model, every step: a model over it is skipped, its worker restarted
 SEED = 0
 
 # The families of the zoo, in the order of the page; a model belongs to the first whose pattern matches
-# its name (timm's and torchvision's). The last five are not ResNeXt bottlenecks: their transplant must refuse.
+# its name (timm's and torchvision's). Res2Net, SK and ResNeSt blocks are not ResNeXt bottlenecks (their transplant
+# must refuse); a CSP stage holds bottlenecks between a split of its input and a concatenation.
 FAMILIES: tuple[tuple[str, str], ...] = (
     ("legacy SENet", r"^(legacy_se|senet)"),
     ("SE / ECA / GC-ResNe(X)t", r"^(se|eca|gc|bat_|nf_se|nf_eca)res"),
@@ -141,7 +142,8 @@ class Row:
 
     ``widths`` is C x d per stage (stages joined by `` / ``), ``variants`` and ``deviations`` their kinds,
     ``forms`` the forms the transplant worked into, ``refusals`` each other form's exact message,
-    ``wrong`` what disagrees with the oracle, ``crash`` the exception and the first lines of its traceback.
+    ``wrong`` what disagrees with the oracle, ``crash`` the exception and the first lines of its traceback,
+    ``note`` why a skipped model was not run.
     """
 
     source: str
@@ -255,47 +257,60 @@ def _stage_widths(report: AuditReport) -> str:
     return " / ".join(" ".join(stage.widths) for stage in report.stages)
 
 
-def oracle(model: nn.Module) -> list[tuple[str, str, set[str]]]:
-    """The bottlenecks the model's own modules declare: (name, C x d of its 3x3, variant kinds inside it).
+def oracle(model: nn.Module) -> list[tuple[str, nn.Conv2d, set[str]]]:
+    """The bottlenecks the model's own modules declare: (name, the 3x3 of its branch, variant kinds inside it).
 
-    A bottleneck is a module whose class name has "Bottleneck" in it (torchvision's and timm's ResNets,
-    RegNets, legacy SENets, ResNetV2, the bring-your-own-block nets) with one 3x3 convolution, grouped or
-    not, and no part that neither the paper's block nor a variant the audit names has (attention, selective
-    kernels, blur pools: :data:`_FOREIGN_PARTS`), whose block the audit is right to refuse. C x d is that
-    convolution's groups and its output channels per group.
+    A bottleneck is the outermost module whose class name has "Bottleneck" in it (torchvision's and timm's ResNets,
+    RegNets, legacy SENets, ResNetV2, the bring-your-own-block nets) with one 3x3 convolution in its branch
+    (its shortcut's, SENet-154's, is not), grouped or not, and no part that neither the paper's block nor a
+    variant the audit names has (attention, selective kernels, blur pools: :data:`_FOREIGN_PARTS`), whose
+    block the audit is right to refuse.
     """
-    found = []
-    for name, module in model.named_modules():
-        if "Bottleneck" not in type(module).__name__:
+    found: list[tuple[str, nn.Conv2d, set[str]]] = []
+    for name, module in model.named_modules():  # parents first: a block's BottleneckTransform is inside it
+        if "Bottleneck" not in type(module).__name__ or any(name.startswith(f"{f[0]}.") for f in found):
             continue
         parts = [type(inner).__name__ for inner in module.modules()]
-        threes = [m for m in module.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+        branch = [(n, m) for n, m in module.named_modules() if not n.startswith(("down", "shortcut"))]
+        threes = [m for _, m in branch if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
         if len(threes) != 1 or any(_FOREIGN_PARTS.search(part) for part in parts):
             continue
-        conv = threes[0]
         kinds = {kind for part in parts for kind, pattern in _GATE_CLASSES.items() if pattern.search(part)}
         if any(isinstance(inner, _ACTIVATIONS) for inner in module.modules()):
             kinds.add("activation")
-        if any(isinstance(inner, nn.AvgPool2d) for n, inner in module.named_modules() if "down" in n):
+        if any(isinstance(inner, nn.AvgPool2d) for n, inner in module.named_modules() if n.startswith("down")):
             kinds.add("avg-pool-shortcut")
-        found.append((name, f"{conv.groups}x{conv.out_channels // conv.groups}d", kinds))
+        found.append((name, threes[0], kinds))
     return found
 
 
 def _judge(row: Row, model: nn.Module, found: tuple[RecognisedBlock, ...]) -> None:
-    """Set ``row.wrong`` where the audit's blocks disagree with :func:`oracle` (the model's own modules)."""
+    """Set ``row.wrong`` where the audit's blocks disagree with :func:`oracle` (the model's own modules).
+
+    Each bottleneck module must be found, with the C x d of its 3x3 (its groups, and its output channels per
+    group); one without a deviation must have the variants its modules hold named; and a 3x3 that changes the
+    width (SENet-154's, a pruned ResNet's) cannot be read as a path reading another path's channels (mistake
+    11, ``cross-group``): each group of a convolution reads its own group's channels only.
+    """
     by_name = {block.where: block for block in found}
     problems = []
-    for name, widths, kinds in oracle(model):
+    for name, conv, kinds in oracle(model):
         block = by_name.get(name)
         if block is None:
             problems.append(f"{name} not found")
             continue
+        widths = f"{conv.groups}x{conv.out_channels // conv.groups}d"
+        deviations = {str(d.kind) for d in block.deviations}
         if block.widths != widths:
             problems.append(f"{name} read as {block.widths}, its 3x3 is {widths}")
         missing = kinds - {str(v.kind) for v in block.variants}
-        if missing:
+        if missing and not deviations:
             problems.append(f"{name}: {', '.join(sorted(missing))} not named")
+        if "cross-group" in deviations and conv.in_channels != conv.out_channels:
+            problems.append(
+                f"{name}: its 3x3 ({conv.in_channels}->{conv.out_channels}, {conv.groups} groups) changes the width,"
+                " read as mistake 11 (cross-group)"
+            )
     if len(problems) > 3:  # the first three, and how many
         problems = [*problems[:3], f"and {len(problems) - 3} more"]
     row.wrong = "; ".join(problems)
@@ -358,7 +373,6 @@ def _audit_and_move(row: Row, model: nn.Module, size: tuple[int, ...], forms: st
         if float(row.fp64_error) > NETWORK_FP64_RTOL:
             row.wrong = "; ".join(filter(None, [row.wrong, f"float64 error {row.fp64_error} over 1e-10"]))
     row.status = _status(row, paper)
-    row.note = _note(row)
 
 
 def _fp64_error(model: nn.Module, size: tuple[int, ...], forms: str) -> float:
@@ -383,14 +397,13 @@ def _status(row: Row, paper: bool) -> str:
     return "refused" if not row.forms else "variant"
 
 
-def _note(row: Row) -> str:
-    """The one clause the page shows beside the model: why it was refused, or what is not the paper's."""
-    if row.status == "refused":
-        first = row.refusals.split(" || ")[0].split(": ", 2)[-1]
-        return re.sub(r"\s+", " ", first)[:300]
-    if row.forms != "abc" and row.refusals:
-        return re.sub(r"\s+", " ", row.refusals.split(" || ")[0].split(": ", 2)[-1])[:300]
-    return ""
+def page_note(row: dict[str, str]) -> str:
+    """The one clause the family page shows beside a model of the results: what is wrong, why it was not
+    run, what crashed, or why a form was refused (the first refusal; they differ only in the form)."""
+    first_refusal = row["refusals"].split(" || ")[0].split(": ", 2)[-1]
+    why = {"wrong": row["wrong"], "crash": row["crash"].split(" | ")[0], "skipped": row["note"]}
+    text = why.get(row["status"], first_refusal if row["forms"] != "abc" else "")
+    return re.sub(r"\s+", " ", text)[:300]
 
 
 # ------------------------------------------------------------------ the run: one worker process at a time
@@ -470,6 +483,8 @@ def family(results: Path, out: Path) -> int:
         rows = list(csv.DictReader(file))
     order = [title for title, _ in FAMILIES]
     rows.sort(key=lambda r: (order.index(r["family"]), r["source"], r["model"]))
+    for row in rows:
+        row["note"] = page_note(row)
     with out.open("w", newline="") as file:
         writer = csv.DictWriter(file, FAMILY_COLUMNS, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
