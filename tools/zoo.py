@@ -112,7 +112,9 @@ _GATE_CLASSES = {
     "eca": re.compile(r"^C?[Ee]ca"),
     "global-context": re.compile(r"^GlobalContext"),
 }
-_FOREIGN_PARTS = re.compile(r"Attn|Attention|NonLocal|SelectiveKernel|SplitAttn|Blur|AntiAlias|Lambda|Halo")
+_FOREIGN_PARTS = re.compile(
+    r"Attn|Attention|NonLocal|SelectiveKernel|Blur|AntiAlias|Lambda|Halo|EvoNorm|GroupNorm|FilterResponse"
+)
 _ACTIVATIONS = (nn.SiLU, nn.GELU, nn.Hardswish, nn.LeakyReLU, nn.ELU, nn.Mish, nn.PReLU)
 
 
@@ -143,7 +145,7 @@ class Row:
     ``widths`` is C x d per stage (stages joined by `` / ``), ``variants`` and ``deviations`` their kinds,
     ``forms`` the forms the transplant worked into, ``refusals`` each other form's exact message,
     ``wrong`` what disagrees with the oracle, ``crash`` the exception and the first lines of its traceback,
-    ``note`` why a skipped model was not run.
+    ``left`` the bottleneck modules a transplant leaves as they are, ``note`` why a skipped model was not run.
     """
 
     source: str
@@ -159,6 +161,7 @@ class Row:
     forms: str = ""
     refusals: str = ""
     fp64_error: str = ""
+    left: str = ""
     wrong: str = ""
     crash: str = ""
     note: str = ""
@@ -257,23 +260,31 @@ def _stage_widths(report: AuditReport) -> str:
     return " / ".join(" ".join(stage.widths) for stage in report.stages)
 
 
-def oracle(model: nn.Module) -> list[tuple[str, nn.Conv2d, set[str]]]:
-    """The bottlenecks the model's own modules declare: (name, the 3x3 of its branch, variant kinds inside it).
+def oracle(model: nn.Module) -> tuple[list[tuple[str, nn.Conv2d, set[str]]], list[str]]:
+    """The bottlenecks the model's own modules declare, and those with parts the paper's block lacks.
 
-    A bottleneck is the outermost module whose class name has "Bottleneck" in it (torchvision's and timm's ResNets,
-    RegNets, legacy SENets, ResNetV2, the bring-your-own-block nets) with one 3x3 convolution in its branch
-    (its shortcut's, SENet-154's, is not), grouped or not, and no part that neither the paper's block nor a
-    variant the audit names has (attention, selective kernels, blur pools: :data:`_FOREIGN_PARTS`), whose
-    block the audit is right to refuse.
+    A bottleneck is the outermost module whose class name has "Bottleneck" in it (torchvision's and timm's
+    ResNets, RegNets, legacy SENets, ResNetV2, the bring-your-own-block nets) with one 3x3 convolution in its
+    branch (its shortcut's, SENet-154's, is not), grouped or not. One whose branch holds a part that neither
+    the paper's block nor a variant the audit names has (a pool, as CLIP's and the anti-aliased ResNets' have;
+    attention, selective kernels, a norm other than BN: :data:`_FOREIGN_PARTS`) is one the audit is right to leave out.
+
+    Returns:
+        (name, the 3x3 of its branch, the variant kinds inside it) per bottleneck; the names of those left out.
     """
     found: list[tuple[str, nn.Conv2d, set[str]]] = []
+    foreign: list[str] = []
     for name, module in model.named_modules():  # parents first: a block's BottleneckTransform is inside it
-        if "Bottleneck" not in type(module).__name__ or any(name.startswith(f"{f[0]}.") for f in found):
+        taken = any(name.startswith(f"{other}.") for other in [*(f[0] for f in found), *foreign])
+        if "Bottleneck" not in type(module).__name__ or taken:
             continue
         parts = [type(inner).__name__ for inner in module.modules()]
-        branch = [(n, m) for n, m in module.named_modules() if not n.startswith(("down", "shortcut"))]
-        threes = [m for _, m in branch if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
-        if len(threes) != 1 or any(_FOREIGN_PARTS.search(part) for part in parts):
+        branch = [m for n, m in module.named_modules() if not n.startswith(("down", "shortcut"))]
+        threes = [m for m in branch if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+        if len(threes) != 1 or _no_shortcut(module):
+            continue
+        if any(isinstance(m, (nn.AvgPool2d, nn.MaxPool2d)) for m in branch) or any(map(_FOREIGN_PARTS.search, parts)):
+            foreign.append(name)
             continue
         kinds = {kind for part in parts for kind, pattern in _GATE_CLASSES.items() if pattern.search(part)}
         if any(isinstance(inner, _ACTIVATIONS) for inner in module.modules()):
@@ -281,7 +292,16 @@ def oracle(model: nn.Module) -> list[tuple[str, nn.Conv2d, set[str]]]:
         if any(isinstance(inner, nn.AvgPool2d) for n, inner in module.named_modules() if n.startswith("down")):
             kinds.add("avg-pool-shortcut")
         found.append((name, threes[0], kinds))
-    return found
+    return found, foreign
+
+
+def _no_shortcut(module: nn.Module) -> bool:
+    """Whether a timm block has no residual add at all: RegNet's with ``downsample`` None (RegNetZ's first
+    block of a stage), a bring-your-own-block net's with ``shortcut`` None. (In torchvision's, None is identity.)"""
+    home = type(module).__module__
+    return (home == "timm.models.regnet" and module.downsample is None) or (
+        home == "timm.models.byobnet" and module.shortcut is None
+    )
 
 
 def _judge(row: Row, model: nn.Module, found: tuple[RecognisedBlock, ...]) -> None:
@@ -294,7 +314,10 @@ def _judge(row: Row, model: nn.Module, found: tuple[RecognisedBlock, ...]) -> No
     """
     by_name = {block.where: block for block in found}
     problems = []
-    for name, conv, kinds in oracle(model):
+    bottlenecks, foreign = oracle(model)
+    if foreign and found:
+        row.left = f"{len(foreign)} blocks with parts the paper's block lacks, left as they are: {foreign[0]}, ..."
+    for name, conv, kinds in bottlenecks:
         block = by_name.get(name)
         if block is None:
             problems.append(f"{name} not found")
@@ -402,7 +425,7 @@ def page_note(row: dict[str, str]) -> str:
     run, what crashed, or why a form was refused (the first refusal; they differ only in the form)."""
     first_refusal = row["refusals"].split(" || ")[0].split(": ", 2)[-1]
     why = {"wrong": row["wrong"], "crash": row["crash"].split(" | ")[0], "skipped": row["note"]}
-    text = why.get(row["status"], first_refusal if row["forms"] != "abc" else "")
+    text = why.get(row["status"], first_refusal if row["forms"] != "abc" else row.get("left", ""))
     return re.sub(r"\s+", " ", text)[:300]
 
 
@@ -455,7 +478,13 @@ class _Worker:
 
 def run(out: Path, only: list[str], limit_s: float) -> int:
     """Read every model of the zoo (or those matching a glob of ``only``) and write each row to ``out`` as it comes."""
-    entries = [e for e in zoo() if any(fnmatch.fnmatch(e.key, g) or fnmatch.fnmatch(e.name, g) for g in only)]
+
+    def first_match(entry: ZooModel) -> int:
+        matches = (i for i, g in enumerate(only) if fnmatch.fnmatch(entry.key, g) or fnmatch.fnmatch(entry.name, g))
+        return next(matches, -1)
+
+    # In the order of the globs (the zoo's within one): the models that matter most first, when time is short.
+    entries = sorted((e for e in zoo() if first_match(e) >= 0), key=first_match)
     worker = _Worker()
     start = time.perf_counter()
     counts: dict[str, int] = {}
@@ -499,7 +528,10 @@ def main(argv: list[str] | None = None) -> int:
     run_parser = commands.add_parser("run", help="read every model of the zoo; write the full results CSV")
     run_parser.add_argument("--out", type=Path, default=RESULTS, help=f"the results CSV (default {RESULTS})")
     run_parser.add_argument(
-        "--only", nargs="+", default=["*"], help="globs over 'source:name' or the name (default: all)"
+        "--only",
+        nargs="+",
+        default=["*"],
+        help="globs over 'source:name' or the name, run in their order (default: all)",
     )
     run_parser.add_argument(
         "--limit-s", type=float, default=TIME_LIMIT_S, help=f"seconds per model (default {TIME_LIMIT_S:.0f})"
