@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 CHROMIUM   := /usr/bin/chromium
 
-.PHONY: demo lint format test test-fast fuzz lab figures notebook-header notebook-times binder-check site slides site-check mutants clean
+.PHONY: demo lint format test test-fast fuzz lab figures notebook-header notebook-times binder-check site slides site-check family mutants clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -68,6 +68,13 @@ $(DOCS_STAMP): $(STAMP)
 # the API reference, the benchmark results. MathJax comes from the npm registry, no CDN.
 site: $(DOCS_STAMP)
 	$(PY) docs/build_site.py
+
+# The family tree (docs/family.csv, the site's family page): every ResNet-family model of timm and
+# torchvision audited and transplanted (tools/zoo.py; 30-40 min on 2 cores, not part of `make test` or
+# `make site`); the full results, with times and tracebacks, in /tmp/zoo-results.csv.
+family: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) tools/zoo.py run --out /tmp/zoo-results.csv
+	$(PY) tools/zoo.py family --results /tmp/zoo-results.csv --out docs/family.csv
 
 # The lecture deck in _build/slides (open index.html): reveal.js from the npm registry,
 # one slide per figure, the slide variants of the figures in _build/slides/figures.

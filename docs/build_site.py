@@ -3,9 +3,10 @@
 Stages the sources in ``_build/site-src`` (the pages in ``docs/``, the guide's pages under
 ``docs/`` there too, the notebooks, the committed figures, the README, the benchmark results;
 a link to a README that the site leaves out is pointed at the page that shows it), writes the
-two generated pages
+three generated pages
 (the gallery, from ``figures/README.md``; the benchmark results, from
-``benchmarks/results.csv``), vendors MathJax from the npm registry into ``_static``, and
+``benchmarks/results.csv``; the family tree, from ``docs/family.csv``:
+see ``docs/family.py``), vendors MathJax from the npm registry into ``_static``, and
 runs Sphinx, which executes every notebook (myst-nb). The notebooks run in the staged
 copy, so what they write lands in ``_build``, never in the repository.
 
@@ -20,6 +21,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from family import family_page
 from vendor import unpack
 
 from blocks.bench import format_measurements, read_csv
@@ -140,6 +142,7 @@ def stage(source: Path) -> None:
     (source / "README.md").write_text(site_links((source / "README.md").read_text()))
     (source / "gallery.md").write_text(gallery_page((REPOSITORY / "figures" / "README.md").read_text()))
     (source / "benchmarks.md").write_text(benchmarks_page(REPOSITORY / "benchmarks" / "results.csv"))
+    (source / "family.md").write_text(family_page(REPOSITORY / "docs" / "family.csv"))
     unpack("mathjax", "es5", MATHJAX_PARTS, source / "_static" / "mathjax")
 
 
