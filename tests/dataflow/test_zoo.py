@@ -74,13 +74,8 @@ CASES: dict[str, tuple[str, set[str], tuple[pytest.MarkDecorator, ...]]] = {
         set(),
         (SLOW, _xfail("recognise does not read FrozenBatchNorm2d (x * scale + shift, a mul) as a BN: no block found")),
     ),
-    # a pruned ResNet's 3x3 changes the width (47 -> 18 channels in layer1.0): not the paper's block, but
-    # read as mistake 11, a path reading another path's channels, of a convolution with one group
-    "timm:ecaresnet50d_pruned": (
-        "refused",
-        {"eca"},
-        (SLOW, _xfail("recognise reads a 3x3 that changes the width as mistake 11 (cross-group)")),
-    ),
+    # a pruned ResNet's 3x3 changes the width (47 -> 18 channels in layer1.0): not the paper's block, said so
+    "timm:ecaresnet50d_pruned": ("refused", {"eca"}, (SLOW,)),
 }
 
 

@@ -19,6 +19,13 @@ def paths(r: Reading, pieces: list[Piece], level1: int) -> tuple[list[tuple[list
     of d inputs and d outputs each, every input connected to every output.
     """
     level2 = sum(len(p.outputs) for p in pieces)
+    if level2 != level1:  # a pruned network's 3x3 (47 -> 18), or a widening one: no path keeps d channels
+        units = [group_of(piece, group) for piece in pieces for group in range(piece.groups)]
+        symptom = (
+            f"its 3x3 stage makes {level2} channels from the {level1} of its first 1x1, where the paper's 3x3 keeps"
+            " the C·d channels it reads (each path d in, d out)"
+        )
+        return [(list(ins), list(outs)) for outs, ins in units], [Deviation(DeviationKind.WIDTH_CHANGING_3X3, symptom)]
     parent = list(range(level1 + level2))
 
     def find(i: int) -> int:

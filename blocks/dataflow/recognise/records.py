@@ -37,6 +37,7 @@ class DeviationKind(str, Enum):
     NO_RELU_AFTER_ADD = "no-relu-after-add"
     RELU_BEFORE_ADD = "relu-before-add"
     CROSS_GROUP = "cross-group"
+    WIDTH_CHANGING_3X3 = "width-changing-3x3"
     KERNELS = "kernels"
     SAME_PADDING = "same-padding"
     PADDING = "padding"
@@ -100,6 +101,7 @@ _LAYERS: dict[DeviationKind, BlockLayer] = {
     DeviationKind.NO_RELU_AFTER_ADD: BlockLayer.AFTER_ADD,
     DeviationKind.RELU_BEFORE_ADD: BlockLayer.BEFORE_ADD,
     DeviationKind.CROSS_GROUP: BlockLayer.GROUPED_CONV,  # each 3x3 reads another group's channels
+    DeviationKind.WIDTH_CHANGING_3X3: BlockLayer.GROUPED_CONV,  # its 3x3 makes more or fewer channels than it reads
     DeviationKind.KERNELS: BlockLayer.CONVOLUTIONS,
     DeviationKind.SAME_PADDING: BlockLayer.GROUPED_CONV,  # the 3x3 pads one side more
     DeviationKind.PADDING: BlockLayer.CONVOLUTIONS,
@@ -127,7 +129,8 @@ CONVENTIONS = frozenset({DeviationKind.SAME_PADDING})
 # Deviations after which a block's tensors do not make a form (c) block at all.
 NO_CANONICAL = frozenset(
     {DeviationKind.SAME_PADDING, DeviationKind.PER_PATH_BN, DeviationKind.PER_PATH_BN_RELU,
-     DeviationKind.GROUPED_FIRST_CONV, DeviationKind.CROSS_GROUP, DeviationKind.KERNELS, DeviationKind.PADDING,
+     DeviationKind.GROUPED_FIRST_CONV, DeviationKind.CROSS_GROUP, DeviationKind.WIDTH_CHANGING_3X3,
+     DeviationKind.KERNELS, DeviationKind.PADDING,
      DeviationKind.STRIDE_LAST_CONV, DeviationKind.BN3, DeviationKind.BN_RELU_1, DeviationKind.BN_RELU_2,
      DeviationKind.STRIDE_FIRST_CONV, DeviationKind.RELU_BEFORE_ADD}
 )  # fmt: skip
