@@ -92,13 +92,22 @@ def test_two_runs_write_the_same_bytes(drawn: Path, slides_drawn: Path, redrawn:
         assert first == second, f"{name}.{fmt} differs between two runs: something unseeded or dated is in it"
 
 
+# Drawn from float32 errors measured on the CPU that draws it: its kernels' rounding (AVX2 and AVX-512 sum in
+# other orders) is in the bars. Byte-reproducible on one machine (test_two_runs_write_the_same_bytes); across
+# machines the committed file is compared with every number left out.
+MEASURED_ON_THE_CPU = frozenset({"equivalence_error"})
+NUMBERS = re.compile(rb"-?\d+(\.\d+)?(e[-+]?\d+)?")
+
+
 @pytest.mark.slow  # drawn: every figure saved in every format first
 @pytest.mark.parametrize("name", list(FIGURES))
 def test_committed_figure_is_current(drawn: Path, name: str) -> None:
     for fmt in FIGURE_FORMATS:
         assert (COMMITTED / f"{name}.{fmt}").is_file(), f"figures/{name}.{fmt} is missing: run `make figures`"
-    committed = (COMMITTED / f"{name}.svg").read_bytes()
-    assert committed == (drawn / f"{name}.svg").read_bytes(), f"figures/{name}.svg is stale: run `make figures`"
+    committed, current = (COMMITTED / f"{name}.svg").read_bytes(), (drawn / f"{name}.svg").read_bytes()
+    if name in MEASURED_ON_THE_CPU:  # the same drawing, with this CPU's numbers: every element and word alike
+        committed, current = NUMBERS.sub(b"", committed), NUMBERS.sub(b"", current)
+    assert committed == current, f"figures/{name}.svg is stale: run `make figures`"
 
 
 @pytest.mark.slow  # drawn: every figure saved in every format first

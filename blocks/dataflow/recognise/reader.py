@@ -233,6 +233,10 @@ def read_block(r: Reading, add: Op, x: int, shortcut_ops: list[Op], branch_end: 
         variants.append(pre_activation)
         deviations = [d for d in deviations if d.kind not in PRE_ACTIVATION_SYMPTOMS]
         shortcut = shortcut.partition(" (")[0]
+        if shortcut.startswith("average pool"):  # ResNet-D's shortcut in a pre-activation block: no BN after its 1x1
+            variants.append(Variant(VariantKind.AVG_POOL_SHORTCUT, "on its shortcut",
+                                    "its shortcut averages the pixels its stride skips, then projects with a 1x1"
+                                    " conv (no BN: it reads the pre-activated input)"))  # fmt: skip
     components, path_deviation = paths(r, by_level[2], counts[1])
     deviations += path_deviation
     cardinality = len(components)
