@@ -138,17 +138,6 @@ def test_census_moves_the_weights_too() -> None:
 # --- disagreements are reported, not hidden ------------------------------------------------------
 
 
-class FunctionalConv(nn.Module):
-    """A convolution outside any Conv2d module: no module hook sees it, the dispatcher does."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(8, 4, 3, 3))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.conv2d(x, self.weight)
-
-
 @pytest.mark.parametrize(
     ("module", "input_size", "method"),
     [
