@@ -34,7 +34,9 @@ candidate:
     compiled    the blocks of the first experiment in forms a, b, c, eager and
                 compiled by ``torch.compile``; forms a and b, and form (a) written with
                 ``F.conv2d`` over ``ParameterList``\\ s, compiled with the pass of
-                :mod:`blocks.compiler` (``<form> compiled+pass``); forward (eval, no grad)
+                :mod:`blocks.compiler` (``<form> compiled+pass``; for forward+backward on a
+                CPU, where the pass then runs the rewritten graph eagerly, also
+                ``a compiled+pass+inductor``); forward (eval, no grad)
                 and forward+backward (train); reference eager c. The compile time (the
                 first call of each compiled block) is reported apart, as pass
                 "compile <pass>" (reference: compiling form (c)).
@@ -92,7 +94,10 @@ FUSED = "a-fused"  # form (a)'s modules run through form (c)'s kernels (blocks.m
 TARGET_PAIR_ROUNDS = 3  # a pair with a target is timed alone, for this many times config.repeats rounds
 TORCHVISION = "torchvision"
 COMPILED = "compiled"  # "<form> compiled": the block run by torch.compile
-WITH_PASS = "compiled+pass"  # "<form> compiled+pass": torch.compile with blocks.compiler's pass before TorchInductor
+WITH_PASS = "compiled+pass"  # "<form> compiled+pass": blocks.compile, torch.compile with blocks.compiler's pass
+# "<form> compiled+pass+inductor": the pass, then TorchInductor's code also where "compiled+pass" runs the rewritten
+# graph eagerly (forward+backward on a CPU: blocks/compiler/backend.py says why)
+WITH_PASS_INDUCTOR = "compiled+pass+inductor"
 FUNCTIONAL = "a functional"  # form (a) written with F.conv2d over ParameterLists (blocks.models.functional)
 ROOFLINE = "roofline"
 EXPERIMENTS = ("blocks", "networks", "transplant", "audit", COMPILED, ROOFLINE)
@@ -324,18 +329,25 @@ def _compiler_started(device: torch.device) -> None:
     torch.compiler.reset()
 
 
-def compiled_candidates(blocks_by_form: dict[str, nn.Module]) -> dict[str, Callable[[Tensor], Tensor]]:
+def compiled_candidates(
+    blocks_by_form: dict[str, nn.Module], pass_: str, device: torch.device
+) -> dict[str, Callable[[Tensor], Tensor]]:
     """The compiled candidates of experiment ``compiled``, by name, from one block per form (compiled lazily).
 
     ``torch.compile`` of forms a, b and c; the pass (:func:`blocks.compiler.compile`) on forms
     a and b; and on form (a) written with ``F.conv2d`` over ``ParameterList``\\ s
     (:class:`blocks.models.functional.FunctionalSummedPaths`, a copy of the form (a) block).
+    Where the pass's ``"auto"`` lowering runs the rewritten graph eagerly (``pass_`` differentiates
+    on a CPU), form (a) with the pass and TorchInductor's code is a candidate too
+    (``a compiled+pass+inductor``), to show what that choice is worth.
     """
     block_a = blocks_by_form["a"]
     functional = FunctionalSummedPaths(cast(SummedPathsBlock, block_a)).train(block_a.training)
     runs = {f"{form} {COMPILED}": torch.compile(block) for form, block in blocks_by_form.items()}
     runs |= {f"{form} {WITH_PASS}": compile_with_pass(blocks_by_form[form]) for form in ("a", "b")}
     runs[f"{FUNCTIONAL} {WITH_PASS}"] = compile_with_pass(functional)
+    if pass_ != "forward" and device.type == "cpu":
+        runs[f"a {WITH_PASS_INDUCTOR}"] = compile_with_pass(block_a, lowering="inductor")
     return cast(dict[str, Callable[[Tensor], Tensor]], runs)
 
 
@@ -367,7 +379,7 @@ def bench_compiled(config: BenchConfig, progress: tqdm | None = None) -> list[Me
             by_form = {form: transplant(reference, form).train(pass_ != "forward") for form in FORMS}
             steps = {form: timed_call(by_form[form], x, pass_) for form in FORMS}
             compile_seconds = {}
-            for name, run in compiled_candidates(by_form).items():
+            for name, run in compiled_candidates(by_form, pass_, device).items():
                 steps[name] = timed_call(run, x, pass_)
                 # Each block in its own empty cache: at C = 1 the three forms are one graph, whose kernels
                 # the second and third would otherwise find made. The loaded kernels outlive the cache's files.

@@ -38,6 +38,7 @@ from blocks.bench.experiments import (
     ROOFLINE,
     TARGET_PAIR_ROUNDS,
     TORCHVISION,
+    compiled_candidates,
 )
 from blocks.bench.harness import PASSES
 from blocks.bench.report import CSV_COLUMNS, EQUAL_WORK_LIMIT, REFERENCE_RESULTS, SPREAD_LIMIT
@@ -238,6 +239,15 @@ def test_compiled_and_roofline_rows(compiled_run: list) -> None:
     roofline = {(r.case, r.variant) for r in compiled_run if r.experiment == ROOFLINE}
     limits = {("machine", name) for name in (MATMUL, CONVOLUTION, COPY)}
     assert roofline == limits | {("2x2d", variant) for variant in ("a", "b", "c", GROUPED_3X3)}
+
+
+@pytest.mark.parametrize("pass_", PASSES)
+def test_the_pass_with_inductor_is_a_candidate_where_auto_would_run_it_eagerly(pass_: str) -> None:
+    spec = BlockSpec(8, 8, cardinality=2, width=2)
+    by_form = {form: build(spec, form).train(pass_ != "forward") for form in ("a", "b", "c")}
+    names = set(compiled_candidates(by_form, pass_, torch.device("cpu")))  # nothing compiles before a call
+    assert ("a compiled+pass+inductor" in names) == (pass_ != "forward")
+    assert {"a compiled+pass", "b compiled+pass", "a functional compiled+pass"} <= names
 
 
 @pytest.mark.slow  # compiled_run: torch.compile of every form

@@ -21,7 +21,7 @@ from torch import Tensor, fx, nn
 
 import blocks
 from blocks import BlockSpec, build
-from blocks.compiler import BACKEND, MergeReport, blocks_backend, merge_convolutions
+from blocks.compiler import BACKEND, LOWERINGS, MergeReport, blocks_backend, lowering_of, merge_convolutions
 from blocks.measure.compiled import compiled_calls
 from blocks.models.functional import FunctionalSummedPaths
 from blocks.util.numerics import FP32_RTOL, FP64_RTOL, GRAD_FP64_RTOL, randomise_batchnorm, relative_error
@@ -465,14 +465,18 @@ def test_the_concatenation_operator_has_the_gradient_of_torch_cat() -> None:
     torch.library.opcheck(concatenate_inputs, (tensors, 1))  # its fake (shape) function and autograd registration
 
 
+@pytest.mark.parametrize("lowering", ["inductor", "auto"])
 @pytest.mark.parametrize("form", ["a", "b"])
-def test_compiled_with_the_pass_trains_like_the_eager_block(form: str) -> None:
-    """float32, train mode, TorchInductor's code: outputs, gradients and running statistics as eager."""
+def test_compiled_with_the_pass_trains_like_the_eager_block(form: str, lowering: str) -> None:
+    """float32, train mode, TorchInductor's code (and "auto": on a CPU the rewritten graph run eagerly).
+
+    Outputs, gradients and running statistics as the eager block's.
+    """
     spec = BlockSpec(8, 8, cardinality=2, width=2)
     torch.manual_seed(0)
     eager = randomise_batchnorm(build(spec, form), torch.Generator().manual_seed(4)).train()
     compiled_block = copy.deepcopy(eager)
-    fast = blocks.compile(compiled_block)
+    fast = blocks.compile(compiled_block, lowering=lowering)
     x = torch.randn(2, 8, 4, 4, generator=torch.Generator().manual_seed(5))
     out_eager, out_fast = eager(x), fast(x)
     assert relative_error(out_fast, out_eager) <= FP32_RTOL
@@ -482,4 +486,26 @@ def test_compiled_with_the_pass_trains_like_the_eager_block(form: str) -> None:
         assert relative_error(p_fast.grad, p_eager.grad) <= GRAD_FP32_RTOL, name
     for (name, b_eager), b_fast in zip(eager.named_buffers(), compiled_block.buffers()):
         assert relative_error(b_fast.float(), b_eager.float()) <= FP32_RTOL, name
-    assert blocks.compiler.backend.reports[-1].convolutions_after == 3  # the graph TorchInductor compiled
+    compiled = blocks.compiler.backend.graphs[-1]
+    assert compiled.report.convolutions_after == 3  # the graph that ran
+    assert compiled.lowering == ("eager" if lowering == "auto" else lowering)  # a CPU trains: eagerly
+
+
+def test_auto_lowering_is_eager_only_where_a_cpu_differentiates() -> None:
+    weight, data = torch.zeros(2, requires_grad=True), torch.zeros(2)
+    assert lowering_of([data, weight]) == "eager"
+    assert lowering_of([data]) == "inductor"  # nothing requires grad: no backward
+    with torch.no_grad():
+        assert lowering_of([data, weight]) == "inductor"
+    assert lowering_of([torch.zeros(2, device="meta", requires_grad=True)]) == "inductor"  # not a CPU
+    assert all(lowering_of([data, weight], chosen) == chosen for chosen in LOWERINGS if chosen != "auto")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [lambda: blocks.compile(nn.Identity(), lowering="cpu"), lambda: lowering_of([], "cpu")],
+    ids=["compile", "lowering_of"],
+)
+def test_an_unknown_lowering_is_refused_by_name(call: Callable[[], object]) -> None:
+    with pytest.raises(ValueError, match="lowering='cpu'"):
+        call()
