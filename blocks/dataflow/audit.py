@@ -36,7 +36,7 @@ from blocks.dataflow.recognise import (
     recognise,
 )
 from blocks.dataflow.recognise.network import layer_kind
-from blocks.util.counts import WEIGHT_ARGUMENT, is_statistic, operator_multiply_adds
+from blocks.util.counts import WEIGHT_ARGUMENT, operator_multiply_adds
 from blocks.util.numerics import CANONICAL_RTOL
 from blocks.util.text import render_table
 
@@ -445,13 +445,8 @@ def _shared_weights_problems(found: Recognition) -> list[Problem]:
     if any(d.kind is DeviationKind.SHARED_WEIGHTS for b in found.blocks for d in b.deviations):
         return []
     trace = found.trace
-    uses: dict[int, int] = {}
-    for op in trace.ops:
-        if op.name in _PARTIAL_READS:  # a slice of a weight per path (a hand-written grouped conv) is no reuse
-            continue
-        for value in dict.fromkeys(op.inputs):
-            if trace.values[value].kind == "param" and not is_statistic(trace.values[value].name):
-                uses[value] = uses.get(value, 0) + 1
+    # a slice of a weight per path (a hand-written grouped conv) is no reuse
+    uses = trace.parameter_uses(op.index for op in trace.ops if op.name not in _PARTIAL_READS)
     by_count: dict[int, list[int]] = {}
     for value, count in uses.items():
         if count > 1 and trace.values[value].tensor.ndim > 1:  # a weight (not a BN's scale): a layer reused

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -135,21 +135,28 @@ class Trace:
                 readers[value].append(op.index)
         return readers
 
-    def parameter_counts(self, ops: Sequence[int] | None = None) -> tuple[int, int]:
+    def parameter_uses(self, ops: Iterable[int] | None = None) -> dict[int, int]:
+        """For every parameter that ``ops`` read (default: every op), how many of them read it.
+
+        BN running statistics are buffers, not parameters: they are not counted.
+        """
+        uses: dict[int, int] = {}
+        for index in range(len(self.ops)) if ops is None else ops:
+            for value in dict.fromkeys(self.ops[index].inputs):
+                v = self.values[value]
+                if v.kind == "param" and not is_statistic(v.name):
+                    uses[value] = uses.get(value, 0) + 1
+        return uses
+
+    def parameter_counts(self, ops: Iterable[int] | None = None) -> tuple[int, int]:
         """(distinct parameters, parameters counted once per use) read by ``ops`` (default: every op).
 
         A path module called C times reads one set of weights C times: distinct counts it once,
-        per use C times. BN running statistics are buffers, not parameters: neither counts them.
+        per use C times (:meth:`parameter_uses`).
         """
-        distinct: dict[int, int] = {}
-        per_use = 0
-        for index in range(len(self.ops)) if ops is None else ops:
-            for value in self.ops[index].inputs:
-                v = self.values[value]
-                if v.kind == "param" and not is_statistic(v.name):
-                    distinct[value] = v.tensor.numel()
-                    per_use += v.tensor.numel()
-        return sum(distinct.values()), per_use
+        uses = self.parameter_uses(ops)
+        sizes = {value: self.values[value].tensor.numel() for value in uses}
+        return sum(sizes.values()), sum(sizes[value] * count for value, count in uses.items())
 
     def producer(self, value: int) -> Op | None:
         index = self.values[value].producer

@@ -220,7 +220,8 @@ def read_block(r: Reading, add: Op, x: int, shortcut_ops: list[Op], branch_end: 
         variants.append(smoothing)
     projection: tuple[Op, Op] | None
     variants += _branch_variants(r, gates, gated, pieces, [op for op, _ in relus] + [r.ops[i] for i in relu_after])
-    resnet_d = shortcut_variant(r, [op for op in reversed(shortcut_ops) if not changes_nothing(op)], stride)
+    shortcut_path = [op for op in reversed(shortcut_ops) if not changes_nothing(op)]  # from X to the add
+    resnet_d = shortcut_variant(r, shortcut_path, stride)
     if resnet_d is not None:
         conv, bn = (op for op in reversed(shortcut_ops) if op.name not in ("avg_pool2d",) and not changes_nothing(op))
         shortcut, projection = "average pool -> 1x1 conv -> BN (ResNet-D)", (conv, bn)
@@ -233,10 +234,9 @@ def read_block(r: Reading, add: Op, x: int, shortcut_ops: list[Op], branch_end: 
         variants.append(pre_activation)
         deviations = [d for d in deviations if d.kind not in PRE_ACTIVATION_SYMPTOMS]
         shortcut = shortcut.partition(" (")[0]
-        if shortcut.startswith("average pool"):  # ResNet-D's shortcut in a pre-activation block: no BN after its 1x1
-            variants.append(Variant(VariantKind.AVG_POOL_SHORTCUT, "on its shortcut",
-                                    "its shortcut averages the pixels its stride skips, then projects with a 1x1"
-                                    " conv (no BN: it reads the pre-activated input)"))  # fmt: skip
+        pooled = shortcut_variant(r, shortcut_path, stride, normalised=False)  # ResNet-D's, in a pre-activation block
+        if pooled is not None:
+            variants.append(dataclasses.replace(pooled, module=_shortcut_module(r, x, add)))
     components, path_deviation = paths(r, by_level[2], counts[1])
     deviations += path_deviation
     cardinality = len(components)

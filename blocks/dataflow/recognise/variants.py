@@ -136,10 +136,16 @@ def activation_variant(r: Reading, ops: list[Op]) -> Variant | None:
                    f"its activations are {', '.join(names)} where the paper's block uses ReLU")  # fmt: skip
 
 
-def shortcut_variant(r: Reading, ops: list[Op], expected_stride: int) -> Variant | None:
-    """ResNet-D's shortcut, average pool (with the stride) -> 1x1 conv (stride 1) -> BN, from X to the add."""
+def shortcut_variant(r: Reading, ops: list[Op], expected_stride: int, normalised: bool = True) -> Variant | None:
+    """ResNet-D's shortcut, average pool (with the stride) -> 1x1 conv (stride 1) -> BN, from X to the add.
+
+    ``normalised=False``: the same without the BN, as a pre-activation block writes it (its
+    shortcut reads the block's pre-activated input).
+    """
     names = [op.name for op in ops]
-    if len(ops) != 3 or names[0] != "avg_pool2d" or names[1] != "convolution" or names[2] not in BATCH_NORMS:
+    if names[:2] != ["avg_pool2d", "convolution"] or len(ops) != (3 if normalised else 2):
+        return None
+    if normalised and names[2] not in BATCH_NORMS:
         return None
     pool, conv = ops[0], ops[1]
     weight = r.tensor(r.arg_value(conv, 1))
@@ -150,8 +156,9 @@ def shortcut_variant(r: Reading, ops: list[Op], expected_stride: int) -> Variant
     stride = pool_stride[0] if isinstance(pool_stride, (list, tuple)) else pool_stride
     if stride != expected_stride:
         return None
+    projection = "a 1x1 conv and a BN" if normalised else "a 1x1 conv (no BN: it reads the pre-activated input)"
     return Variant(VariantKind.AVG_POOL_SHORTCUT, "on its shortcut",
-                   f"its shortcut averages {stride}x{stride} pixels, then projects with a 1x1 conv and a BN,"
+                   f"its shortcut averages {stride}x{stride} pixels, then projects with {projection},"
                    " instead of a 1x1 conv of stride 2 that reads 1 pixel in 4")  # fmt: skip
 
 

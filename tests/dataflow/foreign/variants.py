@@ -214,7 +214,7 @@ class PreActBottleneck(nn.Module):
 
     expansion = 2
 
-    def __init__(self, in_planes, planes, cardinality, stride=1):
+    def __init__(self, in_planes, planes, cardinality, stride=1, avg_down=False):
         super().__init__()
         self.bn1 = nn.BatchNorm2d(in_planes)
         self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=1, bias=False)
@@ -222,7 +222,12 @@ class PreActBottleneck(nn.Module):
         self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, groups=cardinality, bias=False)
         self.bn3 = nn.BatchNorm2d(planes)
         self.conv3 = nn.Conv2d(planes, self.expansion * planes, kernel_size=1, bias=False)
-        if stride != 1 or in_planes != self.expansion * planes:
+        if avg_down and stride != 1:  # ResNet-D's shortcut, pre-activated (timm's resnetv2_50d): pool, then a 1x1
+            self.shortcut = nn.Sequential(
+                nn.AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False),
+                nn.Conv2d(in_planes, self.expansion * planes, 1, bias=False),
+            )
+        elif stride != 1 or in_planes != self.expansion * planes:
             self.shortcut = nn.Sequential(nn.Conv2d(in_planes, self.expansion * planes, 1, stride, bias=False))
 
     def forward(self, x):
@@ -234,14 +239,18 @@ class PreActBottleneck(nn.Module):
         return out + shortcut
 
 
-def preact_resnext() -> nn.Module:
+def preact_resnext(avg_down: bool = False) -> nn.Module:
     torch.manual_seed(0)
     model = nn.Sequential(
         nn.Conv2d(3, 32, 3, 1, 1, bias=False),
-        PreActBottleneck(32, 32, 4), PreActBottleneck(64, 32, 4), PreActBottleneck(64, 64, 4, stride=2),
+        PreActBottleneck(32, 32, 4), PreActBottleneck(64, 32, 4), PreActBottleneck(64, 64, 4, 2, avg_down),
         nn.BatchNorm2d(128), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10),
     )  # fmt: skip
     return randomize_batch_norms(model, 1)
+
+
+def preact_resnext_d() -> nn.Module:
+    return preact_resnext(avg_down=True)
 
 
 class BlurPool(nn.Module):
@@ -344,6 +353,7 @@ VARIANTS: dict[str, tuple[Factory, tuple[int, ...], set[str], str]] = {
     "avgpool-shortcut-form-c": (avgpool_shortcut_form_c, SMALL, {"avg-pool-shortcut"}, "abc"),
     "video-3d-chunk-from-the-back": (chunked_block_3d, (1, 32, 4, 8, 8), {"conv-dims"}, ""),
     "pre-activation": (preact_resnext, SMALL, {"pre-activation"}, ""),
+    "pre-activation-resnet-d-shortcut": (preact_resnext_d, SMALL, {"pre-activation", "avg-pool-shortcut"}, ""),
     "blurpool-anti-aliasing": (blurpool_resnext, SMALL, {"anti-aliasing"}, ""),
     "avgpool-anti-aliasing": (avgpool_aa_resnext, SMALL, {"anti-aliasing"}, ""),
 }
