@@ -20,7 +20,7 @@ CSV_COLUMNS = (
     "repeats", "warmup", "batch", "size", "dtype", "device", "threads", "torch", "machine",
 )  # fmt: skip
 # The committed run of ``python -m blocks bench`` (a copy of benchmarks/results.csv, shipped with the
-# package so that notebook 05 can show it from any folder; tests/test_bench.py keeps the two equal).
+# package so that notebook 05 can show it from any folder; tests/bench/test_bench.py keeps the two equal).
 REFERENCE_RESULTS = "reference_results.csv"
 # A ratio whose timed rounds lie further apart than this factor (max / min) says more about what else
 # the machine was doing than about the code: the committed run's widest is 2.2 (4x24d, a / c forward).

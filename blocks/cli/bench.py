@@ -7,7 +7,7 @@ import argparse
 from blocks.cli._common import usage_errors
 
 # blocks.bench.experiments.EXPERIMENTS, written out so that --help need not import the bench (and with
-# it torch and every model); tests/test_cli.py checks that the two agree.
+# it torch and every model); tests/cli/test_cli.py checks that the two agree.
 EXPERIMENTS = ("blocks", "networks", "transplant", "audit", "compiled", "roofline")
 
 NAME = "bench"

@@ -58,8 +58,10 @@ def compiled_calls(
 ) -> CompiledCalls:
     """Compile ``run`` with ``torch.compile`` (default settings), call it once on ``x``, count its generated calls.
 
-    It compiles in a fresh, empty compiler cache and forgets the compiled code
-    afterwards (``torch.compiler.reset``). On a CPU the compiler needs a C++ compiler.
+    It compiles without the compiler's caches of whole graphs (so the code is generated, and
+    can be read, every time), reusing the kernels it compiled before from the same source (the
+    C++ compiler is the slow part: form (c)'s kernels serve form (a) with the pass), and forgets
+    the compiled code afterwards (``torch.compiler.reset``). On a CPU the compiler needs a C++ compiler.
 
     Args:
         run: a module (or a function of one tensor), e.g. a block in eval mode.
@@ -78,9 +80,11 @@ def compiled_calls(
         >>> compiled_calls(a, torch.randn(1, 64, 8, 8), backend=blocks.compiler.blocks_backend).convolutions
         3
     """
-    from torch._inductor.utils import fresh_cache, run_and_get_code  # the compiler's own test helpers
+    from torch._functorch import config as aot_config
+    from torch._inductor import config as inductor_config
+    from torch._inductor.utils import run_and_get_code  # the compiler's own test helper
 
-    with torch.no_grad(), fresh_cache():
+    with torch.no_grad(), inductor_config.patch(fx_graph_cache=False), aot_config.patch(enable_autograd_cache=False):
         _, sources = run_and_get_code(torch.compile(run, backend=backend), x)
     torch.compiler.reset()
     body = _call_body(sources[-1])

@@ -446,7 +446,7 @@ def test_compile_refuses_another_backend() -> None:
 def test_compiled_form_a_makes_form_c_calls() -> None:
     """TorchInductor's generated code for form (a) with the pass: 3 convolution calls, as form (c) makes.
 
-    Without the pass it makes 3 per path (tests/test_bench.py).
+    Without the pass it makes 3 per path (tests/bench/test_bench.py).
     """
     block = build(BlockSpec(16, 16, cardinality=4, width=2), "a").eval()
     calls = compiled_calls(block, torch.randn(1, 16, 4, 4), backend=blocks_backend)
