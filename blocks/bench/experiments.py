@@ -78,6 +78,7 @@ from blocks.bench.harness import (
     timed_call,
 )
 from blocks.compiler import compile as compile_with_pass
+from blocks.compiler import lowering_of
 from blocks.core.build import build
 from blocks.core.forms import FORMS, GroupedConvBlock, ResNeXtBlock, SummedPathsBlock
 from blocks.core.guards import guard_memory
@@ -329,9 +330,7 @@ def _compiler_started(device: torch.device) -> None:
     torch.compiler.reset()
 
 
-def compiled_candidates(
-    blocks_by_form: dict[str, nn.Module], pass_: str, device: torch.device
-) -> dict[str, Callable[[Tensor], Tensor]]:
+def compiled_candidates(blocks_by_form: dict[str, nn.Module], pass_: str) -> dict[str, Callable[[Tensor], Tensor]]:
     """The compiled candidates of experiment ``compiled``, by name, from one block per form (compiled lazily).
 
     ``torch.compile`` of forms a, b and c; the pass (:func:`blocks.compiler.compile`) on forms
@@ -346,7 +345,9 @@ def compiled_candidates(
     runs = {f"{form} {COMPILED}": torch.compile(block) for form, block in blocks_by_form.items()}
     runs |= {f"{form} {WITH_PASS}": compile_with_pass(blocks_by_form[form]) for form in ("a", "b")}
     runs[f"{FUNCTIONAL} {WITH_PASS}"] = compile_with_pass(functional)
-    if pass_ != "forward" and device.type == "cpu":
+    with torch.set_grad_enabled(pass_ != "forward"):  # as the timed call runs it (timed_call)
+        auto = lowering_of(list(block_a.parameters()))  # on the blocks' device
+    if auto == "eager":
         runs[f"a {WITH_PASS_INDUCTOR}"] = compile_with_pass(block_a, lowering="inductor")
     return cast(dict[str, Callable[[Tensor], Tensor]], runs)
 
@@ -379,7 +380,7 @@ def bench_compiled(config: BenchConfig, progress: tqdm | None = None) -> list[Me
             by_form = {form: transplant(reference, form).train(pass_ != "forward") for form in FORMS}
             steps = {form: timed_call(by_form[form], x, pass_) for form in FORMS}
             compile_seconds = {}
-            for name, run in compiled_candidates(by_form, pass_, device).items():
+            for name, run in compiled_candidates(by_form, pass_).items():
                 steps[name] = timed_call(run, x, pass_)
                 # Each block in its own empty cache: at C = 1 the three forms are one graph, whose kernels
                 # the second and third would otherwise find made. The loaded kernels outlive the cache's files.

@@ -245,7 +245,7 @@ def test_compiled_and_roofline_rows(compiled_run: list) -> None:
 def test_the_pass_with_inductor_is_a_candidate_where_auto_would_run_it_eagerly(pass_: str) -> None:
     spec = BlockSpec(8, 8, cardinality=2, width=2)
     by_form = {form: build(spec, form).train(pass_ != "forward") for form in ("a", "b", "c")}
-    names = set(compiled_candidates(by_form, pass_, torch.device("cpu")))  # nothing compiles before a call
+    names = set(compiled_candidates(by_form, pass_))  # nothing compiles before a call
     assert ("a compiled+pass+inductor" in names) == (pass_ != "forward")
     assert {"a compiled+pass", "b compiled+pass", "a functional compiled+pass"} <= names
 
